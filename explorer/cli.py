@@ -1,0 +1,181 @@
+"""The `cnn-explorer` command: opens the window, or runs a subcommand (train, evaluate, ...).
+
+A bad argument or file gives one line, `error: <what and which file>`, on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from explorer.core.errors import ExplorerError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_common(p: argparse.ArgumentParser, *, data_default: str | None = "cifar10") -> None:
+    p.add_argument("--data", default=data_default, help="cifar10, probes, or a folder of images (default: %(default)s)")
+    p.add_argument("--split", default="test", choices=("train", "test"), help="(default: %(default)s)")
+    p.add_argument("--checkpoint", default=None, help="a SeedNet state dict (default: the bundled model)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: %(default)s)")
+    p.add_argument("--download", action="store_true", help="download CIFAR-10 if it is not in the cache yet")
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="cnn-explorer",
+        description="See what a CNN has learned. Subcommands: " + ", ".join(sorted(SUBCOMMANDS)),
+    )
+    p.add_argument("--data", default=None, help="cifar10, probes, or a folder of images (default: the last one used)")
+    p.add_argument("--split", default=None, choices=("train", "test"))
+    p.add_argument("--checkpoint", default=None, help="a SeedNet state dict (default: the bundled model)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    return p
+
+
+def _cmd_gui(argv: Sequence[str]) -> int:
+    args = _gui_parser().parse_args(argv)
+    from explorer.gui.app import run_app
+
+    return run_app(args)
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202 - returns (model, device)
+    from explorer.core.checkpoint import load_model
+    from explorer.core.device import resolve_device
+
+    device = resolve_device(args.device)
+    return load_model(args.checkpoint, device), device
+
+
+def _open(source: str, split: str, download: bool):  # noqa: ANN202
+    from explorer.core.datasets import open_dataset
+
+    return open_dataset(source, split, download=download)
+
+
+def _progress_line(prefix: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r{prefix} {done}/{total} ({100 * done // max(total, 1)}%)" + end)
+        sys.stderr.flush()
+
+    return show
+
+
+def _cmd_evaluate(argv: Sequence[str]) -> int:
+    p = _Parser(prog="cnn-explorer evaluate", description="Print the model's accuracy on a split.")
+    _add_common(p)
+    args = p.parse_args(argv)
+    from explorer.core.training import evaluate
+
+    model, device = _load(args)
+    ds = _open(args.data, args.split, args.download)
+    if (ds.labels < 0).any():
+        raise ExplorerError(f"{args.data}: some images have no class label, so accuracy cannot be measured")
+    pixels = ds.all_pixels(_progress_line("decoding"))
+    acc = evaluate(model, pixels, ds.labels, device)
+    print(f"accuracy on {ds.name}: {100 * acc:.2f}% of {len(ds)} images")
+    return 0
+
+
+def _cmd_train(argv: Sequence[str]) -> int:
+    p = _Parser(prog="cnn-explorer train", description="Train SeedNet; saves the model and conv-layer snapshots.")
+    p.add_argument("--data", default="cifar10", help="a source with train and test splits (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--out", required=True, help="where to save the trained state dict")
+    p.add_argument("--snapshots", default="1,2,5,10,20", help="epochs whose conv weights are kept (and the last)")
+    p.add_argument("--snapshots-out", default=None, help="default: OUT with .snapshots.pt")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--download", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.epochs < 1:
+        raise ExplorerError(f"--epochs {args.epochs}: must be at least 1")
+    try:
+        snaps = tuple(int(s) for s in args.snapshots.split(",") if s.strip())
+    except ValueError:
+        raise ExplorerError(f"--snapshots {args.snapshots}: expected comma-separated epoch numbers") from None
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ExplorerError(f"{out}: folder {out.parent} does not exist")
+    snap_out = Path(args.snapshots_out) if args.snapshots_out else out.with_suffix(".snapshots.pt")
+
+    from explorer.core.checkpoint import atomic_save, save_model
+    from explorer.core.device import resolve_device
+    from explorer.core.training import EpochReport, train
+
+    device = resolve_device(args.device)
+    train_set = _open(args.data, "train", args.download)
+    test_set = _open(args.data, "test", args.download)
+    train_pixels = train_set.all_pixels(_progress_line("decoding train"))
+    test_pixels = test_set.all_pixels(_progress_line("decoding test"))
+    snapshots: dict[str, object] = {}
+    t0 = time.perf_counter()
+
+    def on_epoch(r: EpochReport) -> None:
+        test = f", test accuracy {100 * r.test_accuracy:.2f}%" if r.test_accuracy is not None else ""
+        sys.stderr.write(
+            f"\repoch {r.epoch}/{r.epochs}: loss {r.train_loss:.4f}, train accuracy {100 * r.train_accuracy:.2f}%{test} ({r.seconds:.0f} s)\n"
+        )
+
+    def on_snapshot(epoch: int, model) -> None:  # noqa: ANN001
+        for k, v in model.state_dict().items():
+            if k.startswith(("conv1.", "conv2.")):
+                snapshots[f"epoch{epoch}/{k}"] = v.detach().cpu().clone()
+        atomic_save(snapshots, snap_out)
+
+    model = train(
+        train_pixels,
+        train_set.labels,
+        epochs=args.epochs,
+        device=device,
+        test=(test_pixels, test_set.labels),
+        snapshot_epochs=snaps,
+        on_snapshot=on_snapshot,
+        on_epoch=on_epoch,
+        on_batch=_progress_line("  batch"),
+        seed=args.seed,
+    )
+    save_model(model, out)
+    from explorer.core.training import evaluate
+
+    acc = evaluate(model, test_pixels, test_set.labels, device)
+    minutes = (time.perf_counter() - t0) / 60
+    print(f"saved {out} and {snap_out}; test accuracy {100 * acc:.2f}% after {args.epochs} epochs ({minutes:.1f} min on {device})")
+    return 0
+
+
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = SUBCOMMANDS.get(argv[0]) if argv else None
+    try:
+        if command is not None:
+            return command(argv[1:])
+        return _cmd_gui(argv)
+    except ExplorerError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Safe checkpoints: state dicts saved atomically and loaded with `weights_only=True`, never unsafely."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from explorer.core.errors import CheckpointError
+from explorer.core.model import SeedNet
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+BUNDLED_MODEL = RESOURCES / "seednet.pt"
+BUNDLED_SNAPSHOTS = RESOURCES / "snapshots.pt"
+
+
+def atomic_save(obj: object, path: str | os.PathLike[str]) -> None:
+    """torch.save to a temporary file beside `path`, then rename: `path` is never half-written."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model(model: torch.nn.Module, path: str | os.PathLike[str]) -> None:
+    """Save the model's state dict (on the CPU) atomically."""
+    atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Load a state dict with `weights_only=True`; raise CheckpointError naming the file and problem."""
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise CheckpointError(f"{name}: no such checkpoint file")
+    if os.path.getsize(name) == 0:
+        raise CheckpointError(f"{name}: the file is empty (0 bytes)")
+    if name.endswith(".safetensors"):
+        return _read_safetensors(name)
+    try:
+        obj = torch.load(name, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            raise CheckpointError(
+                f"{name}: refused, the file holds Python objects that safe loading does not allow "
+                "(a pickled module or code); save model.state_dict() instead"
+            ) from None
+        raise CheckpointError(f"{name}: not a PyTorch checkpoint ({_first_line(text)})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+        text = _first_line(str(exc))
+        if "TorchScript" in text:
+            raise CheckpointError(f"{name}: a TorchScript archive, not a state dict; save model.state_dict() instead") from None
+        if isinstance(exc, EOFError) or "failed finding central directory" in text or "truncated" in text.lower():
+            raise CheckpointError(f"{name}: the file is truncated or corrupt ({text})") from None
+        raise CheckpointError(f"{name}: not a readable PyTorch checkpoint ({text})") from None
+    return _as_state_dict(obj, name)
+
+
+def _read_safetensors(name: str) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise CheckpointError(f"{name}: safetensors files need the 'safetensors' package (pip install safetensors)") from None
+    try:
+        return dict(load_file(name, device="cpu"))
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"{name}: not a readable safetensors file ({_first_line(str(exc))})") from None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def _as_state_dict(obj: object, name: str) -> dict[str, torch.Tensor]:
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model_state_dict", "model"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{name}: holds a {type(obj).__name__}, not a state dict of tensors")
+    out = {}
+    for k, v in obj.items():
+        key = str(k)
+        # DataParallel and DistributedDataParallel save their parameters under "module.".
+        if key.startswith("module."):
+            key = key[len("module.") :]
+        out[key] = v
+    return out
+
+
+def check_architecture(state: Mapping[str, torch.Tensor], name: str) -> None:
+    """Raise CheckpointError unless `state` has exactly SeedNet's keys and shapes."""
+    expected = SeedNet().state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append("missing keys: " + ", ".join(missing))
+        if unexpected:
+            parts.append("unexpected keys: " + ", ".join(unexpected[:20]) + (" ..." if len(unexpected) > 20 else ""))
+        raise CheckpointError(f"{name}: not a SeedNet state dict ({'; '.join(parts)})")
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items() if state[k].shape != v.shape]
+    if wrong:
+        raise CheckpointError(f"{name}: not a SeedNet state dict (wrong shapes: {', '.join(wrong)})")
+
+
+def load_model(path: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu") -> SeedNet:
+    """A SeedNet in eval mode on `device`: from `path`, or the bundled trained model when None."""
+    source = BUNDLED_MODEL if path is None else Path(path)
+    state = read_state_dict(source)
+    check_architecture(state, os.fspath(source))
+    model = SeedNet()
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.to(device).eval()
+
+
+def load_snapshots(path: str | os.PathLike[str] | None = None) -> dict[int, dict[str, torch.Tensor]]:
+    """The conv-layer weights saved during training, by epoch (bundled ones when `path` is None)."""
+    source = BUNDLED_SNAPSHOTS if path is None else Path(path)
+    flat = read_state_dict(source)
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        epoch, _, param = key.partition("/")
+        if not epoch.startswith("epoch") or not param:
+            raise CheckpointError(f"{source}: not a snapshot file (key {key!r})")
+        out.setdefault(int(epoch[len("epoch") :]), {})[param] = value
+    return dict(sorted(out.items()))

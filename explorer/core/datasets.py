@@ -1,0 +1,140 @@
+"""Open a split of images from any source the explorer accepts.
+
+Sources: "cifar10" (torchvision's CIFAR-10, downloaded into a cache folder on request), "probes"
+(patterns made in code), a folder with train/ and test/ class folders, a cifar-10-batches-py
+folder, or any folder of images (flat or in class folders).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from explorer.core.errors import DataError, DataUnavailable
+from explorer.core.images import ImageSet
+from explorer.core.model import CLASSES
+
+SPLITS = ("train", "test")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+BATCH_FILES = ("data_batch_1", "test_batch", "batches.meta")
+
+
+def cache_dir() -> Path:
+    """Where downloads go: $CNN_EXPLORER_CACHE, else $XDG_CACHE_HOME/cnn-explorer, else ~/.cache."""
+    env = os.environ.get("CNN_EXPLORER_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cnn-explorer"
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}: use train or test")
+
+
+def open_dataset(source: str, split: str = "test", *, download: bool = False) -> ImageSet:
+    """Open one split of `source`; raise DataError (or DataUnavailable) with a clear message."""
+    _check_split(split)
+    if source == "cifar10":
+        return open_cifar10(cache_dir(), split, download=download)
+    if source == "probes":
+        from explorer.core.probes import probe_patterns
+
+        return probe_patterns()
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"{source}: no such file or folder (use cifar10, probes, or a folder of images)")
+    if not path.is_dir():
+        raise DataError(f"{source}: not a folder (use cifar10, probes, or a folder of images)")
+    if _is_batches_folder(path):
+        return _open_batches(path, split)
+    if _is_batches_folder(path / "cifar-10-batches-py"):
+        return _open_batches(path / "cifar-10-batches-py", split)
+    if (path / split).is_dir() and any((path / s).is_dir() for s in SPLITS):
+        return open_folder(path / split, name=f"{path.name}/{split}")
+    return open_folder(path)
+
+
+def _is_batches_folder(path: Path) -> bool:
+    return path.is_dir() and all((path / f).exists() for f in BATCH_FILES)
+
+
+def open_cifar10(root: Path, split: str, *, download: bool = False) -> ImageSet:
+    """torchvision's CIFAR-10 in `root`; downloads (with torchvision's progress) only when asked."""
+    from torchvision.datasets import CIFAR10
+
+    batches = root / "cifar-10-batches-py"
+    if not download and not batches.is_dir():
+        raise DataUnavailable(
+            f"CIFAR-10 is not downloaded yet (looked in {batches}); "
+            "download it (File > Download CIFAR-10, or --download) or open a folder of images"
+        )
+    try:
+        ds = CIFAR10(str(root), train=split == "train", download=download)
+    except RuntimeError as exc:
+        raise DataError(f"{batches}: CIFAR-10 files missing or corrupt ({exc}); delete the folder and download again") from None
+    except OSError as exc:
+        raise DataUnavailable(f"CIFAR-10 download into {root} failed ({exc}); check the network or open a folder of images") from None
+    return ImageSet(
+        f"CIFAR-10 {split}",
+        ds.classes,
+        np.asarray(ds.targets),
+        pixels=np.ascontiguousarray(ds.data),
+        source_key=f"cifar10:{split}",
+    )
+
+
+def _open_batches(path: Path, split: str) -> ImageSet:
+    # torchvision checks every batch file's md5, so a corrupt file is never taken for a valid one.
+    from torchvision.datasets import CIFAR10
+
+    class _BatchesFolder(CIFAR10):
+        base_folder = path.name  # the folder may be renamed; torchvision assumes cifar-10-batches-py
+
+    try:
+        ds = _BatchesFolder(str(path.parent), train=split == "train", download=False)
+    except RuntimeError:
+        raise DataError(f"{path}: a CIFAR-10 batch file is missing or corrupt (checksum mismatch)") from None
+    return ImageSet(
+        f"CIFAR-10 {split} ({path})",
+        ds.classes,
+        np.asarray(ds.targets),
+        pixels=np.ascontiguousarray(ds.data),
+        source_key=f"batches:{path.resolve()}:{split}",
+    )
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+
+
+def open_folder(path: Path, name: str | None = None) -> ImageSet:
+    """Class folders in torchvision's ImageFolder order, or the images of a flat folder, sorted."""
+    from torchvision.datasets.folder import make_dataset
+
+    path = Path(path)
+    subdirs = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+    samples: list[tuple[str, int]] = []
+    classes: list[str] = []
+    if subdirs:
+        classes = subdirs
+        to_idx = {c: i for i, c in enumerate(classes)}
+        samples = make_dataset(str(path), to_idx, extensions=IMAGE_EXTENSIONS, allow_empty=True)
+    flat = sorted(e.name for e in os.scandir(path) if e.is_file() and _is_image(e.name))
+    samples += [(str(path / f), -1) for f in flat]
+    if not samples:
+        raise DataError(f"{path}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    if classes and set(classes) <= set(CLASSES) and len(classes) == len(CLASSES):
+        classes = list(CLASSES)
+    return files_dataset([s for s, _ in samples], [lbl for _, lbl in samples], classes, name or path.name)
+
+
+def files_dataset(paths: Sequence[str], labels: Sequence[int] | None = None, classes: Sequence[str] = (), name: str = "files") -> ImageSet:
+    """An image set over the given files, decoded lazily."""
+    labels_arr = np.full(len(paths), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+    key = f"files:{os.path.commonpath([os.path.abspath(p) for p in paths]) if paths else ''}:{len(paths)}"
+    return ImageSet(name, classes, labels_arr, paths=list(paths), source_key=key)

@@ -1,0 +1,17 @@
+"""Errors the explorer reports to a person: each message names the file or value and what is wrong."""
+
+
+class ExplorerError(Exception):
+    """Base class: a problem with the user's input, reported as one line, never a traceback."""
+
+
+class DataError(ExplorerError):
+    """An image, folder or dataset that cannot be read."""
+
+
+class DataUnavailable(DataError):
+    """A dataset that is not on this machine and could not be downloaded."""
+
+
+class CheckpointError(ExplorerError):
+    """A checkpoint file that cannot be loaded safely into SeedNet."""

@@ -1,0 +1,187 @@
+"""Image sets: 32x32 RGB uint8 pictures with labels, decoded lazily and kept in memory once decoded.
+
+The stated conversion rule for any image file: EXIF orientation applied; converted to RGB
+(transparent pixels become black, 16-bit and float images scaled to 8 bits); the short side resized
+to 32 pixels (bilinear, antialiased); the centre 32x32 square cropped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from explorer.core.errors import DataError
+
+SIZE = 32
+CONVERSION_RULE = (
+    "EXIF orientation applied, converted to RGB (transparency to black), "
+    "short side resized to 32 px, centre 32x32 cropped"
+)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode.startswith("I") or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        top = float(arr.max()) if arr.size else 0.0
+        if img.mode.startswith("I;16") or (img.mode == "I" and top > 255):
+            scale = 255.0 / 65535.0
+        elif img.mode == "F" and top <= 1.0:
+            scale = 255.0
+        else:
+            scale = 1.0
+        img = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(black, rgba)
+    return img.convert("RGB")
+
+
+def convert_image(img: Image.Image) -> np.ndarray:
+    """Apply the stated conversion rule; returns uint8 [32, 32, 3]."""
+    img = ImageOps.exif_transpose(img) or img
+    img = _to_rgb(img)
+    w, h = img.size
+    short = min(w, h)
+    new_w = max(SIZE, round(w * SIZE / short))
+    new_h = max(SIZE, round(h * SIZE / short))
+    if (new_w, new_h) != (w, h):
+        img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    left = (new_w - SIZE) // 2
+    top = (new_h - SIZE) // 2
+    img = img.crop((left, top, left + SIZE, top + SIZE))
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode one file by the conversion rule, or raise DataError naming the file and the problem."""
+    name = os.fspath(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(name) as img:
+                size = img.size
+                try:
+                    img.load()
+                except Image.DecompressionBombWarning:
+                    raise
+                return convert_image(img)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise DataError(f"{name}: image of {size[0]}x{size[1]} pixels is over the decompression-bomb limit") from None
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{name}: cannot be read as an image ({exc})") from None
+
+
+class ImageSet:
+    """A split of images: uint8 [32, 32, 3] pictures, integer labels (-1 when unknown) and captions.
+
+    File-backed sets decode an image the first time it is asked for and keep it; nothing is
+    decoded ahead of need. A file that cannot be decoded shows as black and is listed in
+    `failures` with the reason.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        classes: Sequence[str],
+        labels: np.ndarray,
+        *,
+        pixels: np.ndarray | None = None,
+        paths: Sequence[str] | None = None,
+        captions: Sequence[str] | None = None,
+        skipped: Sequence[tuple[str, str]] = (),
+        source_key: str | None = None,
+    ) -> None:
+        n = len(labels)
+        self.name = name
+        self.classes = tuple(classes)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.paths = list(paths) if paths is not None else None
+        self._captions = list(captions) if captions is not None else None
+        self.skipped = list(skipped)
+        self.failures: dict[int, str] = {}
+        self.source_key = source_key or name
+        self._lock = threading.Lock()
+        if pixels is not None:
+            if pixels.shape != (n, SIZE, SIZE, 3) or pixels.dtype != np.uint8:
+                raise ValueError(f"pixels must be uint8 [{n}, 32, 32, 3], got {pixels.dtype} {pixels.shape}")
+            self._pixels = pixels
+            self._ready = None
+        else:
+            if self.paths is None or len(self.paths) != n:
+                raise ValueError("a lazy image set needs one path per label")
+            self._pixels = np.zeros((n, SIZE, SIZE, 3), dtype=np.uint8)
+            self._ready = np.zeros(n, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def caption(self, index: int) -> str:
+        """A short text for the image: its caption, else its class name, else its file name."""
+        if self._captions is not None:
+            return self._captions[index]
+        label = int(self.labels[index])
+        if 0 <= label < len(self.classes):
+            return self.classes[label]
+        if self.paths is not None:
+            return os.path.basename(self.paths[index])
+        return f"#{index}"
+
+    def _decode(self, indices: np.ndarray) -> None:
+        assert self._ready is not None and self.paths is not None
+        todo = indices[~self._ready[indices]]
+        for i in np.unique(todo):
+            try:
+                self._pixels[i] = read_image(self.paths[i])
+            except DataError as exc:
+                self._pixels[i] = 0
+                self.failures[int(i)] = str(exc)
+            self._ready[i] = True
+
+    def images(self, indices: Sequence[int] | np.ndarray | slice) -> np.ndarray:
+        """uint8 [n, 32, 32, 3] for the given indices (decoded on first use)."""
+        if isinstance(indices, slice):
+            indices = np.arange(len(self))[indices]
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise IndexError(f"image index out of range 0..{len(self) - 1}")
+        idx = idx % max(len(self), 1)
+        if self._ready is not None:
+            with self._lock:
+                self._decode(idx)
+        return self._pixels[idx]
+
+    def image(self, index: int) -> np.ndarray:
+        """uint8 [32, 32, 3] for one image."""
+        return self.images([index])[0]
+
+    def tensor(self, indices: Sequence[int] | np.ndarray | slice, device: str | torch.device = "cpu") -> torch.Tensor:
+        """float32 [n, 3, 32, 32] in [0, 1] on `device`."""
+        return to_tensor(self.images(indices), device)
+
+    def all_pixels(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Every image decoded, uint8 [N, 32, 32, 3] (decodes in chunks, reporting progress)."""
+        n = len(self)
+        if self._ready is not None:
+            step = 1024
+            for start in range(0, n, step):
+                self.images(np.arange(start, min(n, start + step)))
+                if progress is not None:
+                    progress(min(n, start + step), n)
+        return self._pixels
+
+
+def to_tensor(pixels: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """uint8 [n, H, W, 3] -> float32 [n, 3, H, W] in [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
+    return t.permute(0, 3, 1, 2).float().div_(255.0)

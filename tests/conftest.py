@@ -1,0 +1,43 @@
+"""Shared test setup: Qt offscreen before anything imports it, and the real CIFAR-10 copy when present."""
+
+import os
+import subprocess
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "cifar10"
+
+
+def _find_real_data() -> Path | None:
+    env = os.environ.get("CNN_EXPLORER_TEST_DATA")
+    if env:
+        return Path(env) if Path(env, "test").is_dir() else None
+    if SHARED_DATA.exists():
+        try:
+            out = subprocess.run([str(SHARED_DATA)], capture_output=True, text=True, check=True, timeout=600)
+        except (subprocess.SubprocessError, OSError):
+            return None
+        path = Path(out.stdout.strip())
+        return path if (path / "test").is_dir() else None
+    return None
+
+
+@pytest.fixture(scope="session")
+def cifar_dir() -> Path:
+    """The folder holding train/ and test/ of the real CIFAR-10 JPEG copy; skips when absent."""
+    path = _find_real_data()
+    if path is None:
+        pytest.skip("real CIFAR-10 copy not available (set CNN_EXPLORER_TEST_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bundled_model_path() -> Path:
+    path = REPO / "resources" / "seednet.pt"
+    if not path.exists():
+        pytest.skip("bundled model resources/seednet.pt not trained yet")
+    return path
