@@ -16,13 +16,13 @@ from explorer.core.errors import ExplorerError
 EXIT_USAGE = 2
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"error: {message}\n")
         raise SystemExit(EXIT_USAGE)
 
 
-def _add_common(p: argparse.ArgumentParser, *, data_default: str | None = "cifar10") -> None:
+def add_common(p: argparse.ArgumentParser, *, data_default: str | None = "cifar10") -> None:
     p.add_argument("--data", default=data_default, help="cifar10, probes, or a folder of images (default: %(default)s)")
     p.add_argument("--split", default="test", choices=("train", "test"), help="(default: %(default)s)")
     p.add_argument("--checkpoint", default=None, help="a SeedNet state dict (default: the bundled model)")
@@ -31,7 +31,7 @@ def _add_common(p: argparse.ArgumentParser, *, data_default: str | None = "cifar
 
 
 def _gui_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="cnn-explorer",
         description="See what a CNN has learned. Subcommands: " + ", ".join(sorted(SUBCOMMANDS)),
     )
@@ -49,7 +49,7 @@ def _cmd_gui(argv: Sequence[str]) -> int:
     return run_app(args)
 
 
-def _load(args: argparse.Namespace):  # noqa: ANN202 - returns (model, device)
+def load_from_args(args: argparse.Namespace):
     from explorer.core.checkpoint import load_model
     from explorer.core.device import resolve_device
 
@@ -57,13 +57,13 @@ def _load(args: argparse.Namespace):  # noqa: ANN202 - returns (model, device)
     return load_model(args.checkpoint, device), device
 
 
-def _open(source: str, split: str, download: bool):  # noqa: ANN202
+def open_from_args(source: str, split: str, download: bool):
     from explorer.core.datasets import open_dataset
 
     return open_dataset(source, split, download=download)
 
 
-def _progress_line(prefix: str) -> Callable[[int, int], None]:
+def progress_line(prefix: str) -> Callable[[int, int], None]:
     def show(done: int, total: int) -> None:
         end = "\n" if done >= total else ""
         sys.stderr.write(f"\r{prefix} {done}/{total} ({100 * done // max(total, 1)}%)" + end)
@@ -73,23 +73,23 @@ def _progress_line(prefix: str) -> Callable[[int, int], None]:
 
 
 def _cmd_evaluate(argv: Sequence[str]) -> int:
-    p = _Parser(prog="cnn-explorer evaluate", description="Print the model's accuracy on a split.")
-    _add_common(p)
+    p = Parser(prog="cnn-explorer evaluate", description="Print the model's accuracy on a split.")
+    add_common(p)
     args = p.parse_args(argv)
     from explorer.core.training import evaluate
 
-    model, device = _load(args)
-    ds = _open(args.data, args.split, args.download)
+    model, device = load_from_args(args)
+    ds = open_from_args(args.data, args.split, args.download)
     if (ds.labels < 0).any():
         raise ExplorerError(f"{args.data}: some images have no class label, so accuracy cannot be measured")
-    pixels = ds.all_pixels(_progress_line("decoding"))
+    pixels = ds.all_pixels(progress_line("decoding"))
     acc = evaluate(model, pixels, ds.labels, device)
     print(f"accuracy on {ds.name}: {100 * acc:.2f}% of {len(ds)} images")
     return 0
 
 
 def _cmd_train(argv: Sequence[str]) -> int:
-    p = _Parser(prog="cnn-explorer train", description="Train SeedNet; saves the model and conv-layer snapshots.")
+    p = Parser(prog="cnn-explorer train", description="Train SeedNet; saves the model and conv-layer snapshots.")
     p.add_argument("--data", default="cifar10", help="a source with train and test splits (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--out", required=True, help="where to save the trained state dict")
@@ -115,10 +115,10 @@ def _cmd_train(argv: Sequence[str]) -> int:
     from explorer.core.training import EpochReport, train
 
     device = resolve_device(args.device)
-    train_set = _open(args.data, "train", args.download)
-    test_set = _open(args.data, "test", args.download)
-    train_pixels = train_set.all_pixels(_progress_line("decoding train"))
-    test_pixels = test_set.all_pixels(_progress_line("decoding test"))
+    train_set = open_from_args(args.data, "train", args.download)
+    test_set = open_from_args(args.data, "test", args.download)
+    train_pixels = train_set.all_pixels(progress_line("decoding train"))
+    test_pixels = test_set.all_pixels(progress_line("decoding test"))
     snapshots: dict[str, object] = {}
     t0 = time.perf_counter()
 
@@ -128,7 +128,7 @@ def _cmd_train(argv: Sequence[str]) -> int:
             f"\repoch {r.epoch}/{r.epochs}: loss {r.train_loss:.4f}, train accuracy {100 * r.train_accuracy:.2f}%{test} ({r.seconds:.0f} s)\n"
         )
 
-    def on_snapshot(epoch: int, model) -> None:  # noqa: ANN001
+    def on_snapshot(epoch: int, model) -> None:
         for k, v in model.state_dict().items():
             if k.startswith(("conv1.", "conv2.")):
                 snapshots[f"epoch{epoch}/{k}"] = v.detach().cpu().clone()
@@ -143,7 +143,7 @@ def _cmd_train(argv: Sequence[str]) -> int:
         snapshot_epochs=snaps,
         on_snapshot=on_snapshot,
         on_epoch=on_epoch,
-        on_batch=_progress_line("  batch"),
+        on_batch=progress_line("  batch"),
         seed=args.seed,
     )
     save_model(model, out)
@@ -155,9 +155,23 @@ def _cmd_train(argv: Sequence[str]) -> int:
     return 0
 
 
+def _lazy(module: str) -> Callable[[Sequence[str]], int]:
+    """A subcommand living in explorer.commands.<module>, imported only when run."""
+
+    def run(argv: Sequence[str]) -> int:
+        import importlib
+
+        return importlib.import_module(f"explorer.commands.{module}").main(argv)
+
+    return run
+
+
 SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
+    "scan": _lazy("scan"),
+    "export": _lazy("export"),
+    "bench": _lazy("bench"),
 }
 
 

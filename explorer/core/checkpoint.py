@@ -49,10 +49,15 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{name}: the file is empty (0 bytes)")
     if name.endswith(".safetensors"):
         return _read_safetensors(name)
+    if _is_torchscript(name):
+        # Checked here because torch.load warns that it dispatches to torch.jit.load, then refuses.
+        raise CheckpointError(f"{name}: a TorchScript archive, not a state dict; save model.state_dict() instead")
     try:
         obj = torch.load(name, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
+        if any(marker in text for marker in _NOT_A_PICKLE):
+            raise CheckpointError(f"{name}: not a PyTorch checkpoint (unreadable data)") from None
         if "Weights only load failed" in text or "Unsupported global" in text:
             raise CheckpointError(
                 f"{name}: refused, the file holds Python objects that safe loading does not allow "
@@ -66,7 +71,22 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         if isinstance(exc, EOFError) or "failed finding central directory" in text or "truncated" in text.lower():
             raise CheckpointError(f"{name}: the file is truncated or corrupt ({text})") from None
         raise CheckpointError(f"{name}: not a readable PyTorch checkpoint ({text})") from None
+    except Exception as exc:  # arbitrary bytes make the unpickler fail in many ways (IndexError, ...)
+        detail = f"{type(exc).__name__}: {_first_line(str(exc))}"
+        raise CheckpointError(f"{name}: not a readable PyTorch checkpoint ({detail})") from None
     return _as_state_dict(obj, name)
+
+
+# What the weights-only unpickler says about bytes that are not a pickle at all (random data).
+_NOT_A_PICKLE = ("Unsupported operand", "String is too long", "unsupported persistent id")
+
+
+def _is_torchscript(name: str) -> bool:
+    try:
+        with zipfile.ZipFile(name) as archive:
+            return any(entry.endswith("constants.pkl") for entry in archive.namelist())
+    except Exception:  # not a readable zip: torch.load will say what is wrong
+        return False
 
 
 def _read_safetensors(name: str) -> dict[str, torch.Tensor]:
@@ -137,7 +157,7 @@ def load_snapshots(path: str | os.PathLike[str] | None = None) -> dict[int, dict
     out: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in flat.items():
         epoch, _, param = key.partition("/")
-        if not epoch.startswith("epoch") or not param:
+        if not epoch.startswith("epoch") or not epoch[len("epoch") :].isdigit() or not param:
             raise CheckpointError(f"{source}: not a snapshot file (key {key!r})")
         out.setdefault(int(epoch[len("epoch") :]), {})[param] = value
     return dict(sorted(out.items()))

@@ -40,13 +40,13 @@ class _ReluBack(torch.autograd.Function):
     """ReLU whose way back is chosen: "deconvnet" relu(g), "guided" relu(g) * (z > 0)."""
 
     @staticmethod
-    def forward(ctx, z, rule):  # noqa: ANN001, ANN205
+    def forward(ctx, z, rule):
         ctx.save_for_backward(z)
         ctx.rule = rule
         return z.clamp(min=0)
 
     @staticmethod
-    def backward(ctx, g):  # noqa: ANN001, ANN205
+    def backward(ctx, g):
         (z,) = ctx.saved_tensors
         if ctx.rule == "deconvnet":
             return g.clamp(min=0), None

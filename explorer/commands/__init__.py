@@ -1,0 +1,1 @@
+"""Subcommands of cnn-explorer, each a module with main(argv) -> exit code."""

@@ -1,0 +1,46 @@
+"""`cnn-explorer scan`: the top-k images of every feature, written to an .npz file."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line
+from explorer.core.errors import ExplorerError
+from explorer.core.model import LAYERS
+
+
+def parse_layers(text: str) -> list[str]:
+    layers = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in layers if s not in LAYERS]
+    if bad or not layers:
+        raise ExplorerError(f"--layers {text}: unknown layer {bad[0] if bad else '(none)'} (use {', '.join(LAYERS)})")
+    return layers
+
+
+def main(argv: Sequence[str]) -> int:
+    p = Parser(prog="cnn-explorer scan", description="Find the k images that excite each feature most.")
+    add_common(p)
+    p.add_argument("--layers", default="conv1,conv2", help="comma-separated (default: %(default)s)")
+    p.add_argument("-k", type=int, default=9, help="images per feature (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--out", required=True, help="the .npz file to write")
+    args = p.parse_args(argv)
+    layers = parse_layers(args.layers)
+    if args.k < 1:
+        raise ExplorerError(f"-k {args.k}: must be at least 1")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ExplorerError(f"{out}: folder {out.parent} does not exist")
+    from explorer.core.scan import save_top_k, scan_top_k
+
+    model, _device = load_from_args(args)
+    ds = open_from_args(args.data, args.split, args.download)
+    results = scan_top_k(model, ds, layers, args.k, batch_size=args.batch_size, progress=progress_line("scanning"))
+    try:
+        save_top_k(results, out)
+    except OSError as exc:
+        raise ExplorerError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    sys.stdout.write(f"wrote {out}: top {args.k} of {len(ds)} images for {', '.join(layers)}\n")
+    return 0

@@ -1,0 +1,160 @@
+"""Top images per feature: a streaming scan of a dataset, cached on disk.
+
+For every feature of each chosen layer, the k images with the highest activation, each image
+counted once per feature at the position of its maximum; ties go to the lower dataset index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from explorer.core.errors import ExplorerError
+from explorer.core.images import ImageSet, to_tensor
+from explorer.core.model import LAYERS, SeedNet
+from explorer.core.projection import check_layer, forward_record
+from explorer.core.receptive import layer_stack, receptive_box
+
+FIELDS = ("indices", "values", "positions", "boxes")
+
+
+class ScanCancelled(ExplorerError):
+    """The scan was stopped before it finished; nothing was cached."""
+
+
+@dataclass(frozen=True)
+class TopK:
+    """The k best images of every feature of one layer, each row sorted by value, highest first."""
+
+    indices: np.ndarray  # [C, k] int64 dataset indices
+    values: np.ndarray  # [C, k] float32 maximum activation
+    positions: np.ndarray  # [C, k, 2] int64 (row, col) in the feature map
+    boxes: np.ndarray  # [C, k, 4] int64 (top, left, bottom, right) in image pixels, exclusive ends
+
+
+def _merge(best_v: torch.Tensor, best_i: torch.Tensor, best_p: torch.Tensor, v, i, p, k: int):
+    # The running best come first and hold lower dataset indices than the batch, and the batch is
+    # in index order, so a stable sort on -value orders ties by dataset index.
+    all_v = torch.cat([best_v, v], 1)
+    order = torch.sort(-all_v, dim=1, stable=True).indices[:, :k]
+    return all_v.gather(1, order), torch.cat([best_i, i], 1).gather(1, order), torch.cat([best_p, p], 1).gather(1, order)
+
+
+@torch.no_grad()
+def scan_top_k(
+    model: SeedNet,
+    dataset: ImageSet,
+    layers: Sequence[str] = ("conv1", "conv2"),
+    k: int = 9,
+    *,
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, TopK]:
+    """Scan `dataset` in batches (never holding all activations) on the model's device."""
+    for layer in layers:
+        check_layer(layer)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    n = len(dataset)
+    k_eff = min(k, n)
+    device = model.conv1.weight.device
+    top = "conv2" if "conv2" in layers else "conv1"
+    best: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    for layer in layers:
+        c = LAYERS[layer].channels
+        best[layer] = (
+            torch.full((c, 0), -torch.inf, device=device),
+            torch.zeros((c, 0), dtype=torch.long, device=device),
+            torch.zeros((c, 0), dtype=torch.long, device=device),
+        )
+    for start in range(0, n, batch_size):
+        if should_stop():
+            raise ScanCancelled("scan cancelled")
+        idx = np.arange(start, min(n, start + batch_size))
+        x = to_tensor(dataset.images(idx), device).to(model.conv1.weight.dtype)
+        rec = forward_record(model, x, top)
+        ids = torch.as_tensor(idx, device=device).expand(1, -1)
+        for layer in layers:
+            a = rec.top(layer)[1].flatten(2)  # [B, C, h*w]
+            v, p = a.max(2)  # first maximum: the top-left one on ties
+            bv, bi, bp = best[layer]
+            best[layer] = _merge(bv, bi, bp, v.T.float(), ids.expand(v.shape[1], -1), p.T, k_eff)
+        if progress is not None:
+            progress(int(idx[-1]) + 1, n)
+    out = {}
+    for layer in layers:
+        bv, bi, bp = (t.cpu().numpy() for t in best[layer])
+        size = LAYERS[layer].size
+        positions = np.stack([bp // size, bp % size], axis=-1).astype(np.int64)
+        steps = layer_stack(model, layer)
+        img_size = int(dataset.images([0]).shape[1]) if n else 32
+        boxes = np.array(
+            [[receptive_box(steps, int(r), int(c), img_size) for r, c in row] for row in positions], dtype=np.int64
+        ).reshape(*positions.shape[:2], 4)
+        out[layer] = TopK(bi.astype(np.int64), bv.astype(np.float32), positions, boxes)
+    return out
+
+
+def model_fingerprint(model: SeedNet) -> str:
+    """A hash of the model's weights: a changed model gets a new cache entry."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+def cache_key(model: SeedNet, dataset: ImageSet, layers: Sequence[str], k: int) -> str:
+    parts = [model_fingerprint(model), dataset.source_key, str(len(dataset)), ",".join(layers), str(k)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def save_top_k(results: dict[str, TopK], path: str | os.PathLike[str]) -> None:
+    """Write `L.indices`, `L.values`, `L.positions`, `L.boxes` per layer to an .npz, atomically."""
+    target = Path(path)
+    arrays = {f"{layer}.{f}": getattr(t, f) for layer, t in results.items() for f in FIELDS}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_top_k(path: str | os.PathLike[str]) -> dict[str, TopK]:
+    """Read a file written by save_top_k."""
+    with np.load(path, allow_pickle=False) as data:
+        layers = sorted({key.split(".")[0] for key in data.files})
+        return {layer: TopK(*(data[f"{layer}.{f}"] for f in FIELDS)) for layer in layers}
+
+
+def cached_scan(
+    model: SeedNet,
+    dataset: ImageSet,
+    layers: Sequence[str],
+    k: int,
+    cache_dir: Path,
+    **kwargs,
+) -> tuple[dict[str, TopK], bool]:
+    """scan_top_k through an on-disk cache; returns (results, whether they came from the cache)."""
+    path = Path(cache_dir) / f"topk-{cache_key(model, dataset, layers, k)}.npz"
+    if path.exists():
+        try:
+            return load_top_k(path), True
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a damaged entry is rescanned
+    results = scan_top_k(model, dataset, layers, k, **kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_top_k(results, path)
+    return results, False

@@ -1,0 +1,158 @@
+"""The top-k scan against brute force, receptive fields by hand and by experiment, cancel and cache."""
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.cli import main as cli_main
+from explorer.core import SeedNet, activations
+from explorer.core.checkpoint import save_model
+from explorer.core.images import ImageSet
+from explorer.core.receptive import layer_stack, receptive_box
+from explorer.core.scan import ScanCancelled, cached_scan, load_top_k, scan_top_k
+
+
+@pytest.fixture(scope="module")
+def model() -> SeedNet:
+    torch.manual_seed(3)
+    return SeedNet().eval()
+
+
+@pytest.fixture(scope="module")
+def dataset() -> ImageSet:
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, size=(70, 32, 32, 3), dtype=np.uint8)
+    pixels[10] = pixels[11]  # an exact tie between two images
+    return ImageSet("random", ("a", "b"), rng.integers(0, 2, 70), pixels=pixels, source_key="random-70")
+
+
+def brute_force(model, ds, layer, k):
+    a = activations(model, ds.tensor(slice(None)), layer).flatten(2)  # [N, C, h*w]
+    vals, pos = a.max(2)
+    out = []
+    for c in range(a.shape[1]):
+        # highest value first; equal values by dataset index
+        order = sorted(range(len(ds)), key=lambda i: (-float(vals[i, c]), i))[:k]
+        out.append((order, [float(vals[i, c]) for i in order], [int(pos[i, c]) for i in order]))
+    return out
+
+
+@pytest.mark.parametrize("layer", ["conv1", "conv2"])
+def test_equals_brute_force(model, dataset, layer):
+    res = scan_top_k(model, dataset, [layer], k=5, batch_size=16)[layer]
+    size = 32 if layer == "conv1" else 16
+    for c, (order, vals, pos) in enumerate(brute_force(model, dataset, layer, 5)):
+        assert res.indices[c].tolist() == order
+        np.testing.assert_allclose(res.values[c], vals, rtol=1e-6)
+        assert [r * size + col for r, col in res.positions[c]] == pos
+    assert res.indices.dtype == np.int64 and res.values.dtype == np.float32
+    assert res.positions.shape == (res.indices.shape[0], 5, 2) and res.boxes.shape == (res.indices.shape[0], 5, 4)
+    assert (np.diff(res.values, axis=1) <= 0).all()
+
+
+def test_batch_size_does_not_matter_and_ties_go_to_lower_index(model, dataset):
+    a = scan_top_k(model, dataset, ["conv1", "conv2"], k=9, batch_size=7)
+    b = scan_top_k(model, dataset, ["conv1", "conv2"], k=9, batch_size=256)
+    for layer in a:
+        np.testing.assert_array_equal(a[layer].indices, b[layer].indices)
+    # images 10 and 11 are identical: wherever both appear, 10 comes first
+    for t in a.values():
+        for row in t.indices:
+            r = row.tolist()
+            if 10 in r and 11 in r:
+                assert r.index(10) < r.index(11)
+
+
+def test_receptive_boxes_by_hand(model):
+    s1, s2 = layer_stack(model, "conv1"), layer_stack(model, "conv2")
+    # conv1: 5x5, padding 2: rows r-2..r+2
+    assert receptive_box(s1, 10, 20, 32) == (8, 18, 13, 23)
+    assert receptive_box(s1, 0, 31, 32) == (0, 29, 3, 32)
+    # conv2 at (r, c): conv2 reads pool rows r-2..r+2, the pool reads 2(r-2)..2(r+2)+1,
+    # conv1 reads 2r-6..2r+7: 14 pixels
+    assert receptive_box(s2, 5, 7, 32) == (4, 8, 18, 22)
+    assert receptive_box(s2, 0, 15, 32) == (0, 24, 8, 32)
+
+
+@pytest.mark.parametrize("layer", ["conv1", "conv2"])
+def test_receptive_box_by_experiment(model, layer):
+    torch.manual_seed(5)
+    x = torch.rand(1, 3, 32, 32)
+    row, col = (9, 12) if layer == "conv1" else (5, 6)
+    top, left, bottom, right = receptive_box(layer_stack(model, layer), row, col, 32)
+    base = activations(model, x, layer)[0, :, row, col]
+    # one batch: image r * 32 + c has pixel (r, c) changed
+    y = x.repeat(32 * 32, 1, 1, 1)
+    rows, cols = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    n = torch.arange(32 * 32)
+    y[n, :, rows.flatten(), cols.flatten()] = 1.5 - y[n, :, rows.flatten(), cols.flatten()]
+    after = activations(model, y, layer)[:, :, row, col]
+    inside_changed = False
+    for r in range(32):
+        for c in range(32):
+            same = torch.equal(after[r * 32 + c], base)
+            if not (top <= r < bottom and left <= c < right):
+                assert same, f"pixel ({r}, {c}) outside the box changed the activation"
+            elif not same:
+                inside_changed = True
+    assert inside_changed
+
+
+def test_cancel(model, dataset):
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(ScanCancelled):
+        scan_top_k(model, dataset, ["conv1"], batch_size=8, should_stop=stop)
+    assert len(calls) == 3  # checked between batches, stopped at the first chance
+
+
+def test_cache_hit_and_invalidation(model, dataset, tmp_path):
+    first, hit = cached_scan(model, dataset, ["conv1"], 4, tmp_path)
+    assert not hit
+    again, hit = cached_scan(model, dataset, ["conv1"], 4, tmp_path)
+    assert hit
+    np.testing.assert_array_equal(first["conv1"].indices, again["conv1"].indices)
+    changed = SeedNet().eval()
+    changed.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        changed.conv1.weight[0] *= -1
+    _, hit = cached_scan(changed, dataset, ["conv1"], 4, tmp_path)
+    assert not hit  # a changed model is rescanned
+    _, hit = cached_scan(model, dataset, ["conv1"], 5, tmp_path)
+    assert not hit  # so is another k
+    cancelled = SeedNet().eval()
+    with pytest.raises(ScanCancelled):
+        cached_scan(cancelled, dataset, ["conv1"], 4, tmp_path, should_stop=lambda: True)
+    assert len(list(tmp_path.glob("*.npz"))) == 3  # nothing committed for the cancelled scan
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_command_line_file(model, tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(6)
+    for cls in ("cat", "dog"):
+        (tmp_path / "data" / "test" / cls).mkdir(parents=True)
+        (tmp_path / "data" / "train" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "data" / "test" / cls / f"{i}.png"
+            )
+    ckpt = tmp_path / "m.pt"
+    save_model(model, ckpt)
+    out = tmp_path / "top.npz"
+    argv = ["scan", "--data", str(tmp_path / "data"), "--split", "test", "--layers", "conv1,conv2", "-k", "3"]
+    assert cli_main([*argv, "--checkpoint", str(ckpt), "--out", str(out), "--device", "cpu"]) == 0
+    res = load_top_k(out)
+    with np.load(out) as f:
+        assert sorted(f.files) == sorted(
+            f"{L}.{x}" for L in ("conv1", "conv2") for x in ("indices", "values", "positions", "boxes")
+        )
+        assert f["conv2.boxes"].shape == (64, 3, 4) and f["conv1.positions"].dtype == np.int64
+    assert res["conv2"].indices.max() < 12
+    assert cli_main(["scan", "--layers", "fc9", "--out", str(out)]) == 2
+    assert "error: --layers fc9" in capsys.readouterr().err
