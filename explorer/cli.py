@@ -78,8 +78,8 @@ def _cmd_evaluate(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     from explorer.core.training import evaluate
 
-    model, device = load_from_args(args)
     ds = open_from_args(args.data, args.split, args.download)
+    model, device = load_from_args(args)
     if (ds.labels < 0).any():
         raise ExplorerError(f"{args.data}: some images have no class label, so accuracy cannot be measured")
     pixels = ds.all_pixels(progress_line("decoding"))

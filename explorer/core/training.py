@@ -107,7 +107,7 @@ def train(
             loss.backward()
             opt.step()
             sched.step()
-            total_loss += float(loss) * len(idx)
+            total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             if on_batch is not None:
                 on_batch(step + 1, steps)
