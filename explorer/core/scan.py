@@ -6,6 +6,7 @@ counted once per feature at the position of its maximum; ties go to the lower da
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -57,8 +58,13 @@ def scan_top_k(
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    notice: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, TopK]:
-    """Scan `dataset` in batches (never holding all activations) on the model's device."""
+    """Scan `dataset` in batches (never holding all activations) on the model's device.
+
+    Out of GPU memory, the batch is halved and retried (`notice` tells why); `should_stop` is
+    checked between batches and stops the scan with ScanCancelled.
+    """
     for layer in layers:
         check_layer(layer)
     if k < 1:
@@ -75,20 +81,32 @@ def scan_top_k(
             torch.zeros((c, 0), dtype=torch.long, device=device),
             torch.zeros((c, 0), dtype=torch.long, device=device),
         )
-    for start in range(0, n, batch_size):
+    start = 0
+    while start < n:
         if should_stop():
             raise ScanCancelled("scan cancelled")
         idx = np.arange(start, min(n, start + batch_size))
-        x = to_tensor(dataset.images(idx), device).to(model.conv1.weight.dtype)
-        rec = forward_record(model, x, top)
+        try:
+            x = to_tensor(dataset.images(idx), device).to(model.conv1.weight.dtype)
+            rec = forward_record(model, x, top)
+        except torch.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size //= 2
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            notice(f"out of GPU memory: batch size halved to {batch_size}")
+            continue
         ids = torch.as_tensor(idx, device=device).expand(1, -1)
         for layer in layers:
             a = rec.top(layer)[1].flatten(2)  # [B, C, h*w]
             v, p = a.max(2)  # first maximum: the top-left one on ties
             bv, bi, bp = best[layer]
             best[layer] = _merge(bv, bi, bp, v.T.float(), ids.expand(v.shape[1], -1), p.T, k_eff)
+        del rec
+        start += len(idx)
         if progress is not None:
-            progress(int(idx[-1]) + 1, n)
+            progress(start, n)
     out = {}
     for layer in layers:
         bv, bi, bp = (t.cpu().numpy() for t in best[layer])
@@ -154,7 +172,14 @@ def cached_scan(
             return load_top_k(path), True
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a damaged entry is rescanned
-    results = scan_top_k(model, dataset, layers, k, **kwargs)
+    try:
+        results = scan_top_k(model, dataset, layers, k, **kwargs)
+    except torch.OutOfMemoryError:
+        # Even one image at a time does not fit: the CPU does the scan on a copy of the model.
+        notice = kwargs.get("notice") or (lambda _msg: None)
+        notice("out of GPU memory even at batch size 1: scanning on the CPU")
+        cpu_model = copy.deepcopy(model).cpu()
+        results = scan_top_k(cpu_model, dataset, layers, k, **{**kwargs, "batch_size": 64})
     path.parent.mkdir(parents=True, exist_ok=True)
     save_top_k(results, path)
     return results, False

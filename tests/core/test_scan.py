@@ -156,3 +156,35 @@ def test_command_line_file(model, tmp_path, capsys):
     assert res["conv2"].indices.max() < 12
     assert cli_main(["scan", "--layers", "fc9", "--out", str(out)]) == 2
     assert "error: --layers fc9" in capsys.readouterr().err
+
+
+def test_out_of_memory_halves_the_batch_then_uses_the_cpu(model, dataset, tmp_path, monkeypatch):
+    import explorer.core.scan as scan_mod
+
+    real = scan_mod.forward_record
+    sizes = []
+
+    def flaky(m, x, layer):
+        sizes.append(len(x))
+        if len(x) > 8:
+            raise torch.OutOfMemoryError("simulated")
+        return real(m, x, layer)
+
+    monkeypatch.setattr(scan_mod, "forward_record", flaky)
+    notices = []
+    res = scan_top_k(model, dataset, ["conv1"], 5, batch_size=64, notice=notices.append)
+    assert sizes[:4] == [64, 32, 16, 8] and max(sizes[4:]) == 8
+    assert notices == [f"out of GPU memory: batch size halved to {b}" for b in (32, 16, 8)]
+    monkeypatch.setattr(scan_mod, "forward_record", real)
+    np.testing.assert_array_equal(res["conv1"].indices, scan_top_k(model, dataset, ["conv1"], 5)["conv1"].indices)
+
+    def never(m, x, layer):
+        if m is model:
+            raise torch.OutOfMemoryError("simulated")
+        return real(m, x, layer)
+
+    monkeypatch.setattr(scan_mod, "forward_record", never)
+    notices.clear()
+    res2, hit = cached_scan(model, dataset, ["conv1"], 5, tmp_path, batch_size=4, notice=notices.append)
+    assert not hit and notices[-1] == "out of GPU memory even at batch size 1: scanning on the CPU"
+    np.testing.assert_array_equal(res2["conv1"].indices, res["conv1"].indices)
