@@ -71,7 +71,8 @@ def open_cifar10(root: Path, split: str, *, download: bool = False) -> ImageSet:
     if not download and not batches.is_dir():
         raise DataUnavailable(
             f"CIFAR-10 is not downloaded yet (looked in {batches}); "
-            "download it (File > Download CIFAR-10, or --download) or open a folder of images"
+            "download it (File > Download CIFAR-10 in the window, or add --download to a command) "
+            "or open a folder of images"
         )
     try:
         ds = CIFAR10(str(root), train=split == "train", download=download)

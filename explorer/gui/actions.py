@@ -1,0 +1,67 @@
+"""Every menu action and keyboard shortcut, declared in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    key: str
+    text: str
+    menu: str
+    shortcut: str | QKeySequence.StandardKey | None = None
+    tip: str = ""
+
+
+ACTIONS = (
+    ActionInfo(
+        "open_folder",
+        "Open &folder…",
+        "&File",
+        QKeySequence.StandardKey.Open,
+        "Open a folder of images (class folders or flat)",
+    ),
+    ActionInfo("open_files", "Open f&iles…", "&File", None, "Open some image files"),
+    ActionInfo(
+        "download_cifar10",
+        "&Download CIFAR-10",
+        "&File",
+        None,
+        "Download CIFAR-10 (about 170 MB) into the cache and open it",
+    ),
+    ActionInfo("open_probes", "Open &probe patterns", "&File", None, "The built-in gratings, edges and colour patches"),
+    ActionInfo("quit", "&Quit", "&File", QKeySequence.StandardKey.Quit),
+    ActionInfo("next_feature", "Next feature", "&Navigate", "Right"),
+    ActionInfo("previous_feature", "Previous feature", "&Navigate", "Left"),
+    ActionInfo("previous_layer", "Previous layer", "&Navigate", "Up"),
+    ActionInfo("next_layer", "Next layer", "&Navigate", "Down"),
+    ActionInfo("next_image", "Next image", "&Navigate", "PgDown"),
+    ActionInfo("previous_image", "Previous image", "&Navigate", "PgUp"),
+    ActionInfo("reset_layout", "&Reset layout", "&View"),
+)
+
+
+def build_actions(
+    window: QMainWindow, handlers: dict[str, Callable[[], None]]
+) -> tuple[dict[str, QAction], dict[str, QMenu]]:
+    """Create the actions in the window's menus; shortcuts work wherever focus is in the window."""
+    menus: dict[str, QMenu] = {}
+    actions = {}
+    for info in ACTIONS:
+        if info.menu not in menus:
+            menus[info.menu] = window.menuBar().addMenu(info.menu)
+        action = QAction(info.text, window)
+        if info.shortcut is not None:
+            action.setShortcut(QKeySequence(info.shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setStatusTip(info.tip)
+        action.triggered.connect(handlers[info.key])
+        menus[info.menu].addAction(action)
+        actions[info.key] = action
+    return actions, menus

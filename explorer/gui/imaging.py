@@ -1,0 +1,97 @@
+"""Pure numpy helpers that turn model outputs into the pictures the window shows (float RGB in [0, 1])."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+PROJECTION_RULE = (
+    "Each projection is scaled to its own range, symmetric around 0: "
+    "grey = 0, shown as 0.5 + 0.5 · p / max|p| per tile and colour channel together."
+)
+ACTIVATION_RULE = "All maps share one scale: 0 to the layer's largest activation on this image (viridis)."
+
+_VIRIDIS = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256, alpha=False).astype(np.float32) / 255.0
+
+
+def image_to_rgb(image: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3] -> float32 [H, W, 3] in [0, 1]."""
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def projection_to_rgb(p: np.ndarray) -> np.ndarray:
+    """[3, H, W] projection -> float32 [H, W, 3]: 0.5 + 0.5 * p / max|p| (all grey when p is all 0)."""
+    p = np.asarray(p, dtype=np.float32)
+    top = float(np.abs(p).max()) if p.size else 0.0
+    scaled = p / top if top > 0 else np.zeros_like(p)
+    return np.ascontiguousarray((0.5 + 0.5 * scaled).transpose(1, 2, 0))
+
+
+def colorize(values: np.ndarray, vmax: float) -> np.ndarray:
+    """[...] values in [0, vmax] -> float32 [..., 3] viridis colours (vmax <= 0 maps everything to the bottom)."""
+    scale = 255.0 / vmax if vmax > 0 else 0.0
+    idx = np.clip(np.asarray(values, dtype=np.float32) * scale, 0, 255).astype(np.int64)
+    return _VIRIDIS[idx]
+
+
+def grid_shape(count: int, cols: int) -> tuple[int, int]:
+    """(rows, cols) of a grid holding `count` tiles, at most `cols` wide."""
+    cols = max(1, min(cols, count))
+    return -(-count // cols), cols
+
+
+def mosaic(tiles: np.ndarray, cols: int, pad: int = 1, fill: float = 0.15) -> np.ndarray:
+    """[n, h, w, 3] tiles -> one [rows*(h+pad)-pad, cols*(w+pad)-pad, 3] picture, row by row."""
+    n, h, w = tiles.shape[:3]
+    if n == 0:
+        return np.full((1, 1, 3), fill, dtype=np.float32)
+    rows, cols = grid_shape(n, cols)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, 3), fill, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = tiles[i]
+    return out
+
+
+def cell_at(x: float, y: float, tile: tuple[int, int], cols: int, count: int, pad: int = 1) -> int | None:
+    """The tile index under picture coordinates (x, y) of a `mosaic`, or None for padding/outside."""
+    h, w = tile
+    if x < 0 or y < 0:
+        return None
+    c, cx = divmod(int(x), w + pad)
+    r, cy = divmod(int(y), h + pad)
+    _, cols = grid_shape(count, cols)
+    if c >= cols or cx >= w or cy >= h:
+        return None
+    i = r * cols + c
+    return i if i < count else None
+
+
+def activation_grid(maps: np.ndarray, cols: int = 8, pad: int = 1) -> tuple[np.ndarray, float]:
+    """[C, h, w] feature maps -> (mosaic of coloured maps, the shared top of the scale)."""
+    vmax = float(maps.max()) if maps.size else 0.0
+    return mosaic(colorize(maps, vmax), cols, pad), vmax
+
+
+def upsample(values: np.ndarray, size: int) -> np.ndarray:
+    """[h, w] -> [size, size] by repeating pixels (nearest neighbour); size must be a multiple of h."""
+    f = size // values.shape[0]
+    return np.repeat(np.repeat(values, f, axis=0), f, axis=1)
+
+
+def overlay(image: np.ndarray, amap: np.ndarray, vmax: float, alpha: float = 0.65) -> np.ndarray:
+    """The feature map, coloured and upsampled to the image, over the image in grey; [H, W, 3]."""
+    grey = image_to_rgb(image).mean(axis=2, keepdims=True)
+    heat = colorize(upsample(amap, image.shape[0]), vmax)
+    return ((1 - alpha) * grey + alpha * heat).astype(np.float32)
+
+
+def pair_mosaic(images: np.ndarray, projections: np.ndarray, cols: int = 4, pad: int = 2) -> np.ndarray:
+    """Each image beside its projection ([n, H, W, 3] uint8 and [n, 3, H, W]), `cols` pairs per row."""
+    pairs = [
+        np.concatenate([image_to_rgb(im), projection_to_rgb(p)], axis=1)
+        for im, p in zip(images, projections, strict=True)
+    ]
+    if not pairs:
+        return mosaic(np.zeros((0, 1, 1, 3), np.float32), cols, pad)
+    return mosaic(np.stack(pairs), cols, pad, fill=1.0)

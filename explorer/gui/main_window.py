@@ -1,0 +1,359 @@
+"""The main window: wires the panes to the controller, holds the current choices, saves the layout."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QVBoxLayout, QWidget
+
+from explorer.core.datasets import IMAGE_EXTENSIONS
+from explorer.core.device import describe_device
+from explorer.core.images import ImageSet
+from explorer.core.model import CLASSES, LAYERS, SeedNet
+from explorer.gui.actions import build_actions
+from explorer.gui.controller import Controller
+from explorer.gui.notice import NoticeBar
+from explorer.gui.panes.across_images import AcrossImagesPane
+from explorer.gui.panes.activations import ActivationsPane
+from explorer.gui.panes.browser import BrowserPane
+from explorer.gui.panes.layer_select import LayerSelectPane
+from explorer.gui.panes.prediction import PredictionPane
+from explorer.gui.panes.projection import ProjectionPane
+from explorer.gui.settings import read_bytes, read_state, write_state
+from explorer.gui.status import ExplorerStatusBar
+from explorer.gui.worker import (
+    DataLoaded,
+    Failure,
+    LoadRequest,
+    PredictionsReady,
+    PredictRequest,
+    ViewRequest,
+    ViewResult,
+    next_request_id,
+)
+
+PREDICT_BATCH = 500
+LAYER_NAMES = tuple(LAYERS)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        model: SeedNet,
+        device: torch.device,
+        settings: QSettings,
+        *,
+        model_name: str = "bundled",
+        source: str | None = None,
+        split: str | None = None,
+        images: ImageSet | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("CNN Feature Explorer")
+        self.setAcceptDrops(True)
+        self.settings = settings
+        self.state = read_state(settings)
+        self.source: str | tuple[str, ...] = source or self.state.source
+        self.split = split or self.state.split
+        self.images: ImageSet | None = None
+        self.shown_id = 0  # the newest view result on screen; older ones are dropped
+        self.shown: ViewResult | None = None
+        self.controller = Controller(model, device, self)
+
+        self.browser = BrowserPane(CLASSES)
+        self.layer_select = LayerSelectPane()
+        self.activations = ActivationsPane()
+        self.projection = ProjectionPane()
+        self.across = AcrossImagesPane()
+        self.prediction = PredictionPane(CLASSES)
+        self.notice = NoticeBar()
+        self._build_layout()
+        self.status = ExplorerStatusBar()
+        self.setStatusBar(self.status)
+        self.status.show_device(describe_device(device))
+        self.status.show_model(model_name)
+        self.menu_actions, menus = build_actions(self, {
+            "open_folder": self._on_open_folder_triggered, "open_files": self._on_open_files_triggered,
+            "download_cifar10": self.download_cifar10, "open_probes": lambda: self.open_source("probes"),
+            "quit": self.close, "reset_layout": self._on_reset_layout_triggered,
+            "next_feature": lambda: self.set_feature(self.state.feature + 1),
+            "previous_feature": lambda: self.set_feature(self.state.feature - 1),
+            "next_layer": lambda: self._step_layer(1), "previous_layer": lambda: self._step_layer(-1),
+            "next_image": lambda: self._step_image(1), "previous_image": lambda: self._step_image(-1),
+        })  # fmt: skip
+        for dock in self.docks:
+            menus["&View"].addAction(dock.toggleViewAction())
+        self._connect()
+        self.layer_select.show_state(self.state.layer, self.state.feature)
+        self.projection.show_options(self.state.options)
+        self._restore_layout()
+        if images is not None:
+            self._show_images(images, self.source, "")
+        else:
+            self.open_source(self.source, self.split, fallback=True)
+
+    # Layout --------------------------------------------------------------------------------------
+
+    def _build_layout(self) -> None:
+        central = QWidget()
+        box = QVBoxLayout(central)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.notice)
+        box.addWidget(self.activations, 1)
+        self.setCentralWidget(central)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.docks = [
+            self._dock("Images", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea),
+            self._dock("Layer and feature", self.layer_select, Qt.DockWidgetArea.RightDockWidgetArea),
+            self._dock("Prediction", self.prediction, Qt.DockWidgetArea.RightDockWidgetArea),
+            self._dock("Projection", self.projection, Qt.DockWidgetArea.BottomDockWidgetArea),
+            self._dock("Feature across images", self.across, Qt.DockWidgetArea.BottomDockWidgetArea),
+        ]
+        self.splitDockWidget(self.docks[3], self.docks[4], Qt.Orientation.Horizontal)
+        self._default_state = self.saveState()
+
+    def _dock(self, title: str, pane: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.lower().replace(" ", "_"))
+        dock.setWidget(pane)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _default_sizes(self) -> None:
+        screen = self.screen().availableGeometry()
+        self.resize(
+            min(screen.width(), max(1280, screen.width() * 3 // 4)),
+            min(screen.height(), max(800, screen.height() * 3 // 4)),
+        )
+        self.resizeDocks(self.docks[:1], [330], Qt.Orientation.Horizontal)
+        self.resizeDocks(self.docks[1:3], [150, 250], Qt.Orientation.Vertical)
+        self.resizeDocks(self.docks[1:2], [290], Qt.Orientation.Horizontal)
+        self.resizeDocks(self.docks[3:4], [340], Qt.Orientation.Vertical)
+        self.resizeDocks(self.docks[3:5], [520, 430], Qt.Orientation.Horizontal)
+
+    def _restore_layout(self) -> None:
+        geometry = read_bytes(self.settings, "window/geometry")
+        state = read_bytes(self.settings, "window/state")
+        if state is None or not self.restoreState(state):
+            self._default_sizes()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    def _on_reset_layout_triggered(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in self.docks:
+            dock.show()
+        self._default_sizes()
+
+    # Wiring --------------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.result_ready.connect(self._on_controller_result_ready)
+        c.failed.connect(self._on_controller_failed)
+        c.busy_changed.connect(self._on_controller_busy_changed)
+        self.browser.image_selected.connect(self.set_image)
+        self.browser.split_selected.connect(self._on_browser_split_selected)
+        self.browser.page_changed.connect(self.request_view)
+        self.across.image_selected.connect(self.set_image)
+        self.layer_select.layer_selected.connect(self.set_layer)
+        self.layer_select.feature_selected.connect(self.set_feature)
+        self.activations.feature_selected.connect(self.set_feature)
+        self.projection.options_changed.connect(self._on_projection_options_changed)
+        for pane in (self.activations, self.projection, self.across):
+            pane.wheel_scrolled.connect(self._on_view_wheel_scrolled)
+        self.notice.download_requested.connect(self.download_cifar10)
+        self.notice.open_folder_requested.connect(self._on_open_folder_triggered)
+
+    # The current choices -------------------------------------------------------------------------
+
+    def _update(self, **changes: object) -> None:
+        self.state = replace(self.state, **changes)  # type: ignore[arg-type]
+
+    def set_image(self, image: int) -> None:
+        if self.images is None or not 0 <= image < len(self.images):
+            return
+        self._update(image=int(image))
+        self.browser.show_current(image)
+        self.request_view()
+
+    def set_layer(self, layer: str) -> None:
+        feature = min(self.state.feature, LAYERS[layer].channels - 1)
+        self._update(layer=layer, feature=feature)
+        self.layer_select.show_state(layer, feature)
+        self.request_view()
+
+    def set_feature(self, feature: int) -> None:
+        feature = int(np.clip(feature, 0, LAYERS[self.state.layer].channels - 1))
+        if feature == self.state.feature:
+            return
+        self._update(feature=feature)
+        self.layer_select.show_state(self.state.layer, feature)
+        self.activations.select(feature)
+        self.request_view()
+
+    def _step_layer(self, delta: int) -> None:
+        i = LAYER_NAMES.index(self.state.layer) + delta
+        if 0 <= i < len(LAYER_NAMES):
+            self.set_layer(LAYER_NAMES[i])
+
+    def _step_image(self, delta: int) -> None:
+        target = self.browser.step(self.state.image, delta)
+        if target is not None:
+            self.set_image(target)
+
+    def _on_projection_options_changed(self, options: object) -> None:
+        self._update(options=options)
+        self.request_view()
+
+    def _on_view_wheel_scrolled(self, steps: int) -> None:
+        self.set_feature(self.state.feature + steps)
+
+    def request_view(self) -> None:
+        """Ask the worker for everything the views show for the current choices (latest wins)."""
+        if self.images is None:
+            return
+        s = self.state
+        page = self.browser.page(s.image)
+        self.controller.submit(ViewRequest(self.images, s.image, s.layer, s.feature, s.options, page))
+
+    # Results -------------------------------------------------------------------------------------
+
+    def _on_controller_result_ready(self, result: object) -> None:
+        if isinstance(result, ViewResult):
+            self._show_view(result)
+        elif isinstance(result, PredictionsReady):
+            self._show_predictions(result)
+        elif isinstance(result, DataLoaded):
+            self._show_images(result.images, result.source, result.notice)
+
+    def _show_view(self, r: ViewResult) -> None:
+        if r.request_id <= self.shown_id:
+            return
+        self.shown_id = r.request_id
+        self.shown = r
+        title = f"{r.layer} feature {r.feature}"
+        self.activations.show_maps(r.layer, r.activations, r.image)
+        self.activations.select(self.state.feature if r.layer == self.state.layer else r.feature)
+        self.projection.show_projections(f"image #{r.index} · {title} · projected to pixels", r.projections)
+        self.across.show_page(title, r.page, r.page_images, r.page_projections)
+        truth = self.browser.model.truth
+        self.prediction.show_probs(r.probs, int(truth[r.index]) if r.index < len(truth) else -1)
+        self.status.show_timing(r.elapsed_ms)
+
+    def _show_predictions(self, r: PredictionsReady) -> None:
+        if (
+            self.images is None
+            or r.source_key != self.images.source_key
+            or len(self.browser.model.predicted) != len(self.images)
+        ):
+            return
+        self.browser.set_predictions(r.start, r.predicted)
+        self._predict_from(r.start + len(r.predicted))
+
+    def _predict_from(self, start: int) -> None:
+        assert self.images is not None
+        if start < len(self.images):
+            self.controller.submit(PredictRequest(self.images, start, min(start + PREDICT_BATCH, len(self.images))))
+
+    def _on_controller_failed(self, failure: Failure) -> None:
+        self.status.show_failure(failure.message)
+
+    def _on_controller_busy_changed(self, request: object) -> None:
+        if isinstance(request, LoadRequest):
+            verb = "Downloading" if request.download else "Opening"
+            self.status.set_busy(f"{verb} {_source_name(request.source)}…")
+        else:
+            self.status.set_busy(None)
+
+    # Data ----------------------------------------------------------------------------------------
+
+    def open_source(
+        self, source: str | tuple[str, ...], split: str | None = None, *, fallback: bool = False, download: bool = False
+    ) -> None:
+        """Open a source (cifar10, probes, a folder, or a tuple of files) on the worker."""
+        self.controller.submit(LoadRequest(source, split or self.split, download=download, fallback=fallback))
+
+    def download_cifar10(self) -> None:
+        self.open_source("cifar10", download=True)
+
+    def _show_images(self, images: ImageSet, source: str | tuple[str, ...], notice: str) -> None:
+        self.images = images
+        self.source = source
+        if isinstance(source, str) and source != "probes":
+            self._update(source=source)
+        self.controller.cancel(PredictRequest)
+        self.controller.cancel(ViewRequest)
+        self.shown_id = next_request_id()  # whatever was asked before this set is stale
+        self.notice.show_notice(
+            f"{notice.rstrip('.')}. Showing the built-in probe patterns meanwhile." if notice else ""
+        )
+        self.browser.set_images(images, self.split)
+        self.status.show_data(images.name, len(images))
+        if images.failures or images.skipped:
+            self.status.show_failure(f"{len(images.failures) + len(images.skipped)} files could not be read")
+        image = self.state.image if self.state.image < len(images) else 0
+        self._update(image=image)
+        self.browser.show_current(image)
+        self.request_view()
+        self._predict_from(0)
+
+    def _on_browser_split_selected(self, split: str) -> None:
+        self.split = split
+        self._update(split=split)
+        if isinstance(self.source, str) and self.source != "probes":
+            self.open_source(self.source, split)
+
+    def _on_open_folder_triggered(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        if folder:
+            self.open_source(folder)
+
+    def _on_open_files_triggered(self) -> None:
+        pattern = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", pattern)
+        if files:
+            self.open_source(tuple(files))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if len(paths) == 1 and os.path.isdir(paths[0]):
+            self.open_source(paths[0])
+        elif paths:
+            self.open_source(tuple(p for p in paths if os.path.isfile(p)))
+        event.acceptProposedAction()
+
+    # Closing -------------------------------------------------------------------------------------
+
+    def save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        write_state(self.settings, self.state)
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
+        self.controller.shutdown()
+        super().closeEvent(event)
+
+
+def _source_name(source: str | tuple[str, ...]) -> str:
+    if isinstance(source, tuple):
+        return f"{len(source)} files"
+    return {"cifar10": "CIFAR-10", "probes": "probe patterns"}.get(source, Path(source).name or source)

@@ -1,0 +1,48 @@
+"""Feature across images: the selected feature's projection for a page of images, each beside its image."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from explorer.gui.imaging import cell_at, pair_mosaic
+from explorer.gui.panes.pixel_view import PixelView
+
+COLS = 4
+PAD = 2
+
+
+class AcrossImagesPane(QWidget):
+    image_selected = Signal(int)
+    wheel_scrolled = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = PixelView()
+        self._page: tuple[int, ...] = ()
+        self._tile: tuple[int, int] = (32, 64)
+        note = QLabel(
+            "Each pair: the image, then the feature's projection (same rule as the projection pane). Click a pair to open it."
+        )
+        note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(note)
+        self.view.clicked.connect(self._on_view_clicked)
+        self.view.wheel_scrolled.connect(self.wheel_scrolled)
+
+    def show_page(self, title: str, page: tuple[int, ...], images: np.ndarray, projections: np.ndarray) -> None:
+        self._page = page
+        self._tile = (images.shape[1], 2 * images.shape[2]) if len(images) else self._tile
+        self.view.set_image(pair_mosaic(images, projections, COLS, PAD))
+        first, last = (page[0], page[-1]) if page else (0, 0)
+        self.view.set_title(
+            f"{title} in {len(page)} images (#{first}…#{last} of the browser's filter)" if page else "no images"
+        )
+
+    def _on_view_clicked(self, x: float, y: float) -> None:
+        hit = cell_at(x, y, self._tile, COLS, len(self._page), PAD)
+        if hit is not None:
+            self.image_selected.emit(self._page[hit])

@@ -1,0 +1,150 @@
+"""Image browser: thumbnails of the current split with filters, jump-to-index, and a split choice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Signal
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListView, QSpinBox, QVBoxLayout, QWidget
+
+from explorer.core.datasets import SPLITS
+from explorer.core.images import ImageSet
+from explorer.gui.panes.thumbnails import ICON, INDEX_ROLE, OUTCOMES, ThumbnailFilter, ThumbnailModel
+
+PAGE = 16
+
+
+class BrowserPane(QWidget):
+    image_selected = Signal(int)
+    split_selected = Signal(str)
+    page_changed = Signal()  # the filter or the predictions changed which images a page holds
+
+    def __init__(self, classes: Sequence[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ThumbnailModel(classes)
+        self.split = QComboBox()
+        self.split.addItems(SPLITS)
+        self.true_class = _class_combo(classes)
+        self.predicted_class = _class_combo(classes)
+        self.outcome = QComboBox()
+        for o in OUTCOMES:
+            self.outcome.addItem({"all": "right and wrong", "right": "right only", "wrong": "wrong only"}[o], o)
+        self.jump = QSpinBox()
+        self.jump.setKeyboardTracking(False)
+        self.count = QLabel()
+        self.list = QListView()
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setUniformItemSizes(True)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setIconSize(QSize(ICON, ICON))
+        self.list.setGridSize(QSize(ICON + 34, ICON + 40))
+        self.list.setWordWrap(True)
+        self.list.setLayoutMode(QListView.LayoutMode.Batched)
+        self.list.setBatchSize(2000)
+        self.list.setModel(self.model)
+
+        form = QFormLayout()
+        form.addRow("split", self.split)
+        form.addRow("true class", self.true_class)
+        form.addRow("predicted", self.predicted_class)
+        form.addRow("prediction", self.outcome)
+        form.addRow("go to #", self.jump)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addWidget(self.count)
+        layout.addWidget(self.list, 1)
+
+        for box in (self.true_class, self.predicted_class, self.outcome):
+            box.currentIndexChanged.connect(self._on_filter_changed)
+        self.split.textActivated.connect(self.split_selected)
+        self.jump.valueChanged.connect(self.image_selected)
+        self.list.selectionModel().currentChanged.connect(self._on_list_current_changed)
+        for signal in (self.model.rowsInserted, self.model.modelReset, self.model.dataChanged):
+            signal.connect(self._update_count)
+
+    def set_images(self, images: ImageSet, split: str) -> None:
+        self.model.set_images(images)
+        self.jump.blockSignals(True)
+        self.jump.setRange(0, max(len(images) - 1, 0))
+        self.jump.blockSignals(False)
+        self.split.blockSignals(True)
+        self.split.setCurrentText(split)
+        self.split.blockSignals(False)
+        self._update_count()
+
+    def set_predictions(self, start: int, predicted: np.ndarray) -> None:
+        before = len(self.model.rows)
+        self.model.set_predictions(start, predicted)
+        if self.model.filter.uses_predictions() and len(self.model.rows) != before:
+            self.page_changed.emit()
+
+    def show_current(self, image: int) -> None:
+        """Select and reveal `image` in the list (clearing the selection when the filter hides it)."""
+        self.jump.blockSignals(True)
+        self.jump.setValue(image)
+        self.jump.blockSignals(False)
+        row = self.model.row_of(image)
+        sel = self.list.selectionModel()
+        sel.blockSignals(True)
+        if row is None:
+            sel.clear()
+        else:
+            index = self.model.index(row)
+            sel.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            self.list.scrollTo(index)
+        sel.blockSignals(False)
+
+    def step(self, image: int, delta: int) -> int | None:
+        """The image `delta` rows from `image` in the filtered list, or None at the ends or when empty."""
+        rows = self.model.rows
+        if not len(rows):
+            return None
+        row = self.model.row_of(image)
+        target = (
+            (self.model.nearest_row(image) if delta > 0 else self.model.nearest_row(image) - 1)
+            if row is None
+            else row + delta
+        )
+        return int(rows[target]) if 0 <= target < len(rows) else None
+
+    def page(self, image: int) -> tuple[int, ...]:
+        """The PAGE filtered images in the block of rows around `image`."""
+        start = (self.model.nearest_row(image) // PAGE) * PAGE
+        return tuple(int(i) for i in self.model.rows[start : start + PAGE])
+
+    def _on_filter_changed(self, _index: int) -> None:
+        self.model.set_filter(
+            ThumbnailFilter(
+                self.true_class.currentData(), self.predicted_class.currentData(), self.outcome.currentData()
+            )
+        )
+        self.page_changed.emit()
+
+    def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self.image_selected.emit(int(current.data(INDEX_ROLE)))
+
+    def _update_count(self) -> None:
+        m = self.model
+        total = len(m.predicted)
+        known = int((m.predicted >= 0).sum())
+        text = f"showing {len(m.rows):,} of {total:,}"
+        if known < total:
+            text += f" · predicted {known:,} so far"
+        elif total:
+            right = (m.truth >= 0) & (m.truth == m.predicted)
+            labelled = int((m.truth >= 0).sum())
+            if labelled:
+                text += f" · {100 * right.sum() / labelled:.1f}% right"
+        self.count.setText(text)
+
+
+def _class_combo(classes: Sequence[str]) -> QComboBox:
+    box = QComboBox()
+    box.addItem("any", -1)
+    for i, name in enumerate(classes):
+        box.addItem(name, i)
+    return box

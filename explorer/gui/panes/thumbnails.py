@@ -1,0 +1,142 @@
+"""A lazy list model over an ImageSet: thumbnails decoded on demand, predictions filled in as they arrive.
+
+Filtering is an index array (numpy over labels and predictions), so 50,000 rows filter at once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QImage, QPixmap
+
+from explorer.core.images import ImageSet
+
+ICON = 64
+INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
+OUTCOMES = ("all", "right", "wrong")
+_RIGHT, _WRONG = QColor(30, 130, 60), QColor(200, 40, 40)
+
+
+def model_labels(images: ImageSet, classes: Sequence[str]) -> np.ndarray:
+    """The true labels as indices into the model's `classes` (-1 where the class is unknown or not one of them)."""
+    lookup = np.array([classes.index(c) if c in classes else -1 for c in images.classes] + [-1], dtype=np.int64)
+    return lookup[np.where(images.labels >= 0, images.labels, len(images.classes))]
+
+
+@dataclass(frozen=True)
+class ThumbnailFilter:
+    true_class: int = -1  # -1: any
+    predicted_class: int = -1  # -1: any
+    outcome: str = "all"  # "all", "right" or "wrong"
+
+    def uses_predictions(self) -> bool:
+        return self.predicted_class >= 0 or self.outcome != "all"
+
+    def accept(self, truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+        """Boolean mask of the accepted images; unknown predictions never pass a prediction filter."""
+        keep = np.ones(len(truth), dtype=bool)
+        if self.true_class >= 0:
+            keep &= truth == self.true_class
+        if self.predicted_class >= 0:
+            keep &= predicted == self.predicted_class
+        if self.outcome != "all":
+            known = (predicted >= 0) & (truth >= 0)
+            keep &= known & ((truth == predicted) == (self.outcome == "right"))
+        return keep
+
+
+class ThumbnailModel(QAbstractListModel):
+    def __init__(self, classes: Sequence[str], cache_size: int = 2048) -> None:
+        super().__init__()
+        self.classes = tuple(classes)
+        self.images: ImageSet | None = None
+        self.truth = np.zeros(0, np.int64)
+        self.predicted = np.zeros(0, np.int64)
+        self.filter = ThumbnailFilter()
+        self.rows = np.zeros(0, np.int64)
+        self._cache: OrderedDict[int, QPixmap] = OrderedDict()
+        self._cache_size = cache_size
+
+    def set_images(self, images: ImageSet) -> None:
+        self.beginResetModel()
+        self.images = images
+        self.truth = model_labels(images, self.classes)
+        self.predicted = np.full(len(images), -1, np.int64)
+        self._cache.clear()
+        self.rows = np.flatnonzero(self.filter.accept(self.truth, self.predicted))
+        self.endResetModel()
+
+    def set_filter(self, flt: ThumbnailFilter) -> None:
+        self.beginResetModel()
+        self.filter = flt
+        self.rows = np.flatnonzero(self.filter.accept(self.truth, self.predicted))
+        self.endResetModel()
+
+    def set_predictions(self, start: int, predicted: np.ndarray) -> None:
+        """Record predicted classes of images start..start+n and update (or insert) their rows."""
+        stop = start + len(predicted)
+        self.predicted[start:stop] = predicted
+        lo, hi = np.searchsorted(self.rows, [start, stop])
+        new = start + np.flatnonzero(self.filter.accept(self.truth[start:stop], predicted))
+        if hi > lo and np.array_equal(self.rows[lo:hi], new):
+            self.dataChanged.emit(self.index(int(lo)), self.index(int(hi) - 1))
+        elif hi == lo and len(new):
+            self.beginInsertRows(QModelIndex(), int(lo), int(lo) + len(new) - 1)
+            self.rows = np.concatenate([self.rows[:lo], new, self.rows[lo:]])
+            self.endInsertRows()
+        elif hi > lo or len(new):
+            self.set_filter(self.filter)
+
+    def row_of(self, image: int) -> int | None:
+        """The row showing dataset image `image`, or None when the filter hides it."""
+        r = int(np.searchsorted(self.rows, image))
+        return r if r < len(self.rows) and self.rows[r] == image else None
+
+    def nearest_row(self, image: int) -> int:
+        """The row of `image`, or of the first shown image after it (clamped to the last row)."""
+        return min(int(np.searchsorted(self.rows, image)), max(len(self.rows) - 1, 0))
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or self.images is None:
+            return None
+        i = int(self.rows[index.row()])
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._pixmap(i)
+        if role == Qt.ItemDataRole.DisplayRole:
+            pred = self.predicted[i]
+            guess = self.classes[pred] if pred >= 0 else "…"
+            mark = "" if pred < 0 or self.truth[i] < 0 else (" ✓" if pred == self.truth[i] else " ✗")
+            return f"{self.images.caption(i)}\n→ {guess}{mark}"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            pred, truth = self.predicted[i], self.truth[i]
+            return None if pred < 0 or truth < 0 else (_RIGHT if pred == truth else _WRONG)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            pred = self.predicted[i]
+            return f"image #{i}: {self.images.caption(i)}; predicted {self.classes[pred] if pred >= 0 else 'not yet'}"
+        if role == INDEX_ROLE:
+            return i
+        return None
+
+    def _pixmap(self, i: int) -> QPixmap:
+        pix = self._cache.get(i)
+        if pix is not None:
+            self._cache.move_to_end(i)
+            return pix
+        assert self.images is not None
+        rgb = np.ascontiguousarray(self.images.image(i))
+        h, w = rgb.shape[:2]
+        qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        pix = QPixmap.fromImage(qimage).scaled(
+            ICON, ICON, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+        )
+        self._cache[i] = pix
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return pix

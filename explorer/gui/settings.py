@@ -1,0 +1,100 @@
+"""What the window remembers between runs, read back with types and defaults (garbage gives defaults).
+
+Settings live in QSettings under ORGANIZATION/APPLICATION; $CNN_EXPLORER_SETTINGS names an ini
+file to use instead (tests and portable setups), and $CNN_EXPLORER_ORG overrides the organisation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from explorer.core.datasets import SPLITS
+from explorer.core.model import LAYERS
+from explorer.core.projection import KEEPS, METHODS, UNPOOLS
+from explorer.gui.worker import COMPARES, ProjectionOptions
+
+ORGANIZATION = "cnn-feature-explorer"
+APPLICATION = "CNN Feature Explorer"
+
+
+def open_settings() -> QSettings:
+    """The user's settings, or the ini file named by $CNN_EXPLORER_SETTINGS."""
+    path = os.environ.get("CNN_EXPLORER_SETTINGS")
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings(os.environ.get("CNN_EXPLORER_ORG", ORGANIZATION), APPLICATION)
+
+
+@dataclass(frozen=True)
+class ExplorerState:
+    """The choices a person makes in the window."""
+
+    source: str = "cifar10"
+    split: str = "test"
+    layer: str = "conv1"
+    feature: int = 0
+    image: int = 0
+    options: ProjectionOptions = field(default_factory=ProjectionOptions)
+
+
+def _text(settings: QSettings, key: str, default: str) -> str:
+    value = settings.value(key, default)
+    return value if isinstance(value, str) and value else default
+
+
+def _choice(settings: QSettings, key: str, choices: tuple[str, ...], default: str) -> str:
+    value = _text(settings, key, default)
+    return value if value in choices else default
+
+
+def _int(settings: QSettings, key: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(str(settings.value(key, default)))
+    except ValueError:
+        return default
+    return value if low <= value <= high else default
+
+
+def read_state(settings: QSettings) -> ExplorerState:
+    """The remembered state; any missing, corrupt or unknown value is replaced by its default."""
+    d = ExplorerState()
+    layer = _choice(settings, "view/layer", tuple(LAYERS), d.layer)
+    options = ProjectionOptions(
+        _choice(settings, "projection/method", METHODS, d.options.method),
+        _choice(settings, "projection/unpool", UNPOOLS, d.options.unpool),
+        _choice(settings, "projection/keep", KEEPS, d.options.keep),
+        _choice(settings, "projection/compare", COMPARES, d.options.compare),
+    ).normalised()
+    return ExplorerState(
+        source=_text(settings, "data/source", d.source),
+        split=_choice(settings, "data/split", SPLITS, d.split),
+        layer=layer,
+        feature=_int(settings, "view/feature", d.feature, 0, LAYERS[layer].channels - 1),
+        image=_int(settings, "view/image", d.image, 0, 10**9),
+        options=options,
+    )
+
+
+def write_state(settings: QSettings, state: ExplorerState) -> None:
+    values = {
+        "data/source": state.source,
+        "data/split": state.split,
+        "view/layer": state.layer,
+        "view/feature": state.feature,
+        "view/image": state.image,
+        "projection/method": state.options.method,
+        "projection/unpool": state.options.unpool,
+        "projection/keep": state.options.keep,
+        "projection/compare": state.options.compare,
+    }
+    for key, value in values.items():
+        settings.setValue(key, value)
+
+
+def read_bytes(settings: QSettings, key: str) -> QByteArray | None:
+    """A saved geometry or window state, or None when absent or not bytes."""
+    value = settings.value(key)
+    return value if isinstance(value, QByteArray) and not value.isEmpty() else None

@@ -1,0 +1,142 @@
+"""Remembered settings, startup without CIFAR-10, opening data, and fatal load errors."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from explorer.core.checkpoint import save_model
+from explorer.core.errors import DataUnavailable
+from explorer.gui import app as gui_app
+from explorer.gui import worker as gui_worker
+from explorer.gui.settings import ExplorerState, read_state
+from explorer.gui.worker import ProjectionOptions
+
+
+def test_settings_round_trip(make_window, images, settings, qtbot):
+    w = make_window(images=images)
+    qtbot.waitUntil(lambda: w.shown is not None)
+    w.set_layer("conv2")
+    w.set_feature(9)
+    w.set_image(5)
+    w.projection.keep.setCurrentIndex(w.projection.keep.findData("max"))
+    w.docks[2].hide()
+    w.resize(w.minimumSizeHint().width(), 480)  # the offscreen screen is 800x600
+    w.close()
+    state = read_state(settings)
+    assert state == ExplorerState("cifar10", "test", "conv2", 9, 5, ProjectionOptions(keep="max"))
+    again = make_window(images=images)
+    qtbot.waitUntil(lambda: again.shown is not None)
+    assert (again.shown.layer, again.shown.feature, again.shown.index) == ("conv2", 9, 5)
+    assert again.layer_select.feature.value() == 9 and again.projection.keep.currentData() == "max"
+    assert not again.docks[2].isVisible() and again.height() == 480
+
+
+def test_garbage_settings_give_defaults(make_window, images, settings, qtbot):
+    for key, value in {"data/split": "sideways", "view/layer": "conv9", "view/feature": "many", "view/image": -4,
+                       "projection/method": "magic", "projection/unpool": 7, "projection/keep": "",
+                       "window/geometry": "not bytes", "window/state": QByteArray(b"\x00junk")}.items():  # fmt: skip
+        settings.setValue(key, value)
+    settings.sync()
+    assert read_state(settings) == ExplorerState()
+    settings.setValue("view/feature", 40)  # conv1 has 32 features
+    assert read_state(settings).feature == 0
+    w = make_window(images=images)
+    qtbot.waitUntil(lambda: w.shown is not None)
+    assert (w.shown.layer, w.shown.feature) == ("conv1", 0)
+
+
+def test_fill_with_another_method_in_settings_falls_back_to_switches(settings):
+    settings.setValue("projection/method", "gradient")
+    settings.setValue("projection/unpool", "fill")
+    assert read_state(settings).options == ProjectionOptions("gradient", "switches")
+
+
+def test_without_cifar10_it_opens_the_probe_patterns_and_says_how_to_get_it(make_window, qtbot):
+    w = make_window()  # source: the remembered one, by default cifar10, which is not in the empty cache
+    qtbot.waitUntil(lambda: w.shown is not None and w.images is not None)
+    assert w.source == "probes" and w.images.name == w.status.data.text().split("data: ")[1].split(" (")[0]
+    assert w.notice.isVisible() and "CIFAR-10" in w.notice.text.text()
+    assert w.menu_actions["download_cifar10"].isEnabled()
+
+
+def test_a_failed_download_reports_and_keeps_the_probes(make_window, qtbot, monkeypatch):
+    def offline(source, split="test", *, download=False):
+        if source == "cifar10":
+            assert download
+            raise DataUnavailable("CIFAR-10 download failed (network unreachable)")
+        return real_open(source, split, download=download)
+
+    real_open = gui_worker.open_dataset
+    w = make_window(source="probes")
+    qtbot.waitUntil(lambda: w.shown is not None)
+    monkeypatch.setattr(gui_worker, "open_dataset", offline)
+    with qtbot.waitSignal(w.controller.failed):
+        w.notice.download.click()
+    assert "network unreachable" in w.statusBar().currentMessage()
+    assert w.source == "probes"
+
+
+def _write_pngs(folder, n: int) -> list[str]:
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(n):
+        path = folder / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_open_folder_from_the_menu(make_window, images, qtbot, tmp_path, monkeypatch, settings):
+    _write_pngs(tmp_path / "pics", 5)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "pics"))
+    w = make_window(images=images)
+    w.menu_actions["open_folder"].trigger()
+    qtbot.waitUntil(
+        lambda: (
+            w.images is not None and len(w.images) == 5 and w.shown is not None and w.shown.page_images.shape[0] == 5
+        )
+    )
+    w.close()
+    assert read_state(settings).source == str(tmp_path / "pics")
+
+
+def test_drop_files_on_the_window(make_window, images, qtbot, tmp_path):
+    paths = _write_pngs(tmp_path / "dropped", 3)
+    w = make_window(images=images)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
+    event = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
+    w.dropEvent(event)
+    qtbot.waitUntil(lambda: w.images is not None and len(w.images) == 3)
+
+
+def test_a_checkpoint_that_fails_to_load_is_fatal(tmp_path, monkeypatch, qapp):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+    args = argparse.Namespace(data=None, split=None, checkpoint=str(bad), device="cpu")
+    assert gui_app.run_app(args) == 2
+    assert "bad.pt" in shown[0]
+
+
+def test_run_app_opens_the_window_and_exits(tmp_path, monkeypatch, qapp, model, threads_stopped):
+    path = tmp_path / "model.pt"
+    save_model(model, path)
+    monkeypatch.setattr(type(qapp), "exec", lambda self: 0)
+    opened = []
+    real_show = gui_app.MainWindow.show
+    monkeypatch.setattr(gui_app.MainWindow, "show", lambda self: (opened.append(self), real_show(self)))
+    args = argparse.Namespace(data="probes", split=None, checkpoint=str(path), device="cpu")
+    assert gui_app.run_app(args) == 0
+    assert opened[0].status.model_name.text() == "model: model.pt"
+    opened[0].close()

@@ -1,0 +1,179 @@
+"""Driving the real window: images, layers and features in; the pictures out equal the core's answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from explorer.core.projection import activations, project
+from explorer.gui.imaging import activation_grid, projection_to_rgb
+from explorer.gui.main_window import MainWindow
+from explorer.gui.panes.activations import COLS, PAD
+from explorer.gui.worker import ProjectionOptions, ViewResult
+
+
+def expected_projection(model, images, index, layer, feature, options=ProjectionOptions()):  # noqa: B008
+    p = project(
+        model, images.tensor([index]), layer, feature, method=options.method, unpool=options.unpool, keep=options.keep
+    )
+    return projection_to_rgb(p[0, 0].numpy())
+
+
+def shows(window: MainWindow, index: int, layer: str, feature: int) -> bool:
+    r = window.shown
+    return (
+        r is not None and (r.index, r.layer, r.feature) == (index, layer, feature) and window.controller.running is None
+    )
+
+
+def test_choosing_an_image_fills_the_activation_grid(window, model, images, qtbot):
+    window.browser.list.setCurrentIndex(window.browser.model.index(5))
+    qtbot.waitUntil(lambda: shows(window, 5, "conv1", 0))
+    maps = activations(model, images.tensor([5]), "conv1")[0].numpy()
+    np.testing.assert_allclose(window.activations.grid.image_item.image, activation_grid(maps, COLS, PAD)[0], atol=1e-6)
+    assert window.activations.grid.image_item.image.shape == (4 * 33 - 1, 8 * 33 - 1, 3)
+    assert window.browser.jump.value() == 5
+
+
+def test_clicking_a_map_selects_its_feature(window, qtbot):
+    grid = window.activations.grid
+    # The centre of map 10 (row 1, column 2 of the 8-wide grid of 32x32 maps).
+    scene = grid.image_item.mapToScene(QPointF(2 * 33 + 16, 1 * 33 + 16))
+    pos = grid.mapFromScene(scene)
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y()))
+    qtbot.waitUntil(lambda: shows(window, 0, "conv1", 10))
+    assert window.layer_select.feature.value() == 10
+
+
+@pytest.mark.parametrize(
+    "options", [ProjectionOptions(), ProjectionOptions("guided", keep="max"), ProjectionOptions(unpool="fill")]
+)
+def test_scrubbing_features_shows_the_core_projection(window, model, images, qtbot, options):
+    window.set_layer("conv2")
+    window.projection.show_options(options)
+    window.projection.options_changed.emit(options)
+    for feature in (1, 2, 3):
+        window.set_feature(feature)
+        qtbot.waitUntil(lambda f=feature: shows(window, 0, "conv2", f))
+        shown = window.projection.views[0].image_item.image
+        np.testing.assert_allclose(shown, expected_projection(model, images, 0, "conv2", feature, options), atol=1e-6)
+
+
+def test_side_by_side_shows_the_three_methods(window, model, images, qtbot):
+    window.set_layer("conv2")
+    with qtbot.waitSignal(
+        window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and len(r.projections) == 3
+    ):
+        window.projection.compare.setCurrentIndex(window.projection.compare.findData("methods"))
+    for view, method in zip(window.projection.views, ("deconvnet", "guided", "gradient"), strict=True):
+        assert view.isVisible()
+        expected = expected_projection(model, images, 0, "conv2", 0, ProjectionOptions(method))
+        np.testing.assert_allclose(view.image_item.image, expected, atol=1e-6)
+
+
+def test_fill_is_only_offered_to_the_deconvnet(window):
+    pane = window.projection
+    pane.unpool.setCurrentIndex(pane.unpool.findData("fill"))
+    pane.method.setCurrentIndex(pane.method.findData("guided"))
+    assert not pane.unpool.isEnabled()
+    assert pane.options() == ProjectionOptions("guided", "switches")
+
+
+def test_page_of_images_shows_each_projection(window, model, images, qtbot):
+    window.set_feature(4)
+    qtbot.waitUntil(lambda: shows(window, 0, "conv1", 4))
+    r = window.shown
+    assert r.page == tuple(range(16))
+    expected = project(model, images.tensor(list(range(16))), "conv1", 4)[:, 0].numpy()
+    np.testing.assert_allclose(r.page_projections, expected, atol=1e-6)
+
+
+def test_5000_scrub_requests_end_on_the_right_picture(window, model, images, qtbot):
+    window.set_layer("conv2")
+    ran: list[int] = []
+    window.controller.result_ready.connect(lambda r: ran.append(r.request_id))
+    for i in range(5000):
+        window.layer_select.feature.setValue(i % 64)
+    final = 4999 % 64
+    qtbot.waitUntil(lambda: shows(window, 0, "conv2", final), timeout=20000)
+    assert len(ran) < 100  # latest wins: no backlog of thousands
+    np.testing.assert_allclose(
+        window.projection.views[0].image_item.image, expected_projection(model, images, 0, "conv2", final), atol=1e-6
+    )
+
+
+def test_keyboard_scrubs_features_layers_and_images(window, qtbot):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.browser.list.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: shows(window, 0, "conv1", 2))
+    qtbot.keyClick(window, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: shows(window, 0, "conv2", 2))
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    qtbot.waitUntil(lambda: shows(window, 0, "conv1", 2))
+    qtbot.keyClick(window.browser.list, Qt.Key.Key_PageDown)
+    qtbot.waitUntil(lambda: shows(window, 1, "conv1", 2))
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: shows(window, 1, "conv1", 1))
+    assert window.layer_select.layer.currentData() == "conv1"
+
+
+def test_wheel_over_a_view_scrubs_features(window, qtbot):
+    window.projection.views[0].wheel_scrolled.emit(1)
+    qtbot.waitUntil(lambda: shows(window, 0, "conv1", 1))
+
+
+def test_the_status_bar_names_device_model_data_and_timing(window):
+    texts = [
+        w.text() for w in (window.status.device, window.status.model_name, window.status.data, window.status.timing)
+    ]
+    assert texts[:3] == ["device: cpu", "model: test model", "data: random (40 images)"]
+    assert texts[3].startswith("last pass: ") and texts[3].endswith(" ms")
+
+
+def test_prediction_bars_show_the_probabilities(window, model, images):
+    from explorer.core.projection import predict
+
+    probs = predict(model, images.tensor([0]))[0].numpy()
+    np.testing.assert_allclose(window.prediction.bars.opts["width"], probs, atol=1e-6)
+
+
+def test_arrow_keys_inside_a_text_field_stay_there(window, qtbot):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    edit = window.browser.jump.lineEdit()
+    edit.setFocus()
+    qtbot.waitUntil(edit.hasFocus)
+    with qtbot.assertNotEmitted(window.controller.busy_changed, wait=100):
+        qtbot.keyClick(edit, Qt.Key.Key_Right)
+        qtbot.keyClick(edit, Qt.Key.Key_Left)
+    assert window.state.feature == 0
+
+
+def test_a_real_wheel_turn_over_a_view_scrubs_features(window, qtbot):
+    view = window.activations.large
+    centre = QPointF(view.viewport().rect().center())
+    event = QWheelEvent(
+        centre, view.viewport().mapToGlobal(centre), QPoint(0, 0), QPoint(0, -120),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(view.viewport(), event)
+    qtbot.waitUntil(lambda: shows(window, 0, "conv1", 1))
+    assert view.view_box.viewRange()[0] == [0, 32]  # no zoom
+
+
+def test_mirroring_state_emits_no_intent(window, qtbot):
+    with (
+        qtbot.assertNotEmitted(window.layer_select.feature_selected),
+        qtbot.assertNotEmitted(window.layer_select.layer_selected),
+    ):
+        window.set_layer("conv2")
+        window.set_feature(12)
+    qtbot.waitUntil(lambda: shows(window, 0, "conv2", 12))
+    with qtbot.assertNotEmitted(window.controller.busy_changed, wait=100):
+        window.set_feature(12)  # no change, no request
