@@ -1,0 +1,1 @@
+"""Measurements behind `cnn-explorer bench` (a command, never a timed test)."""

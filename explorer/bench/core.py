@@ -1,0 +1,74 @@
+"""Engine measurements for `cnn-explorer bench`: projections, the top-k scan, the bare forward pass."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from explorer.core.images import ImageSet, to_tensor
+from explorer.core.model import SeedNet
+from explorer.core.projection import project
+from explorer.core.scan import scan_top_k
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 3) -> float:
+    """Median wall time of `fn` in milliseconds over `repeats` runs, after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def projection_times(model: SeedNet, image: torch.Tensor, device: torch.device, repeats: int) -> dict[str, float]:
+    """All 64 conv2 projections of one image in one call, and as 64 one-feature calls."""
+    x = image.to(device)
+    one_call = median_ms(lambda: project(model, x, "conv2", None), device, repeats)
+
+    def per_feature() -> None:
+        for f in range(64):
+            project(model, x, "conv2", f)
+
+    per = median_ms(per_feature, device, max(1, repeats // 5), warmup=1)
+    return {"layer_projection_ms": round(one_call, 3), "per_feature_calls_ms": round(per, 3)}
+
+
+def scan_rate(model: SeedNet, make_dataset: Callable[[], ImageSet], repeats: int) -> tuple[float, ImageSet]:
+    """Images per second of the top-k scan (both layers, k = 9) on a freshly opened set, decoding included."""
+    rates = []
+    ds = make_dataset()
+    for _ in range(repeats):
+        ds = make_dataset()
+        t0 = time.perf_counter()
+        scan_top_k(model, ds, ("conv1", "conv2"), 9)
+        _sync(model.conv1.weight.device)
+        rates.append(len(ds) / (time.perf_counter() - t0))
+    return statistics.median(rates), ds
+
+
+@torch.no_grad()
+def forward_rate(model: SeedNet, pixels: np.ndarray, device: torch.device, repeats: int, batch: int = 256) -> float:
+    """Images per second of the bare conv stack (float32, NCHW, batch 256), images already decoded."""
+    x_all = to_tensor(pixels, "cpu")
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for start in range(0, len(x_all), batch):
+            model.features(x_all[start : start + batch].to(device))
+        _sync(device)
+        rates.append(len(x_all) / (time.perf_counter() - t0))
+    return statistics.median(rates)

@@ -1,0 +1,125 @@
+"""`cnn-explorer export KIND`: the window's figures, headless, as PNG, SVG or PDF.
+
+Builds the same FigureRequest the window builds and calls the same two functions
+(compute_figure, export_figure), so the same state gives the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line
+from explorer.core.model import LAYERS
+from explorer.core.projection import KEEPS, METHODS, UNPOOLS
+from explorer.export.errors import ExportError
+from explorer.export.selection import parse_index, parse_indices
+from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
+
+KIND_HELP = {
+    "maps": "all activation maps of one image",
+    "projections": "all features' projections for one image",
+    "feature": "one feature across images, each image beside its projection",
+    "topk": "each feature's top-k patches beside their projections (Zeiler & Fergus)",
+    "maxact": "for each feature, the image of a batch with its highest activation, and its projection",
+}
+USES_PROJECTION = ("projections", "feature", "topk", "maxact")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="cnn-explorer export", description="Write a figure grid for a report (.png, .svg or .pdf).")
+    sub = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=Parser)
+    for kind, text in KIND_HELP.items():
+        sp = sub.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".")
+        add_common(sp)
+        sp.add_argument("--layer", default="conv1", help=f"{', '.join(LAYERS)} (default: %(default)s)")
+        sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
+        sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
+        sp.add_argument("--columns", type=int, default=None, help="cells per row (default: depends on the figure)")
+        if kind in ("maps", "projections"):
+            sp.add_argument("--image", default="0", help="dataset index of the image (default: %(default)s)")
+        if kind == "feature":
+            sp.add_argument("--feature", required=True, help="the feature index")
+            sp.add_argument("--images", default=None, help="indices: N, A:B, A:B:STEP or N,M,... (default: 0:16)")
+        if kind == "maxact":
+            sp.add_argument("--images", default=None, help="the batch searched: A:B, ... (default: 0:256)")
+        if kind in ("projections", "topk", "maxact"):
+            sp.add_argument("--features", default=None, help="indices: N, A:B, A:B:STEP or N,M,... (default: all)")
+        if kind == "topk":
+            sp.add_argument("-k", type=int, default=9, help="images per feature (default: %(default)s)")
+        if kind in USES_PROJECTION:
+            sp.add_argument("--method", default="deconvnet", help=f"{', '.join(METHODS)} (default: %(default)s)")
+            sp.add_argument("--unpool", default="switches", help=f"{', '.join(UNPOOLS)} (default: %(default)s)")
+        if kind in ("projections", "feature", "maxact"):
+            sp.add_argument("--keep", default="map", help=f"{', '.join(KEEPS)} (default: %(default)s)")
+    return p
+
+
+def _choice(flag: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ExportError(f"{flag} {value}: unknown (use {', '.join(allowed)})")
+    return value
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Everything checkable before the model and the images are loaded."""
+    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
+        raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+    check_target(args.out, args.dpi)
+    _choice("--layer", args.layer, tuple(LAYERS))
+    if args.columns is not None and args.columns < 1:
+        raise ExportError(f"--columns {args.columns}: must be at least 1")
+    if args.kind in USES_PROJECTION:
+        _choice("--method", args.method, METHODS)
+        _choice("--unpool", args.unpool, UNPOOLS)
+        if args.unpool == "fill" and args.method != "deconvnet":
+            raise ExportError(f"--unpool fill: belongs to the deconvnet; --method {args.method} follows the switches")
+    if getattr(args, "keep", None) is not None:
+        _choice("--keep", args.keep, KEEPS)
+    if args.kind == "topk" and args.k < 1:
+        raise ExportError(f"-k {args.k}: must be at least 1")
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    _check_options(args)
+    channels = LAYERS[args.layer].channels
+    feature = parse_index(args.feature, channels, "--feature") if args.kind == "feature" else 0
+    features = parse_indices(args.features, channels, "--features") if getattr(args, "features", None) else None
+
+    from explorer.export import FigureRequest, compute_figure, export_figure, model_label
+
+    model, _device = load_from_args(args)
+    ds = open_from_args(args.data, args.split, args.download)
+    image = parse_index(args.image, len(ds), "--image") if args.kind in ("maps", "projections") else 0
+    images = parse_indices(args.images, len(ds), "--images") if getattr(args, "images", None) else ()
+    request = FigureRequest(
+        args.kind,
+        args.layer,
+        image=image,
+        feature=feature,
+        features=features,
+        images=images,
+        method=getattr(args, "method", "deconvnet"),
+        unpool=getattr(args, "unpool", "switches"),
+        keep=getattr(args, "keep", "map"),
+        k=getattr(args, "k", 9),
+        columns=args.columns,
+    )
+    top_k = None
+    if args.kind == "topk":
+        from explorer.core.datasets import cache_dir
+        from explorer.core.scan import cached_scan
+
+        results, _cached = cached_scan(
+            model, ds, [args.layer], args.k, cache_dir() / "scans", progress=progress_line("scanning")
+        )
+        top_k = results[args.layer]
+    data = compute_figure(model, ds, request, model_name=model_label(args.checkpoint), top_k=top_k)
+    path = export_figure(data, args.out, dpi=args.dpi)
+    if ds.failures:
+        first = next(iter(ds.failures.values()))
+        sys.stderr.write(f"warning: {len(ds.failures)} image(s) could not be read and show as black (first: {first})\n")
+    sys.stdout.write(f"wrote {path}: {args.kind}, {len(data.labels)} cells, {len(data.tiles)} tiles\n")
+    return 0

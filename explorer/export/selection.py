@@ -1,0 +1,88 @@
+"""Index selections as people type them ("7", "0:16", "0:256:4", "1,5,9") and as titles show them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from explorer.export.errors import ExportError
+
+
+def _int(part: str, flag: str, text: str) -> int:
+    try:
+        value = int(part)
+    except ValueError:
+        raise ExportError(f"{flag} {text}: {part!r} is not a whole number (use N, A:B, A:B:STEP or N,M,...)") from None
+    if value < 0:
+        raise ExportError(f"{flag} {text}: {value} is negative (indices start at 0)")
+    return value
+
+
+def _range(part: str, count: int, flag: str, text: str) -> list[int]:
+    pieces = part.split(":")
+    if len(pieces) > 3:
+        raise ExportError(f"{flag} {text}: {part!r} has too many ':' (use A:B or A:B:STEP)")
+    start = _int(pieces[0], flag, text) if pieces[0].strip() else 0
+    stop = _int(pieces[1], flag, text) if pieces[1].strip() else count
+    step = _int(pieces[2], flag, text) if len(pieces) == 3 and pieces[2].strip() else 1
+    if step == 0:
+        raise ExportError(f"{flag} {text}: the step must be at least 1")
+    if stop > count:
+        raise ExportError(f"{flag} {text}: {stop} is past the end (valid indices: 0..{count - 1})")
+    return list(range(start, stop, step))
+
+
+def parse_indices(text: str, count: int, flag: str = "--features") -> tuple[int, ...]:
+    """Indices into `count` things from N, A:B (end exclusive, A or B may be left out), A:B:STEP, or commas.
+
+    Raises ExportError naming the flag and the text for bad syntax, an index out of range, or an
+    empty selection.
+    """
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise ExportError(f"{flag} {text}: empty item (use N, A:B, A:B:STEP or N,M,...)")
+        if ":" in part:
+            out.extend(_range(part, count, flag, text))
+            continue
+        value = _int(part, flag, text)
+        if value >= count:
+            raise ExportError(f"{flag} {text}: {value} is out of range 0..{count - 1}")
+        out.append(value)
+    if not out:
+        raise ExportError(f"{flag} {text}: selects nothing")
+    return tuple(out)
+
+
+def parse_index(text: str, count: int, flag: str) -> int:
+    """Exactly one index into `count` things."""
+    value = _int(text.strip(), flag, text)
+    if value >= count:
+        raise ExportError(f"{flag} {text}: {value} is out of range 0..{count - 1}")
+    return value
+
+
+def check_indices(indices: Sequence[int], count: int, what: str) -> tuple[int, ...]:
+    """The indices as a tuple of ints, or ExportError when one is outside 0..count-1 or none is given."""
+    out = tuple(int(i) for i in indices)
+    if not out:
+        raise ExportError(f"no {what} selected")
+    bad = [i for i in out if not 0 <= i < count]
+    if bad:
+        raise ExportError(f"{what} {bad[0]} is out of range 0..{count - 1}")
+    return out
+
+
+def describe_indices(indices: Sequence[int]) -> str:
+    """A short text for a selection: "0-15", "0-30 step 2", or "1, 5, 9"."""
+    idx = [int(i) for i in indices]
+    if len(idx) == 1:
+        return str(idx[0])
+    step = idx[1] - idx[0]
+    if len(idx) > 2 and step > 0 and all(b - a == step for a, b in itertools.pairwise(idx)):
+        return f"{idx[0]}-{idx[-1]}" + (f" step {step}" if step > 1 else "")
+    if len(idx) == 2:
+        return f"{idx[0]}, {idx[1]}"
+    shown = ", ".join(str(i) for i in idx[:6])
+    return shown + (f", ... ({len(idx)} in all)" if len(idx) > 6 else "")

@@ -1,0 +1,51 @@
+"""The fixed matplotlib settings every figure is drawn and saved under, whatever the user's matplotlibrc says."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import matplotlib
+import matplotlib.style
+
+import explorer
+
+CREATOR = f"cnn-feature-explorer {explorer.__version__}"
+
+FIGURE_RC = {
+    "font.family": "DejaVu Sans",  # shipped with matplotlib: the same glyphs on every machine
+    "text.usetex": False,
+    "svg.fonttype": "none",  # real <text> in SVG
+    "svg.hashsalt": "cnn-feature-explorer",  # fixed element ids: same input, same bytes
+    "svg.image_inline": True,
+    "pdf.fonttype": 42,  # TrueType in PDF: real, searchable text
+    "pdf.use14corefonts": False,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "savefig.edgecolor": "white",
+    "savefig.transparent": False,
+    "savefig.bbox": "standard",  # the page is the laid-out size, so the PNG size follows from the DPI
+    "image.interpolation": "none",
+}
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[None]:
+    """matplotlib's defaults plus FIGURE_RC, for the duration of the block."""
+    with matplotlib.style.context(["default", FIGURE_RC]):
+        yield
+
+
+def save_metadata(fmt: str, title: str | None) -> dict[str, str | None]:
+    """Metadata without dates, so the same figure always gives the same bytes."""
+    if fmt == "png":
+        return {"Software": CREATOR, **({"Title": title} if title else {})}
+    if fmt == "svg":
+        return {"Date": None, "Creator": CREATOR, **({"Title": title} if title else {})}
+    return {
+        "CreationDate": None,
+        "ModDate": None,
+        "Creator": CREATOR,
+        "Producer": CREATOR,
+        **({"Title": title} if title else {}),
+    }

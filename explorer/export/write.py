@@ -1,0 +1,110 @@
+"""Write a figure to .png, .svg or .pdf atomically: a temporary file beside the target, then a rename.
+
+A failed write leaves the previous file as it was and no temporary file behind, and raises
+ExportError("PATH: reason").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from explorer.export.errors import ExportError
+from explorer.export.figure_data import FigureData
+from explorer.export.style import figure_style, save_metadata
+
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+DPI_RANGE = (10, 2400)
+DEFAULT_DPI = 200
+
+
+def figure_format(path: str | os.PathLike[str]) -> str:
+    """ "png", "svg" or "pdf" from the file name, or ExportError naming the path."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        found = f"'{suffix}'" if suffix else "no extension"
+        raise ExportError(f"{os.fspath(path)}: unknown figure format ({found}); use .png, .svg or .pdf")
+    return FORMATS[suffix]
+
+
+def check_target(path: str | os.PathLike[str], dpi: int = DEFAULT_DPI) -> str:
+    """Everything about the destination that can be checked before any work: format, folder, DPI."""
+    fmt = figure_format(path)
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise ExportError(f"{target}: folder {folder} does not exist")
+    if target.is_dir():
+        raise ExportError(f"{target}: is a folder, not a file name")
+    if not DPI_RANGE[0] <= dpi <= DPI_RANGE[1]:
+        raise ExportError(f"dpi {dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+    return fmt
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # not thread-safe, hence only where /proc is missing
+    os.umask(mask)
+    return mask
+
+
+def _final_mode(target: Path) -> int:
+    """The mode a plain write would give: the old file's, else 0o666 less the umask (mkstemp makes 0o600)."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def write_figure(
+    fig: Figure, path: str | os.PathLike[str], *, dpi: int = DEFAULT_DPI, title: str | None = None
+) -> Path:
+    """Save `fig` to `path` (format from the extension) at `dpi`, atomically and without dates: same input, same bytes."""
+    fmt = check_target(path, dpi)
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ExportError(f"{target}: cannot write ({_reason(exc)})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with figure_style():
+                fig.savefig(fh, format=fmt, dpi=dpi, metadata=save_metadata(fmt, title))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _final_mode(target))
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, (OSError, ValueError, RuntimeError)):
+            raise ExportError(f"{target}: cannot write {fmt.upper()} ({_reason(exc)})") from exc
+        raise
+    return target
+
+
+def export_figure(
+    data: FigureData, path: str | os.PathLike[str], *, dpi: int = DEFAULT_DPI, tile_inches: float | None = None
+) -> Path:
+    """Render `data` and write it to `path`: what both the window and the command line call."""
+    check_target(path, dpi)
+    from explorer.export.render import render_figure
+
+    return write_figure(render_figure(data, tile_inches=tile_inches), path, dpi=dpi, title=data.title)
