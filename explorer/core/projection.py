@@ -30,6 +30,7 @@ class ForwardRecord:
     z1: torch.Tensor
     a1: torch.Tensor
     switches1: torch.Tensor | None = None
+    p1: torch.Tensor | None = None
     z2: torch.Tensor | None = None
     a2: torch.Tensor | None = None
 
@@ -55,7 +56,7 @@ def forward_record(model: SeedNet, x: torch.Tensor, layer: str) -> ForwardRecord
         return ForwardRecord(z1, a1)
     p1, switches1 = F.max_pool2d(a1, 2, return_indices=True)
     z2 = model.conv2(p1)
-    return ForwardRecord(z1, a1, switches1, z2, F.relu(z2))
+    return ForwardRecord(z1, a1, switches1, p1, z2, F.relu(z2))
 
 
 def _feature_list(features: int | Sequence[int] | None, channels: int) -> list[int]:
@@ -87,10 +88,28 @@ def _rectify(g: torch.Tensor, z: torch.Tensor, method: str) -> torch.Tensor:
     return g * (z > 0)
 
 
-def _unpool(g: torch.Tensor, switches: torch.Tensor, unpool: str, size: torch.Size) -> torch.Tensor:
+def _through_own_filter(sig: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tensor:
+    """Each map of `sig` [B, F, h, w] through the transposed filter of its own feature: [B * F, Cin, h, w].
+
+    A transposed conv is a correlation with the kernel turned 180 degrees; as one batched matrix
+    product over the features (5x5 patches of the map times each feature's own filter), it costs
+    F filters, not F x all filters, and no work is spent on the zeroed maps.
+    """
+    b, nf, h, w = sig.shape
+    k = weight.shape[-1]
+    cols = F.unfold(sig.reshape(b * nf, 1, h, w), k, padding=padding)  # [B*F, k*k, h*w]
+    kernels = weight.flip(2, 3).reshape(nf, weight.shape[1], k * k)  # [F, Cin, k*k]
+    kernels = kernels.repeat(b, 1, 1)  # row b * F + f holds feature f's filter
+    return torch.bmm(kernels, cols).view(b * nf, weight.shape[1], h, w)
+
+
+def _unpool(g: torch.Tensor, switches: torch.Tensor, unpool: str, nf: int) -> torch.Tensor:
+    """[N, C, h, w] -> [N, C, 2h, 2w]: values back to their switches, or filling each 2x2 square."""
+    n, c, h, w = g.shape
     if unpool == "fill":
-        return g.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-    return F.max_unpool2d(g, switches, 2, output_size=size)
+        return g[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+    sw = switches.repeat_interleave(nf, dim=0).view(n, c, h * w)
+    return g.new_zeros(n, c, 4 * h * w).scatter_(2, sw, g.view(n, c, h * w)).view(n, c, 2 * h, 2 * w)
 
 
 def _down(
@@ -100,23 +119,79 @@ def _down(
     _, a_top = rec.top(layer)
     b, nf = a_top.shape[0], len(feats)
     conv = model.conv1 if layer == "conv1" else model.conv2
+    pad = LAYERS[layer].padding
     sig = top_signal(a_top[:, feats].flatten(0, 1), keep).view(b, nf, *a_top.shape[2:])
     # Rectifying the top signal is the identity (it is a post-ReLU map), so the first step is the
-    # transposed filter: a grouped transposed conv sends feature f through its own filter only.
-    w = conv.weight[feats]  # [F, Cin, k, k]
-    g = F.conv_transpose2d(sig, w, padding=conv.padding, groups=nf)  # [B, F*Cin, H, W]
-    g = g.view(b * nf, conv.in_channels, *g.shape[2:])
+    # transposed filter of each feature.
+    g = _through_own_filter(sig, conv.weight[feats], pad)
     if layer == "conv2":
-        assert rec.switches1 is not None
-        sw = rec.switches1.repeat_interleave(nf, dim=0)
-        z1 = rec.z1.repeat_interleave(nf, dim=0)
-        g = _unpool(g, sw, unpool, z1.shape[2:])
-        g = _rectify(g, z1, method)
-        g = F.conv_transpose2d(g, model.conv1.weight, padding=model.conv1.padding)
+        assert rec.switches1 is not None and rec.p1 is not None
+        # Unpooling only places values, so the ReLU can be passed before it, on 4x fewer values:
+        # at a switch, z1 > 0 exactly when the pooled maximum p1 > 0.
+        g = _rectify(g, rec.p1.repeat_interleave(nf, dim=0), method)
+        g = _unpool(g, rec.switches1, unpool, nf)
+        g = F.conv_transpose2d(g, model.conv1.weight, padding=LAYERS["conv1"].padding)
     return g.view(b, nf, *g.shape[1:])
 
 
-@torch.no_grad()
+def _check_options(method: str, unpool: str, keep: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if unpool not in UNPOOLS:
+        raise ValueError(f"unknown unpool {unpool!r}: choose one of {', '.join(UNPOOLS)}")
+    if keep not in KEEPS:
+        raise ValueError(f"unknown keep {keep!r}: choose one of {', '.join(KEEPS)}")
+    if unpool == "fill" and method != "deconvnet":
+        raise ValueError(f"unpool='fill' belongs to the deconvnet; {method} follows the switches")
+
+
+class Projector:
+    """One forward pass of a batch of images up to a layer, then any features down, as often as asked.
+
+    Scrubbing through features of the same images reuses the forward pass; `project` below is
+    the one-shot form.
+    """
+
+    @torch.no_grad()
+    def __init__(self, model: SeedNet, images: torch.Tensor, layer: str) -> None:
+        check_layer(layer)
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
+        self.model = model
+        self.layer = layer
+        self.out_device = images.device
+        param = model.conv1.weight
+        x = images.to(device=param.device, dtype=param.dtype)
+        self.record = forward_record(model, x, layer)
+        b, _, h, w = x.shape
+        # The widest tensor on the way down is [B * F, conv1 channels, H, W].
+        self._step = max(1, _CHUNK_ELEMENTS // max(b * model.conv1.out_channels * h * w, 1))
+
+    @property
+    def activations(self) -> torch.Tensor:
+        """The post-ReLU maps of the layer, [B, C, h, w], on the model's device."""
+        return self.record.top(self.layer)[1]
+
+    @torch.no_grad()
+    def project(
+        self,
+        features: int | Sequence[int] | None = None,
+        *,
+        method: str = "deconvnet",
+        unpool: str = "switches",
+        keep: str = "map",
+    ) -> torch.Tensor:
+        """[B, F, 3, H, W] on the images' device; see `project` for the options."""
+        _check_options(method, unpool, keep)
+        feats = _feature_list(features, LAYERS[self.layer].channels)
+        parts = [
+            _down(self.model, self.record, self.layer, feats[i : i + self._step], keep, method, unpool)
+            for i in range(0, len(feats), self._step)
+        ]
+        out = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        return out.to(self.out_device)
+
+
 def project(
     model: SeedNet,
     images: torch.Tensor,
@@ -134,28 +209,8 @@ def project(
     where each max was found) or "fill" (the seed's: the whole 2x2 square; deconvnet only).
     keep: "map" (the whole feature map) or "max" (only its strongest activation).
     """
-    check_layer(layer)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-    if unpool not in UNPOOLS:
-        raise ValueError(f"unknown unpool {unpool!r}: choose one of {', '.join(UNPOOLS)}")
-    if keep not in KEEPS:
-        raise ValueError(f"unknown keep {keep!r}: choose one of {', '.join(KEEPS)}")
-    if unpool == "fill" and method != "deconvnet":
-        raise ValueError(f"unpool='fill' belongs to the deconvnet; {method} follows the switches")
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
-    info = LAYERS[layer]
-    feats = _feature_list(features, info.channels)
-    param = model.conv1.weight
-    x = images.to(device=param.device, dtype=param.dtype)
-    rec = forward_record(model, x, layer)
-    b, _, h, w = x.shape
-    widest = b * max(model.conv1.out_channels, 1) * h * w
-    step = max(1, _CHUNK_ELEMENTS // max(widest, 1))
-    parts = [_down(model, rec, layer, feats[i : i + step], keep, method, unpool) for i in range(0, len(feats), step)]
-    out = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
-    return out.to(images.device)
+    _check_options(method, unpool, keep)
+    return Projector(model, images, layer).project(features, method=method, unpool=unpool, keep=keep)
 
 
 @torch.no_grad()
