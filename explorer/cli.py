@@ -72,6 +72,43 @@ def progress_line(prefix: str) -> Callable[[int, int], None]:
     return show
 
 
+MAX_LISTED = 5
+
+
+def warn_unreadable(ds, fate: str = "were skipped") -> None:
+    """Name the images that could not be decoded on stderr: the first few, then how many more."""
+    if not ds.failures:
+        return
+    n = len(ds.failures)
+    lines = [f"warning: {n} image(s) could not be read and {fate}:"]
+    lines += [f"  {ds.failures[i]}" for i in sorted(ds.failures)[:MAX_LISTED]]
+    if n > MAX_LISTED:
+        lines.append(f"  ... and {n - MAX_LISTED} more")
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
+def readable(ds, pixels, source: str):
+    """(pixels, labels) of the images that decoded; an error naming `source` when none did."""
+    import numpy as np
+
+    warn_unreadable(ds)
+    if not ds.failures:
+        return pixels, ds.labels
+    keep = np.ones(len(ds), dtype=bool)
+    keep[list(ds.failures)] = False
+    if not keep.any():
+        raise ExplorerError(f"{source}: none of its {len(ds)} images could be read")
+    return pixels[keep], ds.labels[keep]
+
+
+def save_or_fail(save: Callable[[], None], path: Path) -> None:
+    """Run an atomic save; a failed write becomes one error line naming the file and the reason."""
+    try:
+        save()
+    except OSError as exc:
+        raise ExplorerError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
 def _cmd_evaluate(argv: Sequence[str]) -> int:
     p = Parser(prog="cnn-explorer evaluate", description="Print the model's accuracy on a split.")
     add_common(p)
@@ -82,9 +119,9 @@ def _cmd_evaluate(argv: Sequence[str]) -> int:
     model, device = load_from_args(args)
     if (ds.labels < 0).any():
         raise ExplorerError(f"{args.data}: some images have no class label, so accuracy cannot be measured")
-    pixels = ds.all_pixels(progress_line("decoding"))
-    acc = evaluate(model, pixels, ds.labels, device)
-    print(f"accuracy on {ds.name}: {100 * acc:.2f}% of {len(ds)} images")
+    pixels, labels = readable(ds, ds.all_pixels(progress_line("decoding")), args.data)
+    acc = evaluate(model, pixels, labels, device)
+    print(f"accuracy on {ds.name}: {100 * acc:.2f}% of {len(labels)} images")
     return 0
 
 
@@ -117,8 +154,8 @@ def _cmd_train(argv: Sequence[str]) -> int:
     device = resolve_device(args.device)
     train_set = open_from_args(args.data, "train", args.download)
     test_set = open_from_args(args.data, "test", args.download)
-    train_pixels = train_set.all_pixels(progress_line("decoding train"))
-    test_pixels = test_set.all_pixels(progress_line("decoding test"))
+    train_pixels, train_labels = readable(train_set, train_set.all_pixels(progress_line("decoding train")), args.data)
+    test_pixels, test_labels = readable(test_set, test_set.all_pixels(progress_line("decoding test")), args.data)
     snapshots: dict[str, object] = {}
     t0 = time.perf_counter()
 
@@ -132,24 +169,24 @@ def _cmd_train(argv: Sequence[str]) -> int:
         for k, v in model.state_dict().items():
             if k.startswith(("conv1.", "conv2.")):
                 snapshots[f"epoch{epoch}/{k}"] = v.detach().cpu().clone()
-        atomic_save(snapshots, snap_out)
+        save_or_fail(lambda: atomic_save(snapshots, snap_out), snap_out)
 
     model = train(
         train_pixels,
-        train_set.labels,
+        train_labels,
         epochs=args.epochs,
         device=device,
-        test=(test_pixels, test_set.labels),
+        test=(test_pixels, test_labels),
         snapshot_epochs=snaps,
         on_snapshot=on_snapshot,
         on_epoch=on_epoch,
         on_batch=progress_line("  batch"),
         seed=args.seed,
     )
-    save_model(model, out)
+    save_or_fail(lambda: save_model(model, out), out)
     from explorer.core.training import evaluate
 
-    acc = evaluate(model, test_pixels, test_set.labels, device)
+    acc = evaluate(model, test_pixels, test_labels, device)
     minutes = (time.perf_counter() - t0) / 60
     print(f"saved {out} and {snap_out}; test accuracy {100 * acc:.2f}% after {args.epochs} epochs ({minutes:.1f} min on {device})")
     return 0

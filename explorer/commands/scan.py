@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line
+from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line, warn_unreadable
 from explorer.core.errors import ExplorerError
 from explorer.core.model import LAYERS
 
@@ -38,6 +38,7 @@ def main(argv: Sequence[str]) -> int:
     model, _device = load_from_args(args)
     ds = open_from_args(args.data, args.split, args.download)
     results = scan_top_k(model, ds, layers, args.k, batch_size=args.batch_size, progress=progress_line("scanning"))
+    warn_unreadable(ds, "count as black images")
     try:
         save_top_k(results, out)
     except OSError as exc:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
+from explorer.core.atomic import atomic_write
 from explorer.core.errors import CheckpointError
 from explorer.core.model import SeedNet
 
@@ -21,18 +21,7 @@ BUNDLED_SNAPSHOTS = RESOURCES / "snapshots.pt"
 
 def atomic_save(obj: object, path: str | os.PathLike[str]) -> None:
     """torch.save to a temporary file beside `path`, then rename: `path` is never half-written."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike[str]) -> None:

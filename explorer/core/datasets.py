@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from http.client import HTTPException
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +77,20 @@ def open_cifar10(root: Path, split: str, *, download: bool = False) -> ImageSet:
         )
     try:
         ds = CIFAR10(str(root), train=split == "train", download=download)
-    except RuntimeError as exc:
-        raise DataError(f"{batches}: CIFAR-10 files missing or corrupt ({exc}); delete the folder and download again") from None
-    except OSError as exc:
-        raise DataUnavailable(f"CIFAR-10 download into {root} failed ({exc}); check the network or open a folder of images") from None
+    except BaseException as exc:
+        if download:
+            _remove_partial_archive(root / CIFAR10.filename, CIFAR10.tgz_md5)
+        if isinstance(exc, RuntimeError) and download:  # torchvision's md5 check of the archive failed
+            raise DataUnavailable(
+                f"CIFAR-10 download into {root} is incomplete or corrupt ({exc}); try again, or open a folder of images"
+            ) from None
+        if isinstance(exc, RuntimeError):
+            raise DataError(f"{batches}: CIFAR-10 files missing or corrupt ({exc}); delete the folder and download again") from None
+        if isinstance(exc, (OSError, HTTPException)):
+            raise DataUnavailable(
+                f"CIFAR-10 download into {root} failed ({exc}); check the network and try again, or open a folder of images"
+            ) from None
+        raise
     return ImageSet(
         f"CIFAR-10 {split}",
         ds.classes,
@@ -87,6 +98,14 @@ def open_cifar10(root: Path, split: str, *, download: bool = False) -> ImageSet:
         pixels=np.ascontiguousarray(ds.data),
         source_key=f"cifar10:{split}",
     )
+
+
+def _remove_partial_archive(archive: Path, md5: str) -> None:
+    # torchvision writes the download straight to its final name, so a failure leaves part of it.
+    from torchvision.datasets.utils import check_integrity
+
+    if archive.is_file() and not check_integrity(str(archive), md5):
+        archive.unlink(missing_ok=True)
 
 
 def _open_batches(path: Path, split: str) -> ImageSet:

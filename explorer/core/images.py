@@ -76,6 +76,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataError(f"{name}: no such file") from None
     except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as exc:
         raise DataError(f"{name}: cannot be read as an image ({exc})") from None
+    except Exception as exc:  # a hostile file can trip a decoder in other ways (struct.error, IndexError, ...)
+        raise DataError(f"{name}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
 
 
 class ImageSet:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.core.atomic import atomic_write
 from explorer.core.errors import ExplorerError
 from explorer.core.images import ImageSet, to_tensor
 from explorer.core.model import LAYERS, SeedNet
@@ -137,22 +138,14 @@ def cache_key(model: SeedNet, dataset: ImageSet, layers: Sequence[str], k: int) 
 
 def save_top_k(results: dict[str, TopK], path: str | os.PathLike[str]) -> None:
     """Write `L.indices`, `L.values`, `L.positions`, `L.boxes` per layer to an .npz, atomically."""
-    target = Path(path)
     arrays = {f"{layer}.{f}": getattr(t, f) for layer, t in results.items() for f in FIELDS}
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_top_k(path: str | os.PathLike[str]) -> dict[str, TopK]:
     """Read a file written by save_top_k."""
-    with np.load(path, allow_pickle=False) as data:
+    # An open file of our own: np.load leaks the one it opens when the archive is damaged.
+    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
         layers = sorted({key.split(".")[0] for key in data.files})
         return {layer: TopK(*(data[f"{layer}.{f}"] for f in FIELDS)) for layer in layers}
 
@@ -170,7 +163,7 @@ def cached_scan(
     if path.exists():
         try:
             return load_top_k(path), True
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             path.unlink(missing_ok=True)  # a damaged entry is rescanned
     try:
         results = scan_top_k(model, dataset, layers, k, **kwargs)
@@ -180,6 +173,10 @@ def cached_scan(
         notice("out of GPU memory even at batch size 1: scanning on the CPU")
         cpu_model = copy.deepcopy(model).cpu()
         results = scan_top_k(cpu_model, dataset, layers, k, **{**kwargs, "batch_size": 64})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_top_k(results, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_top_k(results, path)
+    except OSError as exc:  # a cache that cannot be written costs a rescan next time, not this result
+        notice = kwargs.get("notice") or (lambda _msg: None)
+        notice(f"scan not cached: {path.parent}: {exc.strerror or exc}")
     return results, False

@@ -6,14 +6,13 @@ ExportError("PATH: reason").
 
 from __future__ import annotations
 
-import contextlib
 import os
-import stat
-import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from matplotlib.figure import Figure
 
+from explorer.core.atomic import atomic_write, reason
 from explorer.export.errors import ExportError
 from explorer.export.figure_data import FigureData
 from explorer.export.style import figure_style, save_metadata
@@ -46,57 +45,21 @@ def check_target(path: str | os.PathLike[str], dpi: int = DEFAULT_DPI) -> str:
     return fmt
 
 
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # not thread-safe, hence only where /proc is missing
-    os.umask(mask)
-    return mask
-
-
-def _final_mode(target: Path) -> int:
-    """The mode a plain write would give: the old file's, else 0o666 less the umask (mkstemp makes 0o600)."""
-    try:
-        return stat.S_IMODE(target.stat().st_mode)
-    except OSError:
-        return 0o666 & ~_umask()
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
 def write_figure(
     fig: Figure, path: str | os.PathLike[str], *, dpi: int = DEFAULT_DPI, title: str | None = None
 ) -> Path:
     """Save `fig` to `path` (format from the extension) at `dpi`, atomically and without dates: same input, same bytes."""
     fmt = check_target(path, dpi)
     target = Path(path)
+
+    def save(fh: BinaryIO) -> None:
+        with figure_style():
+            fig.savefig(fh, format=fmt, dpi=dpi, metadata=save_metadata(fmt, title))
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise ExportError(f"{target}: cannot write ({_reason(exc)})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with figure_style():
-                fig.savefig(fh, format=fmt, dpi=dpi, metadata=save_metadata(fmt, title))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _final_mode(target))
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, (OSError, ValueError, RuntimeError)):
-            raise ExportError(f"{target}: cannot write {fmt.upper()} ({_reason(exc)})") from exc
-        raise
+        atomic_write(target, save)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ExportError(f"{target}: cannot write {fmt.upper()} ({reason(exc)})") from exc
     return target
 
 
