@@ -43,6 +43,14 @@ ACTIONS = (
     ActionInfo("next_layer", "Next layer", "&Navigate", "Down"),
     ActionInfo("next_image", "Next image", "&Navigate", "PgDown"),
     ActionInfo("previous_image", "Previous image", "&Navigate", "PgUp"),
+    ActionInfo(
+        "find_top_images",
+        "Find &top images",
+        "&Analyse",
+        "Ctrl+T",
+        "Scan the images for each feature's top k images, both layers at once (k in the Top images pane)",
+    ),
+    ActionInfo("cancel_scan", "&Cancel scan", "&Analyse", None, "Stop the running scan; nothing is cached"),
     ActionInfo("reset_layout", "&Reset layout", "&View"),
 )
 

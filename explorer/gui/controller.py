@@ -1,15 +1,30 @@
-"""The controller: lives on the GUI thread, owns the worker thread, and keeps requests latest-wins."""
+"""The controller: lives on the GUI thread, owns the worker thread, and keeps requests latest-wins.
+
+It also owns the scan thread (see explorer.gui.scan_job): one scan runs at a time, at most one
+waits, and views never queue behind a scan.
+"""
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from PySide6.QtCore import QObject, QThread, Signal
 
 from explorer.core.model import SeedNet
-from explorer.gui.worker import Failure, LoadRequest, PredictRequest, Request, ViewRequest, Worker
+from explorer.gui.scan_job import ScanJob, ScanRequest
+from explorer.gui.worker import (
+    Failure,
+    LoadRequest,
+    PredictRequest,
+    Request,
+    TopPatchesRequest,
+    ViewRequest,
+    Worker,
+)
 
 # When the worker frees up, the waiting request of the first kind here runs next.
-PRIORITY = (LoadRequest, ViewRequest, PredictRequest)
+PRIORITY = (LoadRequest, ViewRequest, TopPatchesRequest, PredictRequest)
 
 
 class Controller(QObject):
@@ -18,7 +33,10 @@ class Controller(QObject):
     result_ready = Signal(object)
     failed = Signal(object)
     busy_changed = Signal(object)  # the running request, or None when idle
+    scan_progressed = Signal(int, int)  # images done, images in all
+    scan_ended = Signal(object)  # ScanFinished, ScanStopped or Failure
     _dispatch = Signal(object)
+    _dispatch_scan = Signal(object)
 
     def __init__(self, model: SeedNet, device: torch.device, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -33,6 +51,18 @@ class Controller(QObject):
         self.worker.result_ready.connect(self._on_worker_result_ready)
         self.worker.request_failed.connect(self._on_worker_request_failed)
         self._thread.start()
+
+        self._scanning: ScanRequest | None = None
+        self._scan_waiting: ScanRequest | None = None
+        self._scan_thread = QThread()
+        self._scan_thread.setObjectName("explorer-scan")
+        self.scan_job = ScanJob(copy.deepcopy(model))  # the scan thread's own model: nothing shared
+        self.scan_job.moveToThread(self._scan_thread)
+        self._dispatch_scan.connect(self.scan_job.run)
+        self.scan_job.scan_progressed.connect(self.scan_progressed)
+        for signal in (self.scan_job.scan_finished, self.scan_job.scan_stopped, self.scan_job.scan_failed):
+            signal.connect(self._on_scan_job_ended)
+        self._scan_thread.start()
 
     @property
     def running(self) -> Request | None:
@@ -54,12 +84,46 @@ class Controller(QObject):
         """Forget the waiting request of `kind` (a running one still finishes)."""
         self._waiting.pop(kind, None)
 
+    @property
+    def scanning(self) -> ScanRequest | None:
+        return self._scanning
+
+    def start_scan(self, request: ScanRequest) -> None:
+        """Run the scan now if none runs, else keep it as the waiting scan (replacing any other)."""
+        if self._closed:
+            return
+        if self._scanning is None:
+            self._start_scan(request)
+        else:
+            self._scan_waiting = request
+
+    def cancel_scan(self) -> None:
+        """Forget the waiting scan and stop the running one at its next batch."""
+        self._scan_waiting = None
+        self.scan_job.stop.set()
+
     def shutdown(self) -> None:
-        """Drop waiting work, let the running request finish, and stop the thread."""
+        """Drop waiting work, stop a scan at its next batch, let the running request finish, stop the threads."""
         self._closed = True
         self._waiting.clear()
-        self._thread.quit()
-        self._thread.wait()
+        self.cancel_scan()
+        for thread in (self._thread, self._scan_thread):
+            thread.quit()
+        for thread in (self._thread, self._scan_thread):
+            thread.wait()
+
+    def _start_scan(self, request: ScanRequest) -> None:
+        self._scanning = request
+        self.scan_job.stop.clear()  # the previous scan has ended: its stop is spent
+        self._dispatch_scan.emit(request)
+
+    def _on_scan_job_ended(self, outcome: object) -> None:
+        if self._closed:
+            return
+        self._scanning, waiting, self._scan_waiting = None, self._scan_waiting, None
+        if waiting is not None:
+            self._start_scan(waiting)
+        self.scan_ended.emit(outcome)
 
     def _start(self, request: Request) -> None:
         self._running = request

@@ -25,8 +25,10 @@ from explorer.gui.panes.browser import BrowserPane
 from explorer.gui.panes.layer_select import LayerSelectPane
 from explorer.gui.panes.prediction import PredictionPane
 from explorer.gui.panes.projection import ProjectionPane
+from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.settings import read_bytes, read_state, write_state
 from explorer.gui.status import ExplorerStatusBar
+from explorer.gui.top_images_wiring import TopImagesWiring
 from explorer.gui.worker import (
     DataLoaded,
     Failure,
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
         self.projection = ProjectionPane()
         self.across = AcrossImagesPane()
         self.prediction = PredictionPane(CLASSES)
+        self.top_images = TopImagesPane()
         self.notice = NoticeBar()
         self._build_layout()
         self.status = ExplorerStatusBar()
@@ -86,10 +89,12 @@ class MainWindow(QMainWindow):
             "previous_feature": lambda: self.set_feature(self.state.feature - 1),
             "next_layer": lambda: self._step_layer(1), "previous_layer": lambda: self._step_layer(-1),
             "next_image": lambda: self._step_image(1), "previous_image": lambda: self._step_image(-1),
+            "find_top_images": lambda: self.top_wiring.start_scan(), "cancel_scan": lambda: self.top_wiring.cancel_scan(),
         })  # fmt: skip
         for dock in self.docks:
             menus["&View"].addAction(dock.toggleViewAction())
         self._connect()
+        self.top_wiring = TopImagesWiring(self, self.top_images, self.docks[5])
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
         self._restore_layout()
@@ -115,8 +120,11 @@ class MainWindow(QMainWindow):
             self._dock("Prediction", self.prediction, Qt.DockWidgetArea.RightDockWidgetArea),
             self._dock("Projection", self.projection, Qt.DockWidgetArea.BottomDockWidgetArea),
             self._dock("Feature across images", self.across, Qt.DockWidgetArea.BottomDockWidgetArea),
+            self._dock("Top images", self.top_images, Qt.DockWidgetArea.BottomDockWidgetArea),
         ]
         self.splitDockWidget(self.docks[3], self.docks[4], Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(self.docks[4], self.docks[5])
+        self.docks[4].raise_()
         self._default_state = self.saveState()
 
     def _dock(self, title: str, pane: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -141,7 +149,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks(self.docks[1:3], [150, 250], Qt.Orientation.Vertical)
         self.resizeDocks(self.docks[1:2], [290], Qt.Orientation.Horizontal)
         self.resizeDocks(self.docks[3:4], [340], Qt.Orientation.Vertical)
-        self.resizeDocks(self.docks[3:5], [520, 430], Qt.Orientation.Horizontal)
+        self.resizeDocks(self.docks[3:5], [430, 520], Qt.Orientation.Horizontal)
 
     def _restore_layout(self) -> None:
         geometry = read_bytes(self.settings, "window/geometry")
@@ -228,6 +236,7 @@ class MainWindow(QMainWindow):
         s = self.state
         page = self.browser.page(s.image)
         self.controller.submit(ViewRequest(self.images, s.image, s.layer, s.feature, s.options, page))
+        self.top_wiring.follow()
 
     # Results -------------------------------------------------------------------------------------
 
@@ -302,6 +311,7 @@ class MainWindow(QMainWindow):
         )
         self.browser.set_images(images, self.split)
         self.status.show_data(images.name, len(images))
+        self.top_wiring.images_changed(images)
         if images.failures or images.skipped:
             self.status.show_failure(f"{len(images.failures) + len(images.skipped)} files could not be read")
         image = self.state.image if self.state.image < len(images) else 0

@@ -20,6 +20,7 @@ from explorer.core.errors import DataError, ExplorerError
 from explorer.core.images import ImageSet
 from explorer.core.model import SeedNet
 from explorer.core.projection import METHODS, activations, predict, project
+from explorer.gui.imaging import image_to_rgb, projection_to_rgb
 
 _ids = itertools.count(1)
 
@@ -93,6 +94,19 @@ class LoadRequest:
 
 
 @dataclass(frozen=True, eq=False)
+class TopPatchesRequest:
+    """One feature's top images (from a scan) cut to their receptive-field boxes, with projections."""
+
+    images: ImageSet
+    layer: str
+    feature: int
+    indices: tuple[int, ...]
+    boxes: np.ndarray  # int64 [k, 4] (top, left, bottom, right), exclusive ends
+    side: int  # the side of the layer's receptive field in pixels
+    id: int = field(default_factory=next_request_id)
+
+
+@dataclass(frozen=True, eq=False)
 class ViewResult:
     request_id: int
     index: int
@@ -126,6 +140,17 @@ class DataLoaded:
     elapsed_ms: float
 
 
+@dataclass(frozen=True, eq=False)
+class TopPatchesResult:
+    request_id: int
+    layer: str
+    feature: int
+    indices: tuple[int, ...]
+    patches: np.ndarray  # float32 [k, side, side, 3]: the image under each box, in [0, 1]
+    projections: np.ndarray  # float32 [k, side, side, 3]: deconvnet, keep="max", by projection_to_rgb
+    elapsed_ms: float
+
+
 @dataclass(frozen=True)
 class Failure:
     request_id: int
@@ -133,7 +158,10 @@ class Failure:
     message: str
 
 
-Request = ViewRequest | PredictRequest | LoadRequest
+Request = ViewRequest | PredictRequest | LoadRequest | TopPatchesRequest
+
+# The two greys of the checkerboard where a receptive field leaves the picture (as explorer.export.topk).
+FIELD_PAD = (200 / 255, 235 / 255)
 
 
 def _ms(t0: float) -> float:
@@ -142,6 +170,22 @@ def _ms(t0: float) -> float:
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
+
+
+def field_crop(picture: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Float [H, W, 3] -> [size, size, 3]: the clipped box in place in its full receptive field.
+
+    Rows or columns the box lost at a picture edge (at the start when it begins at 0, else at the
+    end) show a light checkerboard, so every tile shows the same field.
+    """
+    top, left, bottom, right = (int(v) for v in box)
+    checker = np.add.outer(np.arange(size), np.arange(size)) % 2 == 1
+    out = np.repeat(np.where(checker, FIELD_PAD[1], FIELD_PAD[0])[..., None], 3, axis=2).astype(np.float32)
+    h, w = bottom - top, right - left
+    r0 = size - h if top == 0 and bottom < picture.shape[0] else 0
+    c0 = size - w if left == 0 and right < picture.shape[1] else 0
+    out[r0 : r0 + h, c0 : c0 + w] = picture[top:bottom, left:right]
+    return out
 
 
 class Worker(QObject):
@@ -169,11 +213,13 @@ class Worker(QObject):
         else:
             self.result_ready.emit(result)
 
-    def _handle(self, request: Request) -> ViewResult | PredictionsReady | DataLoaded:
+    def _handle(self, request: Request) -> ViewResult | PredictionsReady | DataLoaded | TopPatchesResult:
         if isinstance(request, ViewRequest):
             return self._view(request)
         if isinstance(request, PredictRequest):
             return self._predict(request)
+        if isinstance(request, TopPatchesRequest):
+            return self._top_patches(request)
         return self._load(request)
 
     def _view(self, req: ViewRequest) -> ViewResult:
@@ -200,6 +246,20 @@ class Worker(QObject):
             req.id, req.index, req.layer, req.feature, req.images.image(req.index), _numpy(acts), _numpy(probs),
             projections, tuple(page), page_images, page_proj, _ms(t0),
         )  # fmt: skip
+
+    def _top_patches(self, req: TopPatchesRequest) -> TopPatchesResult:
+        t0 = time.perf_counter()
+        empty = np.zeros((0, req.side, req.side, 3), np.float32)
+        if not req.indices:
+            return TopPatchesResult(req.id, req.layer, req.feature, (), empty, empty, _ms(t0))
+        x = req.images.tensor(list(req.indices), self.device)
+        p = _numpy(project(self.model, x, req.layer, req.feature, method="deconvnet", keep="max")[:, 0])
+        pixels = req.images.images(list(req.indices))
+        patches = np.stack([field_crop(image_to_rgb(im), b, req.side) for im, b in zip(pixels, req.boxes, strict=True)])
+        projections = np.stack(
+            [field_crop(projection_to_rgb(q), b, req.side) for q, b in zip(p, req.boxes, strict=True)]
+        )
+        return TopPatchesResult(req.id, req.layer, req.feature, req.indices, patches, projections, _ms(t0))
 
     def _predict(self, req: PredictRequest) -> PredictionsReady:
         t0 = time.perf_counter()

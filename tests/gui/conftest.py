@@ -16,15 +16,15 @@ from explorer.gui.main_window import MainWindow
 class PatientQtBot(QtBot):
     """A qtbot whose waits default to 30 s: a loaded 2-core machine must not fail a correct test."""
 
-    def waitUntil(self, callback, *, timeout: int = 30000) -> None:  # noqa: N802 - pytest-qt's name
+    def waitUntil(self, callback, *, timeout: int = 30000) -> None:
         super().waitUntil(callback, timeout=timeout)
 
-    def waitSignal(self, signal, *, timeout: int = 30000, **kwargs):  # noqa: N802, ANN001, ANN003, ANN201
+    def waitSignal(self, signal, *, timeout: int = 30000, **kwargs):
         return super().waitSignal(signal, timeout=timeout, **kwargs)
 
 
 @pytest.fixture
-def qtbot(qapp, request: pytest.FixtureRequest) -> QtBot:  # noqa: ARG001 - qapp must exist first
+def qtbot(qapp, request: pytest.FixtureRequest) -> QtBot:
     return PatientQtBot(request)
 
 

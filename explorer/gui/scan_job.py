@@ -1,0 +1,127 @@
+"""The top-images scan as its own cancellable job on a second thread, beside the view worker.
+
+Why a second thread: a scan takes seconds to minutes and views take milliseconds. Queued behind
+the worker's latest-wins requests, a scan would freeze every view until it ended; cut into
+chunks, it would need the core's merge step re-done in the GUI. Instead the ScanJob runs
+`cached_scan` whole on its own QThread with a private copy of the model (made before either
+thread starts; the core's forward pass keeps no state on the module), so the two threads share
+nothing mutable and view requests keep running on the worker while the scan goes on.
+
+Between batches the scan reports `scan_progressed(done, total)` (a queued signal) and checks a
+threading.Event; Cancel and closing the window set it, so the scan stops within one batch. The
+core writes the cache only after a completed scan, so a stopped scan leaves no file.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+
+from explorer.core.datasets import cache_dir
+from explorer.core.errors import ExplorerError
+from explorer.core.images import ImageSet
+from explorer.core.model import LAYERS, SeedNet
+from explorer.core.scan import ScanCancelled, TopK, cached_scan
+from explorer.export.topk import field_size
+from explorer.gui.imaging import image_to_rgb
+from explorer.gui.worker import Failure, field_crop, next_request_id
+
+OVERVIEW_TOP = 3  # patches per feature in the overview of a layer
+
+
+@dataclass(frozen=True, eq=False)
+class ScanRequest:
+    """Find each feature's top k images in `images`; `cached_only` just loads an earlier scan if any."""
+
+    images: ImageSet
+    k: int = 9
+    layers: tuple[str, ...] = tuple(LAYERS)
+    batch_size: int = 256
+    cached_only: bool = False
+    id: int = field(default_factory=next_request_id)
+
+
+@dataclass(frozen=True, eq=False)
+class ScanFinished:
+    request_id: int
+    source_key: str
+    k: int
+    count: int  # images scanned
+    results: dict[str, TopK]
+    sides: dict[str, int]  # each layer's receptive-field side in pixels
+    overview: dict[str, np.ndarray]  # float32 [C, n, side, side, 3]: each feature's top n image patches
+    from_cache: bool
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class ScanStopped:
+    """The scan was cancelled (or, for `cached_only`, no earlier scan was found); nothing was cached."""
+
+    request_id: int
+    cached_only: bool
+
+
+def overview_patches(images: ImageSet, top: TopK, side: int, n: int = OVERVIEW_TOP) -> np.ndarray:
+    """float32 [C, n, side, side, 3]: the image patches of each feature's n best images."""
+    n = min(n, top.indices.shape[1])
+    indices = top.indices[:, :n].reshape(-1)
+    pixels = images.images(indices) if len(indices) else np.zeros((0, 32, 32, 3), np.uint8)
+    boxes = top.boxes[:, :n].reshape(-1, 4)
+    tiles = [field_crop(image_to_rgb(p), b, side) for p, b in zip(pixels, boxes, strict=True)]
+    out = np.stack(tiles) if tiles else np.zeros((0, side, side, 3), np.float32)
+    return out.reshape(top.indices.shape[0], n, side, side, 3)
+
+
+class ScanJob(QObject):
+    """Runs one ScanRequest at a time on its thread; reports progress, the results, a stop or a failure."""
+
+    scan_progressed = Signal(int, int)  # images done, images in all
+    scan_finished = Signal(object)  # ScanFinished
+    scan_stopped = Signal(object)  # ScanStopped
+    scan_failed = Signal(object)  # Failure
+    scan_noticed = Signal(str)  # e.g. a batch halved for lack of GPU memory
+
+    def __init__(self, model: SeedNet) -> None:
+        super().__init__()
+        self.model = model
+        self.stop = threading.Event()  # set from the GUI thread, read between batches
+        # Tests set this to block or slow the scan; it runs in the scan thread after each batch.
+        self.between_batches: Callable[[int, int], None] | None = None
+        self.batches_done = 0  # batches finished over the job's life, for tests
+
+    @Slot(object)
+    def run(self, req: ScanRequest) -> None:
+        t0 = time.perf_counter()
+        should_stop = (lambda: True) if req.cached_only else self.stop.is_set
+        try:
+            results, from_cache = cached_scan(
+                self.model, req.images, list(req.layers), req.k, cache_dir() / "scans",
+                batch_size=req.batch_size, progress=self._progress, should_stop=should_stop,
+                notice=self.scan_noticed.emit,
+            )  # fmt: skip
+            sides = {layer: field_size(self.model, layer) for layer in results}
+            overview = {layer: overview_patches(req.images, top, sides[layer]) for layer, top in results.items()}
+        except ScanCancelled:
+            self.scan_stopped.emit(ScanStopped(req.id, req.cached_only))
+        except Exception as exc:  # the thread must survive anything a scan does
+            message = str(exc) if isinstance(exc, ExplorerError) else f"{type(exc).__name__}: {exc}"
+            self.scan_failed.emit(Failure(req.id, "ScanRequest", f"scan failed: {message}"))
+        else:
+            elapsed = time.perf_counter() - t0
+            self.scan_finished.emit(
+                ScanFinished(
+                    req.id, req.images.source_key, req.k, len(req.images), results, sides, overview, from_cache, elapsed
+                )
+            )
+
+    def _progress(self, done: int, total: int) -> None:
+        self.batches_done += 1
+        self.scan_progressed.emit(done, total)
+        if self.between_batches is not None:
+            self.between_batches(done, total)

@@ -1,0 +1,190 @@
+"""The Top images pane: a scan started from the window, its patches equal to the core's, cancel, cache, clicks."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from explorer.core.datasets import cache_dir
+from explorer.core.projection import project
+from explorer.core.scan import scan_top_k
+from explorer.export.topk import crop_field, field_size
+from explorer.gui.imaging import image_to_rgb, projection_to_rgb
+from explorer.gui.main_window import MainWindow
+from explorer.gui.panes.pixel_view import PixelView
+from explorer.gui.panes.top_images import PAD, best_cols, enlarge, zoom_for
+from explorer.gui.scan_job import ScanFinished, ScanStopped
+from explorer.gui.worker import ViewResult
+
+K = 9
+
+
+def in_field(picture: np.ndarray, box: np.ndarray, side: int) -> np.ndarray:
+    """The export's crop of a float picture, its checkerboard brought to the [0, 1] scale the pane uses."""
+    out = crop_field(picture.astype(np.float32), box, side)
+    return np.where(out > 1.5, out / 255.0, out)  # only the padding is above 1
+
+
+def expected_pairs(model, images, layer, feature, k=K):
+    """(indices, patches, projections) of `feature` worked out from the core alone."""
+    top = scan_top_k(model, images, ["conv1", "conv2"], k)[layer]
+    side = field_size(model, layer)
+    indices = top.indices[feature]
+    p = project(model, images.tensor(indices), layer, feature, method="deconvnet", keep="max")[:, 0].numpy()
+    patches = [
+        in_field(image_to_rgb(images.image(i)), b, side) for i, b in zip(indices, top.boxes[feature], strict=True)
+    ]
+    projections = [in_field(projection_to_rgb(q), b, side) for q, b in zip(p, top.boxes[feature], strict=True)]
+    return tuple(int(i) for i in indices), np.stack(patches), np.stack(projections)
+
+
+def shows_patches(window: MainWindow, layer: str, feature: int) -> bool:
+    r = window.top_wiring.shown
+    return r is not None and (r.layer, r.feature) == (layer, feature) and window.controller.running is None
+
+
+def scanned_files() -> list:
+    folder = cache_dir() / "scans"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def run_scan(window: MainWindow, qtbot, batch_size: int = 8) -> ScanFinished:
+    window.top_wiring.batch_size = batch_size
+    with qtbot.waitSignal(
+        window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)
+    ) as blocker:
+        qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
+    return blocker.args[0]
+
+
+def click_picture(qtbot, view: PixelView, x: float, y: float) -> None:
+    scene = view.image_item.mapToScene(QPointF(x, y))
+    pos = view.mapFromScene(scene)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y()))
+
+
+def test_a_scan_from_the_window_reports_progress_and_shows_the_cores_top_patches(window, model, images, qtbot):
+    assert window.top_images.k.value() == K
+    progress: list[tuple[int, int]] = []
+    window.controller.scan_progressed.connect(lambda done, total: progress.append((done, total)))
+    result = run_scan(window, qtbot, batch_size=8)
+    assert not result.from_cache and set(result.results) == {"conv1", "conv2"}
+    assert [d for d, _ in progress] == [8, 16, 24, 32, 40] and {t for _, t in progress} == {len(images)}
+    assert window.statusBar().currentMessage().startswith(f"scan: {len(images)} images in ")
+    assert len(scanned_files()) == 1
+
+    qtbot.waitUntil(lambda: shows_patches(window, "conv1", 0))
+    shown = window.top_wiring.shown
+    indices, patches, projections = expected_pairs(model, images, "conv1", 0)
+    assert shown.indices == indices == window.top_images.indices
+    np.testing.assert_allclose(window.top_images.patches, patches, atol=1e-6)
+    np.testing.assert_allclose(window.top_images.projections, projections, atol=1e-6)
+    # The picture on screen starts with the first patch, enlarged by whole pixels.
+    side = patches.shape[1] * zoom_for(patches.shape[1])
+    picture = window.top_images.feature_view.image_item.image
+    np.testing.assert_allclose(picture[PAD : PAD + side, PAD : PAD + side], enlarge(patches[0], zoom_for(5)), atol=1e-6)
+    for view in (window.top_images.feature_view, window.top_images.overview):  # drawn, not only held
+        shot = view.grab().toImage()
+        assert shot.pixelColor(shot.width() // 2, shot.height() // 2).name() != "#000000"
+
+
+def test_scrubbing_features_updates_the_patches(window, model, images, qtbot):
+    run_scan(window, qtbot)
+    window.set_layer("conv2")
+    for feature in (3, 4):
+        window.set_feature(feature)
+        qtbot.waitUntil(lambda f=feature: shows_patches(window, "conv2", f))
+        indices, patches, projections = expected_pairs(model, images, "conv2", feature)
+        assert window.top_images.indices == indices
+        np.testing.assert_allclose(window.top_images.patches, patches, atol=1e-6)
+        np.testing.assert_allclose(window.top_images.projections, projections, atol=1e-5)
+
+
+def test_cancel_stops_the_scan_promptly_and_caches_nothing(window, qtbot):
+    job = window.controller.scan_job
+    job.between_batches = lambda done, _total: job.stop.wait(10) if done >= 2 else None
+    window.top_wiring.batch_size = 1
+    qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: job.batches_done >= 2)
+    assert window.top_images.cancel.isVisible()
+    with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanStopped)):
+        qtbot.mouseClick(window.top_images.cancel, Qt.MouseButton.LeftButton)
+    assert job.batches_done == 2  # of 40
+    assert window.statusBar().currentMessage() == "scan cancelled"
+    assert scanned_files() == []
+    assert window.top_images.find.isEnabled() and not window.top_images.cancel.isVisible()
+    with qtbot.waitSignal(
+        window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 7
+    ):
+        window.set_feature(7)
+
+
+def test_views_keep_coming_while_a_scan_is_blocked(window, qtbot):
+    job = window.controller.scan_job
+    gate = threading.Event()
+    job.between_batches = lambda _done, _total: gate.wait(10)
+    window.top_wiring.batch_size = 4
+    qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: job.batches_done >= 1)
+    with qtbot.waitSignal(
+        window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 9
+    ):
+        window.set_feature(9)
+    assert window.controller.scanning is not None and job.batches_done == 1
+    with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)):
+        gate.set()
+    qtbot.waitUntil(lambda: shows_patches(window, "conv1", 9))
+
+
+def test_a_second_scan_and_a_new_window_load_from_the_cache(window, make_window, images, qtbot):
+    assert not run_scan(window, qtbot).from_cache
+    again = run_scan(window, qtbot)
+    assert again.from_cache
+    assert window.statusBar().currentMessage() == f"scan: {len(images)} images, loaded from the cache"
+    other = make_window(images=images)
+    qtbot.waitUntil(lambda: other.top_wiring.scan is not None)
+    assert other.top_wiring.scan.from_cache
+    qtbot.waitUntil(lambda: shows_patches(other, other.state.layer, other.state.feature))
+
+
+def cell_point(cell: tuple[int, int], cols: int, index: int) -> tuple[float, float]:
+    """A point inside cell `index` of a framed grid of `cols` columns."""
+    r, c = divmod(index, cols)
+    return PAD + c * (cell[1] + PAD) + 2, PAD + r * (cell[0] + PAD) + 2
+
+
+def test_clicking_a_top_image_opens_it_and_a_feature_in_the_overview_selects_it(window, qtbot):
+    run_scan(window, qtbot)
+    qtbot.waitUntil(lambda: shows_patches(window, "conv1", 0))
+    pane = window.top_images
+    target = pane.indices[1]
+    assert target != window.state.image
+    pair = (5 * zoom_for(5), 2 * 5 * zoom_for(5) + 1)
+    click_picture(qtbot, pane.feature_view, *cell_point(pair, pane.pair_cols, 1))
+    qtbot.waitUntil(lambda: window.state.image == target and window.shown.index == target)
+    assert window.browser.jump.value() == target
+    cell = (5 * zoom_for(5), 3 * 5 * zoom_for(5) + 2)
+    click_picture(qtbot, pane.overview, *cell_point(cell, pane.overview_cols, 2))
+    qtbot.waitUntil(lambda: shows_patches(window, "conv1", 2))
+    assert window.layer_select.feature.value() == 2
+
+
+def test_closing_during_a_scan_stops_it_and_caches_nothing(make_window, images, qtbot, threads_stopped):
+    w = make_window(images=images)
+    job = w.controller.scan_job
+    job.between_batches = lambda _done, _total: job.stop.wait(10)
+    w.top_wiring.batch_size = 1
+    w.menu_actions["find_top_images"].trigger()
+    qtbot.waitUntil(lambda: job.batches_done >= 1)
+    w.close()
+    assert not any(t.isRunning() for t in threads_stopped)
+    assert job.batches_done < len(images)
+    assert scanned_files() == []
+
+
+def test_the_grids_reflow_to_fill_their_view():
+    assert best_cols(9, (28, 57), (100, 480), 3) == 5  # a wide, short view: two rows of pairs
+    assert best_cols(9, (28, 57), (400, 130), 3) == 1  # a tall, narrow one: one column
+    assert best_cols(64, (28, 86), (0, 0), 8) == 8  # no size yet: the fallback
