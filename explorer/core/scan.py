@@ -11,6 +11,7 @@ import hashlib
 import os
 import zipfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,32 +83,42 @@ def scan_top_k(
             torch.zeros((c, 0), dtype=torch.long, device=device),
             torch.zeros((c, 0), dtype=torch.long, device=device),
         )
-    start = 0
-    while start < n:
-        if should_stop():
-            raise ScanCancelled("scan cancelled")
-        idx = np.arange(start, min(n, start + batch_size))
-        try:
-            x = to_tensor(dataset.images(idx), device).to(model.conv1.weight.dtype)
-            rec = forward_record(model, x, top)
-        except torch.OutOfMemoryError:
-            if batch_size == 1:
-                raise
-            batch_size //= 2
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            notice(f"out of GPU memory: batch size halved to {batch_size}")
-            continue
-        ids = torch.as_tensor(idx, device=device).expand(1, -1)
-        for layer in layers:
-            a = rec.top(layer)[1].flatten(2)  # [B, C, h*w]
-            v, p = a.max(2)  # first maximum: the top-left one on ties
-            bv, bi, bp = best[layer]
-            best[layer] = _merge(bv, bi, bp, v.T.float(), ids.expand(v.shape[1], -1), p.T, k_eff)
-        del rec
-        start += len(idx)
-        if progress is not None:
-            progress(start, n)
+    # A second thread decodes the next batch while this one computes (Pillow releases the GIL).
+    with ThreadPoolExecutor(1, thread_name_prefix="scan-decode") as pool:
+        ahead: tuple[int, int, Future[np.ndarray]] | None = None
+        start = 0
+        while start < n:
+            if should_stop():
+                raise ScanCancelled("scan cancelled")
+            stop = min(n, start + batch_size)
+            if ahead is not None and ahead[:2] == (start, stop):
+                pixels = ahead[2].result()
+            else:
+                pixels = dataset.images(np.arange(start, stop))
+            if stop < n:
+                nxt = (stop, min(n, stop + batch_size))
+                ahead = (*nxt, pool.submit(dataset.images, np.arange(*nxt)))
+            try:
+                x = to_tensor(pixels, device).to(model.conv1.weight.dtype)
+                rec = forward_record(model, x, top)
+            except torch.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                batch_size //= 2
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                notice(f"out of GPU memory: batch size halved to {batch_size}")
+                continue
+            ids = torch.arange(start, stop, device=device).expand(1, -1)
+            for layer in layers:
+                a = rec.top(layer)[1].flatten(2)  # [B, C, h*w]
+                v, p = a.max(2)  # first maximum: the top-left one on ties
+                bv, bi, bp = best[layer]
+                best[layer] = _merge(bv, bi, bp, v.T.float(), ids.expand(v.shape[1], -1), p.T, k_eff)
+            del rec
+            start = stop
+            if progress is not None:
+                progress(start, n)
     out = {}
     for layer in layers:
         bv, bi, bp = (t.cpu().numpy() for t in best[layer])
