@@ -13,52 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import torchvision.datasets.utils as tv_utils
-from PIL import Image
+from trust_helpers import BLUE, GREEN, one_error_line, png
 
 from explorer.cli import main
-from explorer.core.checkpoint import save_model
 from explorer.core.datasets import open_dataset
 from explorer.core.errors import DataUnavailable
 from explorer.core.images import ImageSet
-from explorer.core.model import SeedNet
 from explorer.core.scan import cached_scan, scan_top_k
 
-GREEN, BLUE = (0, 255, 0), (0, 0, 255)
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNN_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def model() -> SeedNet:
-    torch.manual_seed(11)
-    return SeedNet().eval()
-
-
-@pytest.fixture(scope="module")
-def ckpt(model, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ckpt") / "seednet.pt"
-    save_model(model, path)
-    return path
-
-
-def _png(path: Path, colour=GREEN, size=(16, 16)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, colour).save(path)
-    return path
-
-
-def _one_error_line(err: str, *needles: str) -> str:
-    assert "Traceback" not in err
-    last = err.rstrip("\n").split("\n")[-1]
-    assert last.startswith("error: "), err
-    for needle in needles:
-        assert needle in last, last
-    return last
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 # --- data sources --------------------------------------------------------------------------------
@@ -204,7 +168,7 @@ def tiny_split(tmp_path_factory) -> Path:
     for split in ("train", "test"):
         for cls, colour in (("cat", GREEN), ("dog", BLUE)):
             for i in range(2):
-                _png(root / split / cls / f"{i}.png", colour, size=(32, 32))
+                png(root / split / cls / f"{i}.png", colour, size=(32, 32))
     return root
 
 
@@ -234,6 +198,6 @@ def test_a_failed_write_names_the_file_and_keeps_the_previous_one(
         folder.chmod(0o755)
     assert code == 2
     reason = "Permission denied" if fault == "read_only" else "No space left on device"
-    _one_error_line(capsys.readouterr().err, f"error: {out}: cannot write", reason)
+    one_error_line(capsys.readouterr().err, f"error: {out}: cannot write", reason)
     assert out.read_bytes() == PREVIOUS
     assert os.listdir(folder) == [name]

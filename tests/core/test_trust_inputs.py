@@ -28,6 +28,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps, PngImagePlugin
 from torch import nn
+from trust_helpers import BLUE, GREEN, one_error_line, png
 
 from explorer.cli import main, warn_unreadable
 from explorer.core.checkpoint import load_model, save_model
@@ -36,40 +37,7 @@ from explorer.core.errors import CheckpointError, DataError
 from explorer.core.images import read_image
 from explorer.core.model import SeedNet
 
-GREEN, BLUE = (0, 255, 0), (0, 0, 255)
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNN_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def model() -> SeedNet:
-    torch.manual_seed(11)
-    return SeedNet().eval()
-
-
-@pytest.fixture(scope="module")
-def ckpt(model, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ckpt") / "seednet.pt"
-    save_model(model, path)
-    return path
-
-
-def _png(path: Path, colour=GREEN, size=(16, 16)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, colour).save(path)
-    return path
-
-
-def _one_error_line(err: str, *needles: str) -> str:
-    assert "Traceback" not in err
-    last = err.rstrip("\n").split("\n")[-1]
-    assert last.startswith("error: "), err
-    for needle in needles:
-        assert needle in last, last
-    return last
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
@@ -151,7 +119,7 @@ def test_bad_checkpoints_through_the_command_line(kind, tmp_path, monkeypatch, m
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
-    _one_error_line(captured.err, str(path))
+    one_error_line(captured.err, str(path))
     if kind == "safetensors":
         assert "pip install safetensors" in captured.err
     assert not marker.exists()
@@ -223,9 +191,9 @@ def _broken(kind: str, folder: Path) -> Path:
 def test_an_undecodable_file_is_listed_and_the_rest_load(kind, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
-    _png(folder / "a good.png", GREEN)
+    png(folder / "a good.png", GREEN)
     bad = _broken(kind, folder)
-    _png(folder / "z good.png", BLUE)
+    png(folder / "z good.png", BLUE)
     with pytest.raises(DataError, match="cannot be read") as info:
         read_image(bad)
     assert str(bad) in str(info.value)
@@ -246,9 +214,9 @@ def test_a_file_is_decoded_by_its_content_not_its_extension(tmp_path):
 
 def test_decompression_bomb_is_refused_with_its_size(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    big = _png(tmp_path / "bomb.png", size=(64, 64))  # 4096 pixels: over twice the limit, an error
-    near = _png(tmp_path / "near.png", size=(40, 40))  # 1600: between 1x and 2x, only a warning in Pillow
-    small = _png(tmp_path / "small.png", GREEN, size=(16, 16))
+    big = png(tmp_path / "bomb.png", size=(64, 64))  # 4096 pixels: over twice the limit, an error
+    near = png(tmp_path / "near.png", size=(40, 40))  # 1600: between 1x and 2x, only a warning in Pillow
+    small = png(tmp_path / "small.png", GREEN, size=(16, 16))
     for path, pixels in ((big, "4096"), (near, "1600")):
         with pytest.raises(DataError) as info:
             read_image(path)
@@ -264,7 +232,7 @@ def test_a_decoder_crash_on_a_hostile_file_is_a_named_failure(tmp_path, monkeypa
     def crash(img, **kwargs):  # malformed metadata has made Pillow raise all sorts of errors
         raise struct.error("unpack requires a buffer of 4 bytes")
 
-    path = _png(tmp_path / "exif.png")
+    path = png(tmp_path / "exif.png")
     monkeypatch.setattr(ImageOps, "exif_transpose", crash)
     with pytest.raises(DataError, match=r"cannot be read as an image .*unpack requires") as info:
         read_image(path)
@@ -273,7 +241,7 @@ def test_a_decoder_crash_on_a_hostile_file_is_a_named_failure(tmp_path, monkeypa
 
 def test_ten_thousand_files_open_without_decoding(tmp_path):
     folder = tmp_path / "many"
-    one = _png(tmp_path / "one.png", GREEN)
+    one = png(tmp_path / "one.png", GREEN)
     folder.mkdir()
     for i in range(10_000):
         os.link(one, folder / f"{i:05d}.png")
@@ -286,7 +254,7 @@ def test_evaluate_skips_and_names_unreadable_files(tmp_path, ckpt, capsys):
     data = tmp_path / "pets"
     for cls in ("cat", "dog"):
         for i in range(3):
-            _png(data / cls / f"{i}.png", GREEN if cls == "cat" else BLUE)
+            png(data / cls / f"{i}.png", GREEN if cls == "cat" else BLUE)
     broken = [
         _broken("png_bad_header_crc", data / "cat"),
         _broken("random_binary_tif", data / "dog"),
@@ -312,13 +280,13 @@ def test_the_unreadable_list_is_capped_and_none_readable_is_an_error(tmp_path, c
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 7 and lines[0].startswith("warning: 8 image(s)") and lines[-1] == "  ... and 3 more"
     assert main(["evaluate", "--data", str(tmp_path / "junk"), "--checkpoint", str(ckpt), "--device", "cpu"]) == 2
-    _one_error_line(capsys.readouterr().err, f"error: {tmp_path / 'junk'}: none of its 8 images could be read")
+    one_error_line(capsys.readouterr().err, f"error: {tmp_path / 'junk'}: none of its 8 images could be read")
 
 
 def test_scan_names_unreadable_files(tmp_path, ckpt, capsys):
     folder = tmp_path / "photos"
     for i in range(3):
-        _png(folder / f"{i}.png")
+        png(folder / f"{i}.png")
     bad = _broken("png_corrupt_pixels", folder)
     out = tmp_path / "top.npz"
     argv = ["scan", "--data", str(folder), "--checkpoint", str(ckpt), "--device", "cpu", "-k", "2", "--out", str(out)]

@@ -1,0 +1,23 @@
+"""Small helpers shared by the trust tests (files to feed in, and the one-line error they expect)."""
+
+from pathlib import Path
+
+from PIL import Image
+
+GREEN, BLUE = (0, 255, 0), (0, 0, 255)
+
+
+def png(path: Path, colour=GREEN, size=(16, 16)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def one_error_line(err: str, *needles: str) -> str:
+    """The last stderr line, checked to be one `error:` line holding every needle, with no traceback."""
+    assert "Traceback" not in err
+    last = err.rstrip("\n").split("\n")[-1]
+    assert last.startswith("error: "), err
+    for needle in needles:
+        assert needle in last, last
+    return last
