@@ -84,9 +84,9 @@ def manual_gradients(model: SeedNet, images: torch.Tensor, labels: torch.Tensor)
 
         # Max-pool passes each delta to the position that won the max; the rest get zero.
         delta_p2 = delta_flat.view_as(p2)
-        delta2 = F.max_unpool2d(delta_p2, switches2, 2, output_size=z2.shape[-2:]) * (z2 > 0)
+        delta2 = F.max_unpool2d(delta_p2, switches2, (2, 2), output_size=z2.shape[-2:]) * (z2 > 0)
         delta_p1 = conv_delta(delta2, model.conv2.weight, conv2.padding)
-        delta1 = F.max_unpool2d(delta_p1, switches1, 2, output_size=z1.shape[-2:]) * (z1 > 0)
+        delta1 = F.max_unpool2d(delta_p1, switches1, (2, 2), output_size=z1.shape[-2:]) * (z1 > 0)
 
         grads = {
             "conv1.weight": conv_weight_grad(images, delta1, conv1.kernel, conv1.padding),

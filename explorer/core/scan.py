@@ -121,15 +121,15 @@ def scan_top_k(
                 progress(start, n)
     out = {}
     for layer in layers:
-        bv, bi, bp = (t.cpu().numpy() for t in best[layer])
+        values, indices, flat_pos = (t.cpu().numpy() for t in best[layer])
         size = LAYERS[layer].size
-        positions = np.stack([bp // size, bp % size], axis=-1).astype(np.int64)
+        positions = np.stack([flat_pos // size, flat_pos % size], axis=-1).astype(np.int64)
         steps = layer_stack(model, layer)
         img_size = int(dataset.images([0]).shape[1]) if n else 32
         boxes = np.array(
             [[receptive_box(steps, int(r), int(c), img_size) for r, c in row] for row in positions], dtype=np.int64
         ).reshape(*positions.shape[:2], 4)
-        out[layer] = TopK(bi.astype(np.int64), bv.astype(np.float32), positions, boxes)
+        out[layer] = TopK(indices.astype(np.int64), values.astype(np.float32), positions, boxes)
     return out
 
 
