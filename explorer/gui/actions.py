@@ -19,6 +19,8 @@ class ActionInfo:
     tip: str = ""
 
 
+EXPORT_MENU = "&File/&Export figure"  # a "/" makes a submenu
+
 ACTIONS = (
     ActionInfo(
         "open_folder",
@@ -36,6 +38,14 @@ ACTIONS = (
         "Download CIFAR-10 (about 170 MB) into the cache and open it",
     ),
     ActionInfo("open_probes", "Open &probe patterns", "&File", None, "The built-in gratings, edges and colour patches"),
+    ActionInfo(
+        "export_maps", "&Activation maps…", EXPORT_MENU, None, "Every activation map of this image, as a figure"
+    ),
+    ActionInfo("export_projections", "&Projections…", EXPORT_MENU, None, "Every feature's projection for this image"),
+    ActionInfo(
+        "export_feature", "&Feature across images…", EXPORT_MENU, None, "This feature across the page of images"
+    ),
+    ActionInfo("export_topk", "&Top images…", EXPORT_MENU, None, "The top images of 16 features from the selected one"),
     ActionInfo("quit", "&Quit", "&File", QKeySequence.StandardKey.Quit),
     ActionInfo("next_feature", "Next feature", "&Navigate", "Right"),
     ActionInfo("previous_feature", "Previous feature", "&Navigate", "Left"),
@@ -63,7 +73,8 @@ def build_actions(
     actions = {}
     for info in ACTIONS:
         if info.menu not in menus:
-            menus[info.menu] = window.menuBar().addMenu(info.menu)
+            parent, _, sub = info.menu.rpartition("/")
+            menus[info.menu] = menus[parent].addMenu(sub) if parent else window.menuBar().addMenu(info.menu)
         action = QAction(info.text, window)
         if info.shortcut is not None:
             action.setShortcut(QKeySequence(info.shortcut))

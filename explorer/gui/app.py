@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from explorer.core.checkpoint import load_model
@@ -22,8 +23,8 @@ def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    device, device_notice = gui_device(args.device)
     try:
-        device = resolve_device(args.device)
         model = load_model(args.checkpoint, device)
     except ExplorerError as exc:
         hint = (
@@ -34,6 +35,17 @@ def run_app(args: argparse.Namespace) -> int:
         QMessageBox.critical(None, "CNN Feature Explorer", f"The model could not be loaded:\n{exc}{hint}")
         return EXIT_FATAL
     name = Path(args.checkpoint).name if args.checkpoint else "bundled"
-    window = MainWindow(model, device, open_settings(), model_name=name, source=args.data, split=args.split)
+    window = MainWindow(
+        model, device, open_settings(), model_name=name, checkpoint=args.checkpoint, source=args.data,
+        split=args.split, device_notice=device_notice,
+    )  # fmt: skip
     window.show()
     return app.exec()
+
+
+def gui_device(choice: str) -> tuple[torch.device, str]:
+    """The device to run on and a notice to show: asked for CUDA without a GPU, the window runs on the CPU."""
+    try:
+        return resolve_device(choice), ""
+    except ExplorerError as exc:
+        return torch.device("cpu"), f"Running on the CPU: {str(exc).split(': ', 1)[-1].split(' (')[0]}."

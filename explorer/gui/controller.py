@@ -1,5 +1,7 @@
 """The controller: lives on the GUI thread, owns the worker thread, and keeps requests latest-wins.
 
+Exports are the one kind that queues: each is a file someone asked for, so none replaces another.
+
 It also owns the scan thread (see explorer.gui.scan_job): one scan runs at a time, at most one
 waits, and views never queue behind a scan.
 """
@@ -7,6 +9,7 @@ waits, and views never queue behind a scan.
 from __future__ import annotations
 
 import copy
+from collections import deque
 
 import torch
 from PySide6.QtCore import QObject, QThread, Signal
@@ -14,8 +17,10 @@ from PySide6.QtCore import QObject, QThread, Signal
 from explorer.core.model import SeedNet
 from explorer.gui.scan_job import ScanJob, ScanRequest
 from explorer.gui.worker import (
+    ExportRequest,
     Failure,
     LoadRequest,
+    PageRequest,
     PredictRequest,
     Request,
     TopPatchesRequest,
@@ -24,15 +29,17 @@ from explorer.gui.worker import (
 )
 
 # When the worker frees up, the waiting request of the first kind here runs next.
-PRIORITY = (LoadRequest, ViewRequest, TopPatchesRequest, PredictRequest)
+PRIORITY = (LoadRequest, ViewRequest, ExportRequest, TopPatchesRequest, PageRequest, PredictRequest)
+QUEUED = (ExportRequest,)  # kinds that wait in line instead of replacing the waiting one
 
 
 class Controller(QObject):
-    """At most one request running and one waiting per kind; a new request replaces the waiting one."""
+    """At most one request running and one waiting per kind; a new request replaces the waiting one (exports queue)."""
 
     result_ready = Signal(object)
     failed = Signal(object)
     busy_changed = Signal(object)  # the running request, or None when idle
+    device_fell_back = Signal(str)  # the worker moved to the CPU, and why
     scan_progressed = Signal(int, int)  # images done, images in all
     scan_ended = Signal(object)  # ScanFinished, ScanStopped or Failure
     _dispatch = Signal(object)
@@ -41,7 +48,7 @@ class Controller(QObject):
     def __init__(self, model: SeedNet, device: torch.device, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._running: Request | None = None
-        self._waiting: dict[type, Request] = {}
+        self._waiting: dict[type, deque[Request]] = {}
         self._closed = False
         self._thread = QThread()
         self._thread.setObjectName("explorer-worker")
@@ -50,6 +57,7 @@ class Controller(QObject):
         self._dispatch.connect(self.worker.run)
         self.worker.result_ready.connect(self._on_worker_result_ready)
         self.worker.request_failed.connect(self._on_worker_request_failed)
+        self.worker.device_fell_back.connect(self.device_fell_back)
         self._thread.start()
 
         self._scanning: ScanRequest | None = None
@@ -69,7 +77,13 @@ class Controller(QObject):
         return self._running
 
     def waiting(self, kind: type) -> Request | None:
-        return self._waiting.get(kind)
+        """The request of `kind` that runs next among its kind, if any."""
+        line = self._waiting.get(kind)
+        return line[0] if line else None
+
+    def pending(self) -> tuple[Request, ...]:
+        """Every waiting request, in the order they would run."""
+        return tuple(r for kind in PRIORITY for r in self._waiting.get(kind, ()))
 
     def submit(self, request: Request) -> None:
         """Run `request` now if the worker is free, else keep it as the waiting one of its kind."""
@@ -77,8 +91,10 @@ class Controller(QObject):
             return
         if self._running is None:
             self._start(request)
+        elif isinstance(request, QUEUED):
+            self._waiting.setdefault(type(request), deque()).append(request)
         else:
-            self._waiting[type(request)] = request
+            self._waiting[type(request)] = deque([request])
 
     def cancel(self, kind: type) -> None:
         """Forget the waiting request of `kind` (a running one still finishes)."""
@@ -103,9 +119,11 @@ class Controller(QObject):
         self.scan_job.stop.set()
 
     def shutdown(self) -> None:
-        """Drop waiting work, stop a scan at its next batch, let the running request finish, stop the threads."""
+        """Drop waiting work, stop a scan at its next batch, let the running request finish (a running export
+        stops before it writes), stop the threads."""
         self._closed = True
         self._waiting.clear()
+        self.worker.closing.set()
         self.cancel_scan()
         for thread in (self._thread, self._scan_thread):
             thread.quit()
@@ -135,9 +153,9 @@ class Controller(QObject):
         if self._closed:
             return
         for kind in PRIORITY:
-            request = self._waiting.pop(kind, None)
-            if request is not None:
-                self._start(request)
+            line = self._waiting.get(kind)
+            if line:
+                self._start(line.popleft())
                 return
         self.busy_changed.emit(None)
 

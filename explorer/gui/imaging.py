@@ -1,17 +1,18 @@
-"""Pure numpy helpers that turn model outputs into the pictures the window shows (float RGB in [0, 1])."""
+"""Pure numpy helpers that turn model outputs into the pictures the window shows (float RGB in [0, 1]).
+
+The scaling rules themselves live once, in explorer.export.normalise (projections, activation maps)
+and explorer.export.topk (receptive-field crops): the window shows the tiles the figures hold.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 
-PROJECTION_RULE = (
-    "Each projection is scaled to its own range, symmetric around 0: "
-    "grey = 0, shown as 0.5 + 0.5 · p / max|p| per tile and colour channel together."
-)
-ACTIVATION_RULE = "All maps share one scale: 0 to the layer's largest activation on this image (viridis)."
+from explorer.export.normalise import MAPS_RULE, PROJECTION_RULE, maps_rgb8, maps_scale, normalise_projection
+from explorer.export.topk import crop_field
 
-_VIRIDIS = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256, alpha=False).astype(np.float32) / 255.0
+PROJECTION_TEXT = f"Projections: {PROJECTION_RULE}."
+ACTIVATION_TEXT = f"{MAPS_RULE[0].upper()}{MAPS_RULE[1:]}."
 
 
 def image_to_rgb(image: np.ndarray) -> np.ndarray:
@@ -20,18 +21,20 @@ def image_to_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def projection_to_rgb(p: np.ndarray) -> np.ndarray:
-    """[3, H, W] projection -> float32 [H, W, 3]: 0.5 + 0.5 * p / max|p| (all grey when p is all 0)."""
-    p = np.asarray(p, dtype=np.float32)
-    top = float(np.abs(p).max()) if p.size else 0.0
-    scaled = p / top if top > 0 else np.zeros_like(p)
-    return np.ascontiguousarray((0.5 + 0.5 * scaled).transpose(1, 2, 0))
+    """[3, H, W] projection -> float32 [H, W, 3] in [0, 1], by the figures' normalise_projection."""
+    return np.ascontiguousarray(np.moveaxis(normalise_projection(p), -3, -1))
+
+
+def field_tiles(pictures: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
+    """uint8 [k, H, W, 3] pictures -> float32 [k, side, side, 3]: each box in its full field (export's crop_field)."""
+    tiles = [crop_field(p, b, side) for p, b in zip(pictures, boxes, strict=True)]
+    out = np.stack(tiles) if tiles else np.zeros((0, side, side, 3), np.uint8)
+    return out.astype(np.float32) / 255.0
 
 
 def colorize(values: np.ndarray, vmax: float) -> np.ndarray:
-    """[...] values in [0, vmax] -> float32 [..., 3] viridis colours (vmax <= 0 maps everything to the bottom)."""
-    scale = 255.0 / vmax if vmax > 0 else 0.0
-    idx = np.clip(np.asarray(values, dtype=np.float32) * scale, 0, 255).astype(np.int64)
-    return _VIRIDIS[idx]
+    """[...] values in [0, vmax] -> float32 [..., 3] viridis colours, as the figures' maps_rgb8 (vmax <= 0: all bottom)."""
+    return maps_rgb8(values, vmax).astype(np.float32) / 255.0
 
 
 def grid_shape(count: int, cols: int) -> tuple[int, int]:
@@ -69,7 +72,7 @@ def cell_at(x: float, y: float, tile: tuple[int, int], cols: int, count: int, pa
 
 def activation_grid(maps: np.ndarray, cols: int = 8, pad: int = 1) -> tuple[np.ndarray, float]:
     """[C, h, w] feature maps -> (mosaic of coloured maps, the shared top of the scale)."""
-    vmax = float(maps.max()) if maps.size else 0.0
+    vmax = maps_scale(maps)
     return mosaic(colorize(maps, vmax), cols, pad), vmax
 
 
@@ -88,10 +91,7 @@ def overlay(image: np.ndarray, amap: np.ndarray, vmax: float, alpha: float = 0.6
 
 def pair_mosaic(images: np.ndarray, projections: np.ndarray, cols: int = 4, pad: int = 2) -> np.ndarray:
     """Each image beside its projection ([n, H, W, 3] uint8 and [n, 3, H, W]), `cols` pairs per row."""
-    pairs = [
-        np.concatenate([image_to_rgb(im), projection_to_rgb(p)], axis=1)
-        for im, p in zip(images, projections, strict=True)
-    ]
-    if not pairs:
+    if not len(images):
         return mosaic(np.zeros((0, 1, 1, 3), np.float32), cols, pad)
-    return mosaic(np.stack(pairs), cols, pad, fill=1.0)
+    pairs = np.concatenate([image_to_rgb(images), np.moveaxis(normalise_projection(projections), -3, -1)], axis=2)
+    return mosaic(pairs, cols, pad, fill=1.0)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from explorer.core.datasets import IMAGE_EXTENSIONS
 from explorer.core.device import describe_device
@@ -18,6 +18,7 @@ from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES, LAYERS, SeedNet
 from explorer.gui.actions import build_actions
 from explorer.gui.controller import Controller
+from explorer.gui.export_wiring import ExportWiring
 from explorer.gui.notice import NoticeBar
 from explorer.gui.panes.across_images import AcrossImagesPane
 from explorer.gui.panes.activations import ActivationsPane
@@ -29,10 +30,14 @@ from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.settings import read_bytes, read_state, write_state
 from explorer.gui.status import ExplorerStatusBar
 from explorer.gui.top_images_wiring import TopImagesWiring
+from explorer.gui.window_layout import build_layout, default_sizes
 from explorer.gui.worker import (
     DataLoaded,
+    ExportRequest,
     Failure,
     LoadRequest,
+    PageRequest,
+    PageResult,
     PredictionsReady,
     PredictRequest,
     ViewRequest,
@@ -41,6 +46,7 @@ from explorer.gui.worker import (
 )
 
 PREDICT_BATCH = 500
+PAGE_DELAY_MS = 100  # the page of Feature across images is asked for once scrubbing pauses this long
 LAYER_NAMES = tuple(LAYERS)
 
 
@@ -52,20 +58,28 @@ class MainWindow(QMainWindow):
         settings: QSettings,
         *,
         model_name: str = "bundled",
+        checkpoint: str | None = None,
         source: str | None = None,
         split: str | None = None,
         images: ImageSet | None = None,
+        device_notice: str = "",
     ) -> None:
         super().__init__()
         self.setWindowTitle("CNN Feature Explorer")
         self.setAcceptDrops(True)
         self.settings = settings
+        self.checkpoint = checkpoint  # the model's file (None: the bundled one), for figure titles
         self.state = read_state(settings)
         self.source: str | tuple[str, ...] = source or self.state.source
         self.split = split or self.state.split
         self.images: ImageSet | None = None
         self.shown_id = 0  # the newest view result on screen; older ones are dropped
         self.shown: ViewResult | None = None
+        self.shown_page_id = 0  # the same, for the page of Feature across images
+        self.shown_page: PageResult | None = None
+        self._drawn: dict[str, object] = {}  # what the maps and bars show: redraw only on change
+        self._page_timer = QTimer(self, singleShot=True, interval=PAGE_DELAY_MS)
+        self._page_timer.timeout.connect(self._request_page)
         self.controller = Controller(model, device, self)
 
         self.browser = BrowserPane(CLASSES)
@@ -76,12 +90,15 @@ class MainWindow(QMainWindow):
         self.prediction = PredictionPane(CLASSES)
         self.top_images = TopImagesPane()
         self.notice = NoticeBar()
+        self.device_notice = NoticeBar(offers=False)
         self._build_layout()
         self.status = ExplorerStatusBar()
         self.setStatusBar(self.status)
         self.status.show_device(describe_device(device))
         self.status.show_model(model_name)
+        self.export_wiring = ExportWiring(self)
         self.menu_actions, menus = build_actions(self, {
+            **self.export_wiring.handlers(),
             "open_folder": self._on_open_folder_triggered, "open_files": self._on_open_files_triggered,
             "download_cifar10": self.download_cifar10, "open_probes": lambda: self.open_source("probes"),
             "quit": self.close, "reset_layout": self._on_reset_layout_triggered,
@@ -98,6 +115,9 @@ class MainWindow(QMainWindow):
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
         self._restore_layout()
+        if device_notice:
+            self.status.showMessage(device_notice)
+            self.device_notice.show_notice(device_notice)
         if images is not None:
             self._show_images(images, self.source, "")
         else:
@@ -106,56 +126,15 @@ class MainWindow(QMainWindow):
     # Layout --------------------------------------------------------------------------------------
 
     def _build_layout(self) -> None:
-        central = QWidget()
-        box = QVBoxLayout(central)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self.notice)
-        box.addWidget(self.activations, 1)
-        self.setCentralWidget(central)
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.docks = [
-            self._dock("Images", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea),
-            self._dock("Layer and feature", self.layer_select, Qt.DockWidgetArea.RightDockWidgetArea),
-            self._dock("Prediction", self.prediction, Qt.DockWidgetArea.RightDockWidgetArea),
-            self._dock("Projection", self.projection, Qt.DockWidgetArea.BottomDockWidgetArea),
-            self._dock("Feature across images", self.across, Qt.DockWidgetArea.BottomDockWidgetArea),
-            self._dock("Top images", self.top_images, Qt.DockWidgetArea.BottomDockWidgetArea),
-        ]
-        self.splitDockWidget(self.docks[3], self.docks[4], Qt.Orientation.Horizontal)
-        self.tabifyDockWidget(self.docks[4], self.docks[5])
-        self.docks[4].raise_()
+        panes = [self.browser, self.layer_select, self.prediction, self.projection, self.across, self.top_images]
+        self.docks = build_layout(self, [self.device_notice, self.notice, self.activations], panes)
         self._default_state = self.saveState()
-
-    def _dock(self, title: str, pane: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(title.lower().replace(" ", "_"))
-        dock.setWidget(pane)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-            | QDockWidget.DockWidgetFeature.DockWidgetClosable
-        )
-        self.addDockWidget(area, dock)
-        return dock
-
-    def _default_sizes(self) -> None:
-        screen = self.screen().availableGeometry()
-        self.resize(
-            min(screen.width(), max(1280, screen.width() * 3 // 4)),
-            min(screen.height(), max(800, screen.height() * 3 // 4)),
-        )
-        self.resizeDocks(self.docks[:1], [330], Qt.Orientation.Horizontal)
-        self.resizeDocks(self.docks[1:3], [150, 250], Qt.Orientation.Vertical)
-        self.resizeDocks(self.docks[1:2], [290], Qt.Orientation.Horizontal)
-        self.resizeDocks(self.docks[3:4], [340], Qt.Orientation.Vertical)
-        self.resizeDocks(self.docks[3:5], [430, 520], Qt.Orientation.Horizontal)
 
     def _restore_layout(self) -> None:
         geometry = read_bytes(self.settings, "window/geometry")
         state = read_bytes(self.settings, "window/state")
         if state is None or not self.restoreState(state):
-            self._default_sizes()
+            default_sizes(self, self.docks)
         if geometry is not None:
             self.restoreGeometry(geometry)
 
@@ -163,7 +142,7 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_state)
         for dock in self.docks:
             dock.show()
-        self._default_sizes()
+        default_sizes(self, self.docks)
 
     # Wiring --------------------------------------------------------------------------------------
 
@@ -172,6 +151,7 @@ class MainWindow(QMainWindow):
         c.result_ready.connect(self._on_controller_result_ready)
         c.failed.connect(self._on_controller_failed)
         c.busy_changed.connect(self._on_controller_busy_changed)
+        c.device_fell_back.connect(self._on_controller_device_fell_back)
         self.browser.image_selected.connect(self.set_image)
         self.browser.split_selected.connect(self._on_browser_split_selected)
         self.browser.page_changed.connect(self.request_view)
@@ -234,15 +214,25 @@ class MainWindow(QMainWindow):
         if self.images is None:
             return
         s = self.state
-        page = self.browser.page(s.image)
-        self.controller.submit(ViewRequest(self.images, s.image, s.layer, s.feature, s.options, page))
+        self.controller.submit(ViewRequest(self.images, s.image, s.layer, s.feature, s.options))
+        # The page is a lower-priority request of its own, asked for when scrubbing pauses: a page
+        # computed on the way would hold up the next feature's views on the one worker.
+        self._page_timer.start()
         self.top_wiring.follow()
+
+    def _request_page(self) -> None:
+        if self.images is not None:
+            s = self.state
+            page = self.browser.page(s.image)
+            self.controller.submit(PageRequest(self.images, s.layer, s.feature, s.options, page))
 
     # Results -------------------------------------------------------------------------------------
 
     def _on_controller_result_ready(self, result: object) -> None:
         if isinstance(result, ViewResult):
             self._show_view(result)
+        elif isinstance(result, PageResult):
+            self._show_page(result)
         elif isinstance(result, PredictionsReady):
             self._show_predictions(result)
         elif isinstance(result, DataLoaded):
@@ -253,14 +243,25 @@ class MainWindow(QMainWindow):
             return
         self.shown_id = r.request_id
         self.shown = r
-        title = f"{r.layer} feature {r.feature}"
-        self.activations.show_maps(r.layer, r.activations, r.image)
+        # Only what changed is drawn again: a feature change moves the grid's frame and nothing else there.
+        if self._drawn.get("maps") != (r.index, r.layer):
+            self._drawn["maps"] = (r.index, r.layer)
+            self.activations.show_maps(r.layer, r.activations, r.image)
         self.activations.select(self.state.feature if r.layer == self.state.layer else r.feature)
-        self.projection.show_projections(f"image #{r.index} · {title} · projected to pixels", r.projections)
-        self.across.show_page(title, r.page, r.page_images, r.page_projections)
-        truth = self.browser.model.truth
-        self.prediction.show_probs(r.probs, int(truth[r.index]) if r.index < len(truth) else -1)
+        title = f"image #{r.index} · {r.layer} feature {r.feature} · projected to pixels"
+        self.projection.show_projections(title, r.projections)
+        if self._drawn.get("probs") != r.index:
+            self._drawn["probs"] = r.index
+            truth = self.browser.model.truth
+            self.prediction.show_probs(r.probs, int(truth[r.index]) if r.index < len(truth) else -1)
         self.status.show_timing(r.elapsed_ms)
+
+    def _show_page(self, r: PageResult) -> None:
+        if r.request_id <= self.shown_page_id:
+            return
+        self.shown_page_id = r.request_id
+        self.shown_page = r
+        self.across.show_page(f"{r.layer} feature {r.feature}", r.page, r.page_images, r.page_projections)
 
     def _show_predictions(self, r: PredictionsReady) -> None:
         if (
@@ -280,10 +281,16 @@ class MainWindow(QMainWindow):
     def _on_controller_failed(self, failure: Failure) -> None:
         self.status.show_failure(failure.message)
 
+    def _on_controller_device_fell_back(self, message: str) -> None:
+        self.status.show_device(f"cpu ({message.split(':')[0].lower()})")
+        self.status.show_failure(message)
+
     def _on_controller_busy_changed(self, request: object) -> None:
         if isinstance(request, LoadRequest):
             verb = "Downloading" if request.download else "Opening"
             self.status.set_busy(f"{verb} {_source_name(request.source)}…")
+        elif isinstance(request, ExportRequest):
+            self.status.set_busy(f"Exporting {Path(request.path).name}…")
         else:
             self.status.set_busy(None)
 
@@ -305,7 +312,9 @@ class MainWindow(QMainWindow):
             self._update(source=source)
         self.controller.cancel(PredictRequest)
         self.controller.cancel(ViewRequest)
-        self.shown_id = next_request_id()  # whatever was asked before this set is stale
+        self.controller.cancel(PageRequest)
+        self.shown_id = self.shown_page_id = next_request_id()  # whatever was asked before this set is stale
+        self._drawn.clear()
         self.notice.show_notice(
             f"{notice.rstrip('.')}. Showing the built-in probe patterns meanwhile." if notice else ""
         )

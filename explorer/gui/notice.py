@@ -1,4 +1,4 @@
-"""A bar above the views that explains a fallback (e.g. no CIFAR-10 yet) and offers the ways out."""
+"""A bar above the views that explains a fallback (no CIFAR-10 yet, no GPU) and offers the ways out, if any."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ class NoticeBar(QFrame):
     download_requested = Signal()
     open_folder_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, offers: bool = True) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setStyleSheet("NoticeBar { background: #fff4cc; } QLabel { color: #333; }")
@@ -29,6 +29,8 @@ class NoticeBar(QFrame):
         self.download.clicked.connect(self.download_requested)
         self.open_folder.clicked.connect(self.open_folder_requested)
         close.clicked.connect(self.hide)
+        self.download.setVisible(offers)
+        self.open_folder.setVisible(offers)
         self.hide()
 
     def show_notice(self, text: str) -> None:

@@ -28,8 +28,8 @@ from explorer.core.images import ImageSet
 from explorer.core.model import LAYERS, SeedNet
 from explorer.core.scan import ScanCancelled, TopK, cached_scan
 from explorer.export.topk import field_size
-from explorer.gui.imaging import image_to_rgb
-from explorer.gui.worker import Failure, field_crop, next_request_id
+from explorer.gui.imaging import field_tiles
+from explorer.gui.worker import Failure, next_request_id
 
 OVERVIEW_TOP = 3  # patches per feature in the overview of a layer
 
@@ -73,9 +73,7 @@ def overview_patches(images: ImageSet, top: TopK, side: int, n: int = OVERVIEW_T
     indices = top.indices[:, :n].reshape(-1)
     pixels = images.images(indices) if len(indices) else np.zeros((0, 32, 32, 3), np.uint8)
     boxes = top.boxes[:, :n].reshape(-1, 4)
-    tiles = [field_crop(image_to_rgb(p), b, side) for p, b in zip(pixels, boxes, strict=True)]
-    out = np.stack(tiles) if tiles else np.zeros((0, side, side, 3), np.float32)
-    return out.reshape(top.indices.shape[0], n, side, side, 3)
+    return field_tiles(pixels, boxes, side).reshape(top.indices.shape[0], n, side, side, 3)
 
 
 class ScanJob(QObject):

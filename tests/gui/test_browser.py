@@ -41,7 +41,7 @@ def test_next_image_follows_the_filter(window, images, qtbot):
     rows = np.flatnonzero(images.labels == label)
     window._step_image(1)
     qtbot.waitUntil(lambda: window.shown.index == rows[1] and window.controller.running is None)
-    assert window.shown.page == tuple(rows[:16])
+    qtbot.waitUntil(lambda: window.shown_page is not None and window.shown_page.page == tuple(rows[:16]))
 
 
 def test_jump_to_an_index(window, qtbot):

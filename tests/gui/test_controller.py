@@ -45,9 +45,6 @@ def test_a_stale_result_is_not_shown(window, images, qtbot):
         newer.activations,
         newer.probs,
         newer.projections,
-        (),
-        newer.page_images[:0],
-        newer.page_projections[:0],
         1.0,
     )
     window.controller.result_ready.emit(old)
@@ -100,7 +97,7 @@ def test_closing_mid_work_stops_the_thread(make_window, images, qtbot, threads_s
 def test_the_worker_on_cuda_sends_back_numpy_equal_to_the_cpu(qtbot, model, images, threads_stopped):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
-    request = ViewRequest(images, 3, "conv2", 5, page=(0, 1, 2))
+    request = ViewRequest(images, 3, "conv2", 5)
     results = []
     for device in ("cpu", "cuda"):
         controller = Controller(copy.deepcopy(model).to(device), torch.device(device))
@@ -111,6 +108,6 @@ def test_the_worker_on_cuda_sends_back_numpy_equal_to_the_cpu(qtbot, model, imag
         finally:
             controller.shutdown()
     cpu, cuda = results
-    assert isinstance(cuda.activations, np.ndarray) and isinstance(cuda.page_projections, np.ndarray)
+    assert isinstance(cuda.activations, np.ndarray) and isinstance(cuda.projections[0][1], np.ndarray)
     np.testing.assert_allclose(cuda.projections[0][1], cpu.projections[0][1], atol=1e-4)
     np.testing.assert_allclose(cuda.probs, cpu.probs, atol=1e-5)

@@ -100,7 +100,11 @@ def test_open_folder_from_the_menu(make_window, images, qtbot, tmp_path, monkeyp
     w.menu_actions["open_folder"].trigger()
     qtbot.waitUntil(
         lambda: (
-            w.images is not None and len(w.images) == 5 and w.shown is not None and w.shown.page_images.shape[0] == 5
+            w.images is not None
+            and len(w.images) == 5
+            and w.shown is not None
+            and w.shown_page is not None
+            and w.shown_page.page_images.shape[0] == 5
         )
     )
     w.close()

@@ -10,8 +10,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from explorer.core.datasets import cache_dir
 from explorer.core.projection import project
 from explorer.core.scan import scan_top_k
+from explorer.export.normalise import projection_rgb8
 from explorer.export.topk import crop_field, field_size
-from explorer.gui.imaging import image_to_rgb, projection_to_rgb
 from explorer.gui.main_window import MainWindow
 from explorer.gui.panes.pixel_view import PixelView
 from explorer.gui.panes.top_images import PAD, best_cols, enlarge, zoom_for
@@ -22,9 +22,8 @@ K = 9
 
 
 def in_field(picture: np.ndarray, box: np.ndarray, side: int) -> np.ndarray:
-    """The export's crop of a float picture, its checkerboard brought to the [0, 1] scale the pane uses."""
-    out = crop_field(picture.astype(np.float32), box, side)
-    return np.where(out > 1.5, out / 255.0, out)  # only the padding is above 1
+    """The topk figure's tile (export's crop of a uint8 picture) on the [0, 1] scale the pane uses."""
+    return crop_field(picture, box, side).astype(np.float32) / 255.0
 
 
 def expected_pairs(model, images, layer, feature, k=K):
@@ -33,10 +32,8 @@ def expected_pairs(model, images, layer, feature, k=K):
     side = field_size(model, layer)
     indices = top.indices[feature]
     p = project(model, images.tensor(indices), layer, feature, method="deconvnet", keep="max")[:, 0].numpy()
-    patches = [
-        in_field(image_to_rgb(images.image(i)), b, side) for i, b in zip(indices, top.boxes[feature], strict=True)
-    ]
-    projections = [in_field(projection_to_rgb(q), b, side) for q, b in zip(p, top.boxes[feature], strict=True)]
+    patches = [in_field(images.image(i), b, side) for i, b in zip(indices, top.boxes[feature], strict=True)]
+    projections = [in_field(projection_rgb8(q), b, side) for q, b in zip(p, top.boxes[feature], strict=True)]
     return tuple(int(i) for i in indices), np.stack(patches), np.stack(projections)
 
 

@@ -23,9 +23,14 @@ def expected_projection(model, images, index, layer, feature, options=Projection
 
 
 def shows(window: MainWindow, index: int, layer: str, feature: int) -> bool:
-    r = window.shown
+    """The views show this choice and the page has caught up: nothing more is on its way."""
+    r, page = window.shown, window.shown_page
     return (
-        r is not None and (r.index, r.layer, r.feature) == (index, layer, feature) and window.controller.running is None
+        r is not None
+        and (r.index, r.layer, r.feature) == (index, layer, feature)
+        and page is not None
+        and (page.layer, page.feature) == (layer, feature)
+        and window.controller.running is None
     )
 
 
@@ -84,9 +89,9 @@ def test_fill_is_only_offered_to_the_deconvnet(window):
 
 def test_page_of_images_shows_each_projection(window, model, images, qtbot):
     window.set_feature(4)
-    qtbot.waitUntil(lambda: shows(window, 0, "conv1", 4))
-    r = window.shown
-    assert r.page == tuple(range(16))
+    qtbot.waitUntil(lambda: window.shown_page is not None and window.shown_page.feature == 4)
+    r = window.shown_page
+    assert (r.layer, r.feature, r.page) == ("conv1", 4, tuple(range(16)))
     expected = project(model, images.tensor(list(range(16))), "conv1", 4)[:, 0].numpy()
     np.testing.assert_allclose(r.page_projections, expected, atol=1e-6)
 
@@ -177,3 +182,13 @@ def test_mirroring_state_emits_no_intent(window, qtbot):
     qtbot.waitUntil(lambda: shows(window, 0, "conv2", 12))
     with qtbot.assertNotEmitted(window.controller.busy_changed, wait=100):
         window.set_feature(12)  # no change, no request
+
+
+def test_the_page_mosaic_puts_each_image_beside_its_projection(images):
+    from explorer.gui.imaging import image_to_rgb, pair_mosaic
+
+    p = np.random.default_rng(0).normal(size=(5, 3, 32, 32)).astype(np.float32)
+    picture = pair_mosaic(images.images(range(5)), p, cols=4, pad=2)
+    assert picture.shape == (2 * 34 - 2, 4 * 66 - 2, 3)
+    np.testing.assert_allclose(picture[34:66, 0:32], image_to_rgb(images.image(4)))
+    np.testing.assert_allclose(picture[34:66, 32:64], projection_to_rgb(p[4]), atol=1e-7)

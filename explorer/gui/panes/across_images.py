@@ -7,6 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from explorer.gui.imaging import cell_at, pair_mosaic
+from explorer.gui.panes.export_button import export_button, footer
 from explorer.gui.panes.pixel_view import PixelView
 
 COLS = 4
@@ -16,6 +17,7 @@ PAD = 2
 class AcrossImagesPane(QWidget):
     image_selected = Signal(int)
     wheel_scrolled = Signal(int)
+    export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -29,7 +31,9 @@ class AcrossImagesPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.view, 1)
-        layout.addWidget(note)
+        self.export = export_button("Export this page of images with the feature's projections (PNG, SVG or PDF)")
+        layout.addLayout(footer(note, self.export))
+        self.export.clicked.connect(self.export_requested)
         self.view.clicked.connect(self._on_view_clicked)
         self.view.wheel_scrolled.connect(self.wheel_scrolled)
 

@@ -28,7 +28,8 @@ class PixelView(pg.GraphicsLayoutWidget):
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
 
     def set_title(self, text: str) -> None:
-        self.title.setText(text, size="9pt")
+        if text != self.title.text:  # a label's layout is dear: scrubbing often repeats the title
+            self.title.setText(text, size="9pt")
 
     def set_image(self, rgb: np.ndarray) -> None:
         self.image_item.setImage(rgb, levels=(0.0, 1.0), autoLevels=False)
@@ -36,7 +37,11 @@ class PixelView(pg.GraphicsLayoutWidget):
             self._shape = rgb.shape
             self.view_box.setRange(xRange=(0, rgb.shape[1]), yRange=(0, rgb.shape[0]), padding=0)
 
-    def clear(self) -> None:
+    def clear_picture(self) -> None:
+        """Take the picture out (the title stays); the next set_image shows again.
+
+        Not named `clear`: that is GraphicsLayoutWidget.clear, which empties the layout for good.
+        """
         self.image_item.clear()
         self._shape = ()
 

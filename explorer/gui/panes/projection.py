@@ -7,7 +7,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from explorer.core.projection import METHODS, UNPOOLS
-from explorer.gui.imaging import PROJECTION_RULE, projection_to_rgb
+from explorer.gui.imaging import PROJECTION_TEXT, projection_to_rgb
+from explorer.gui.panes.export_button import export_button, footer
 from explorer.gui.panes.pixel_view import PixelView
 from explorer.gui.worker import ProjectionOptions
 
@@ -19,6 +20,7 @@ MAX_VIEWS = 3
 class ProjectionPane(QWidget):
     options_changed = Signal(object)  # ProjectionOptions
     wheel_scrolled = Signal(int)
+    export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -28,7 +30,7 @@ class ProjectionPane(QWidget):
         self.compare = _combo(COMPARE_LABELS)
         self.views = [PixelView() for _ in range(MAX_VIEWS)]
         self.header = QLabel()
-        rule = QLabel(PROJECTION_RULE)
+        rule = QLabel(PROJECTION_TEXT)
         rule.setWordWrap(True)
 
         controls = QGridLayout()
@@ -49,7 +51,9 @@ class ProjectionPane(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.header)
         layout.addLayout(row, 1)
-        layout.addWidget(rule)
+        self.export = export_button("Export every feature's projection for this image (PNG, SVG or PDF)")
+        layout.addLayout(footer(rule, self.export))
+        self.export.clicked.connect(self.export_requested)
         for box in (self.method, self.unpool, self.keep, self.compare):
             box.currentIndexChanged.connect(self._on_control_changed)
         self.show_options(ProjectionOptions())

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.imaging import PROJECTION_RULE, cell_at, mosaic
+from explorer.gui.imaging import PROJECTION_TEXT, cell_at, mosaic
+from explorer.gui.panes.export_button import export_button, footer
 from explorer.gui.panes.pixel_view import PixelView
 
 TILE = 28  # patches are enlarged to about this many pixels a side before the layout
@@ -80,6 +81,7 @@ class TopImagesPane(QWidget):
     image_selected = Signal(int)
     feature_selected = Signal(int)
     wheel_scrolled = Signal(int)
+    export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,7 +105,7 @@ class TopImagesPane(QWidget):
         self.feature_view.setToolTip("Click a pair to open its image")
         self.overview.setToolTip("Click a feature to select it")
         rule = QLabel("Each pair: the patch under the receptive field, then its projection.")
-        rule.setToolTip(f"The projection of that one activation (deconvnet). {PROJECTION_RULE}")
+        rule.setToolTip(f"The projection of that one activation (deconvnet). {PROJECTION_TEXT}")
         rule.setWordWrap(True)
 
         controls = QHBoxLayout()
@@ -120,10 +122,12 @@ class TopImagesPane(QWidget):
         for view in (self.feature_view, self.overview):
             view.setMinimumHeight(40)  # the pane shares a dock tab: it must not make the window taller
         layout.addWidget(views, 1)
-        layout.addWidget(rule)
+        self.export = export_button("Export the top images of 16 features from the selected one (PNG, SVG or PDF)")
+        layout.addLayout(footer(rule, self.export))
 
         self.find.clicked.connect(lambda: self.scan_requested.emit(self.k.value()))
         self.cancel.clicked.connect(self.cancel_requested)
+        self.export.clicked.connect(self.export_requested)
         self.k.valueChanged.connect(self.k_changed)
         self.feature_view.clicked.connect(self._on_feature_view_clicked)
         self.overview.clicked.connect(self._on_overview_clicked)
@@ -186,9 +190,7 @@ class TopImagesPane(QWidget):
         self._pairs = self._pairs[:0]
         self._cells = self._cells[:0]
         for view in (self.feature_view, self.overview):
-            # Not view.clear(): on a GraphicsLayoutWidget instance that is pyqtgraph's layout clear,
-            # which would take the title and the picture out of the view for good.
-            view.image_item.clear()
+            view.clear_picture()
             view.set_title("")
 
     def _draw_pairs(self, *_args: object, force: bool = False) -> None:

@@ -1,0 +1,118 @@
+"""Faults the window must survive: no GPU, a GPU out of memory, a flood of scrubbing, a view cleared."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+
+import numpy as np
+import torch
+from PySide6.QtWidgets import QApplication
+
+from explorer.core import projection as core_projection
+from explorer.core.checkpoint import save_model
+from explorer.core.projection import project
+from explorer.gui import app as gui_app
+from explorer.gui.forward_cache import PROBS, PROJECTORS
+from explorer.gui.imaging import projection_to_rgb
+from explorer.gui.panes.pixel_view import PixelView
+from explorer.gui.worker import CPU_FALLBACK, ViewResult
+
+
+def test_cuda_without_a_gpu_runs_on_the_cpu_and_says_so(tmp_path, monkeypatch, qapp, model, threads_stopped):
+    path = tmp_path / "model.pt"
+    save_model(model, path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(type(qapp), "exec", lambda self: 0)
+    opened = []
+    real_show = gui_app.MainWindow.show
+    monkeypatch.setattr(gui_app.MainWindow, "show", lambda self: (opened.append(self), real_show(self)))
+    args = argparse.Namespace(data="probes", split=None, checkpoint=str(path), device="cuda")
+    assert gui_app.run_app(args) == 0
+    window = opened[0]
+    try:
+        assert window.status.device.text() == "device: cpu"
+        assert "CPU" in window.statusBar().currentMessage() and "no CUDA GPU" in window.statusBar().currentMessage()
+        assert window.device_notice.isVisible() and "CPU" in window.device_notice.text.text()
+        assert not window.device_notice.download.isVisible()  # nothing to download here
+        assert window.checkpoint == str(path)
+    finally:
+        window.close()
+
+
+def test_out_of_memory_in_a_view_retries_on_the_cpu_and_says_so(window, model, images, qtbot, monkeypatch):
+    real_project = core_projection.Projector.project
+    raised = []
+
+    def project_once_out_of_memory(self, *args, **kwargs):
+        if not raised:
+            raised.append(True)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_project(self, *args, **kwargs)
+
+    monkeypatch.setattr(core_projection.Projector, "project", project_once_out_of_memory)
+    with qtbot.waitSignal(
+        window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 3
+    ):
+        window.set_feature(3)
+    assert raised and window.statusBar().currentMessage() == f"⚠ {CPU_FALLBACK}"
+    assert window.status.device.text().startswith("device: cpu")
+    assert window.controller.worker.device.type == "cpu"
+    with qtbot.waitSignal(
+        window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 4
+    ):
+        window.set_feature(4)
+    expected = projection_to_rgb(project(model, images.tensor([0]), "conv1", 4)[0, 0].numpy())
+    np.testing.assert_allclose(window.projection.views[0].image_item.image, expected, atol=1e-6)
+
+
+def _rss_bytes() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_10000_scrubs_build_no_backlog_keep_memory_flat_and_end_right(window, model, images, qtbot):
+    window.set_layer("conv2")
+    qtbot.waitUntil(lambda: window.shown.layer == "conv2" and window.controller.running is None)
+    controller = window.controller
+    gc.collect()
+    before = _rss_bytes()
+    most_waiting = 0
+    for i in range(10000):
+        window.layer_select.feature.setValue(i % 64)
+        kinds = [type(r) for r in controller.pending()]
+        assert len(kinds) == len(set(kinds))  # at most one waiting per kind, at every moment
+        most_waiting = max(most_waiting, len(kinds))
+        if i % 10 == 0:
+            QApplication.processEvents()  # let results in, so the worker keeps running while the flood goes on
+    final = 9999 % 64
+    qtbot.waitUntil(
+        lambda: (
+            window.shown.feature == final
+            and window.shown_page is not None
+            and window.shown_page.feature == final
+            and controller.running is None
+        )
+    )
+    gc.collect()
+    grown = _rss_bytes() - before
+    assert most_waiting <= 3, most_waiting  # a view, a page and a prediction batch at most
+    assert grown < 50 * 2**20, f"resident memory grew {grown / 2**20:.0f} MB"
+    assert len(controller.worker.cache) <= PROJECTORS + PROBS
+    expected = projection_to_rgb(project(model, images.tensor([0]), "conv2", final)[0, 0].numpy())
+    np.testing.assert_allclose(window.projection.views[0].image_item.image, expected, atol=1e-6)
+    page = project(model, images.tensor(list(range(16))), "conv2", final)[:, 0].numpy()
+    np.testing.assert_allclose(window.shown_page.page_projections, page, atol=1e-6)
+
+
+def test_clearing_a_picture_view_keeps_it_usable(qtbot):
+    view = PixelView("title")
+    qtbot.addWidget(view)
+    assert "clear" not in PixelView.__dict__  # pyqtgraph's layout clear is not shadowed
+    view.set_image(np.zeros((4, 4, 3), np.float32))
+    view.clear_picture()
+    assert view.image_item.image is None and view.title.text == "title"
+    view.set_image(np.ones((2, 3, 3), np.float32))
+    assert view.image_item.image.shape == (2, 3, 3)
+    assert view.image_item in view.view_box.addedItems and view.view_box.viewRange()[0] == [0, 3]
