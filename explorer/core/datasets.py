@@ -132,10 +132,19 @@ def _is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
+def _class_samples(path: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
+    """(file, label) in the order of torchvision's ImageFolder (make_dataset), which is not imported:
+    importing torchvision costs a second at start-up. Classes sorted; each class folder walked
+    recursively, following links, folders and files sorted; files kept by extension."""
+    samples = []
+    for cls in sorted(class_to_idx):
+        for root, _, names in sorted(os.walk(path / cls, followlinks=True)):
+            samples += [(os.path.join(root, f), class_to_idx[cls]) for f in sorted(names) if f.lower().endswith(IMAGE_EXTENSIONS)]
+    return samples
+
+
 def open_folder(path: Path, name: str | None = None) -> ImageSet:
     """Class folders in torchvision's ImageFolder order, or the images of a flat folder, sorted."""
-    from torchvision.datasets.folder import make_dataset
-
     path = Path(path)
     subdirs = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
     samples: list[tuple[str, int]] = []
@@ -143,7 +152,7 @@ def open_folder(path: Path, name: str | None = None) -> ImageSet:
     if subdirs:
         classes = subdirs
         to_idx = {c: i for i, c in enumerate(classes)}
-        samples = make_dataset(str(path), to_idx, extensions=IMAGE_EXTENSIONS, allow_empty=True)
+        samples = _class_samples(path, to_idx)
     flat = sorted(e.name for e in os.scandir(path) if e.is_file() and _is_image(e.name))
     samples += [(str(path / f), -1) for f in flat]
     if not samples:

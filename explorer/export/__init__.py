@@ -7,14 +7,33 @@ render_figure(data) gives the matplotlib Figure for a preview; explorer.export.n
 tile scaling rules (normalise_projection, maps_rgb8) the window shows too.
 """
 
-from explorer.export.compute import compute_figure
-from explorer.export.errors import ExportError
-from explorer.export.figure_data import FigureData
-from explorer.export.normalise import PROJECTION_RULE, normalise_projection, projection_rgb8
-from explorer.export.render import render_figure
-from explorer.export.request import KINDS, FigureRequest
-from explorer.export.tiles import model_label
-from explorer.export.write import check_target, export_figure, figure_format, write_figure
+from importlib import import_module
+from typing import Any
+
+# Attributes load their module on first use, so the window starts without matplotlib.
+_WHERE = {
+    "compute_figure": "compute",
+    "ExportError": "errors",
+    "FigureData": "figure_data",
+    "PROJECTION_RULE": "normalise",
+    "normalise_projection": "normalise",
+    "projection_rgb8": "normalise",
+    "render_figure": "render",
+    "KINDS": "request",
+    "FigureRequest": "request",
+    "model_label": "tiles",
+    "check_target": "write",
+    "export_figure": "write",
+    "figure_format": "write",
+    "write_figure": "write",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"explorer.export.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'explorer.export' has no attribute {name!r}")
+
 
 __all__ = [
     "KINDS",

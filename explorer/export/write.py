@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, BinaryIO
 
 from explorer.core.atomic import atomic_write, reason
 from explorer.export.errors import ExportError
 from explorer.export.figure_data import FigureData
-from explorer.export.style import figure_style, save_metadata
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 DPI_RANGE = (10, 2400)
@@ -51,6 +51,8 @@ def write_figure(
     """Save `fig` to `path` (format from the extension) at `dpi`, atomically and without dates: same input, same bytes."""
     fmt = check_target(path, dpi)
     target = Path(path)
+
+    from explorer.export.style import figure_style, save_metadata  # matplotlib: only when drawing
 
     def save(fh: BinaryIO) -> None:
         with figure_style():
