@@ -54,7 +54,7 @@ def test_items_show_label_prediction_and_verdict(window, images):
     m = window.browser.model
     text = m.index(2).data()
     truth, pred = CLASSES[images.labels[2]], CLASSES[m.predicted[2]]
-    assert text == f"{truth}\n→ {pred} " + ("✓" if truth == pred else "✗")
+    assert text == (f"{truth}\n✓ right" if truth == pred else f"{truth}\n→ {pred} ✗")
     assert m.index(2).data(Qt.ItemDataRole.DecorationRole).width() == 64
 
 

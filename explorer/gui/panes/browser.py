@@ -39,7 +39,7 @@ class BrowserPane(QWidget):
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setIconSize(QSize(ICON, ICON))
-        self.list.setGridSize(QSize(ICON + 34, ICON + 40))
+        self.list.setGridSize(QSize(ICON + 36, ICON + 40))
         self.list.setWordWrap(True)
         self.list.setLayoutMode(QListView.LayoutMode.Batched)
         self.list.setBatchSize(2000)

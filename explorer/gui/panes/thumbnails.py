@@ -112,7 +112,9 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             pred = self.predicted[i]
             guess = self.classes[pred] if pred >= 0 else "…"
-            mark = "" if pred < 0 or self.truth[i] < 0 else (" ✓" if pred == self.truth[i] else " ✗")
+            if pred >= 0 and pred == self.truth[i]:
+                return f"{self.images.caption(i)}\n✓ right"  # the guess is the label above: no need to repeat it
+            mark = " ✗" if pred >= 0 and self.truth[i] >= 0 else ""
             return f"{self.images.caption(i)}\n→ {guess}{mark}"
         if role == Qt.ItemDataRole.ForegroundRole:
             pred, truth = self.predicted[i], self.truth[i]
