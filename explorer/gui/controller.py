@@ -15,8 +15,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal
 
 from explorer.core.model import SeedNet
-from explorer.gui.scan_job import ScanJob, ScanRequest
-from explorer.gui.worker import (
+from explorer.gui.messages import (
     ExportRequest,
     Failure,
     LoadRequest,
@@ -25,8 +24,9 @@ from explorer.gui.worker import (
     Request,
     TopPatchesRequest,
     ViewRequest,
-    Worker,
 )
+from explorer.gui.scan_job import ScanJob, ScanRequest
+from explorer.gui.worker import Worker
 
 # When the worker frees up, the waiting request of the first kind here runs next.
 PRIORITY = (LoadRequest, ViewRequest, ExportRequest, TopPatchesRequest, PageRequest, PredictRequest)

@@ -20,7 +20,7 @@ from explorer.export.errors import ExportError
 from explorer.export.request import FigureRequest
 from explorer.export.write import FORMATS, check_target
 from explorer.gui.export_requests import VIEW_KINDS, default_file_name, figure_request
-from explorer.gui.worker import ExportDone, ExportRequest, Failure
+from explorer.gui.messages import ExportDone, ExportRequest, Failure
 
 if TYPE_CHECKING:
     from explorer.gui.main_window import MainWindow

@@ -19,19 +19,7 @@ from explorer.core.model import CLASSES, LAYERS, SeedNet
 from explorer.gui.actions import build_actions
 from explorer.gui.controller import Controller
 from explorer.gui.export_wiring import ExportWiring
-from explorer.gui.notice import NoticeBar
-from explorer.gui.panes.across_images import AcrossImagesPane
-from explorer.gui.panes.activations import ActivationsPane
-from explorer.gui.panes.browser import BrowserPane
-from explorer.gui.panes.layer_select import LayerSelectPane
-from explorer.gui.panes.prediction import PredictionPane
-from explorer.gui.panes.projection import ProjectionPane
-from explorer.gui.panes.top_images import TopImagesPane
-from explorer.gui.settings import read_bytes, read_state, write_state
-from explorer.gui.status import ExplorerStatusBar
-from explorer.gui.top_images_wiring import TopImagesWiring
-from explorer.gui.window_layout import build_layout, default_sizes
-from explorer.gui.worker import (
+from explorer.gui.messages import (
     DataLoaded,
     ExportRequest,
     Failure,
@@ -44,6 +32,18 @@ from explorer.gui.worker import (
     ViewResult,
     next_request_id,
 )
+from explorer.gui.notice import NoticeBar
+from explorer.gui.panes.across_images import AcrossImagesPane
+from explorer.gui.panes.activations import ActivationsPane
+from explorer.gui.panes.browser import BrowserPane
+from explorer.gui.panes.layer_select import LayerSelectPane
+from explorer.gui.panes.prediction import PredictionPane
+from explorer.gui.panes.projection import ProjectionPane
+from explorer.gui.panes.top_images import TopImagesPane
+from explorer.gui.settings import read_bytes, read_state, write_state
+from explorer.gui.status import ExplorerStatusBar
+from explorer.gui.top_images_wiring import TopImagesWiring
+from explorer.gui.window_layout import build_layout, default_sizes
 
 PREDICT_BATCH = 500
 PAGE_DELAY_MS = 100  # the page of Feature across images is asked for once scrubbing pauses this long

@@ -29,7 +29,7 @@ from explorer.core.model import LAYERS, SeedNet
 from explorer.core.scan import ScanCancelled, TopK, cached_scan
 from explorer.export.topk import field_size
 from explorer.gui.imaging import field_tiles
-from explorer.gui.worker import Failure, next_request_id
+from explorer.gui.messages import Failure, next_request_id
 
 OVERVIEW_TOP = 3  # patches per feature in the overview of a layer
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from explorer.core.datasets import SPLITS
 from explorer.core.model import LAYERS
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
-from explorer.gui.worker import COMPARES, ProjectionOptions
+from explorer.gui.messages import COMPARES, ProjectionOptions
 
 ORGANIZATION = "cnn-feature-explorer"
 APPLICATION = "CNN Feature Explorer"

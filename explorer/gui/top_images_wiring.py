@@ -17,9 +17,9 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDockWidget
 
 from explorer.core.images import ImageSet
+from explorer.gui.messages import Failure, TopPatchesRequest, TopPatchesResult, next_request_id
 from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.scan_job import ScanFinished, ScanRequest, ScanStopped
-from explorer.gui.worker import Failure, TopPatchesRequest, TopPatchesResult, next_request_id
 
 if TYPE_CHECKING:
     from explorer.gui.main_window import MainWindow

@@ -26,7 +26,6 @@ from explorer.export.errors import ExportError
 from explorer.gui.forward_cache import ForwardCache
 from explorer.gui.imaging import field_tiles
 from explorer.gui.messages import (
-    COMPARES,
     DataLoaded,
     ExportDone,
     ExportRequest,
@@ -36,21 +35,13 @@ from explorer.gui.messages import (
     PageResult,
     PredictionsReady,
     PredictRequest,
-    ProjectionOptions,
     Request,
     TopPatchesRequest,
     TopPatchesResult,
     ViewRequest,
     ViewResult,
-    next_request_id,
     projection_variants,
 )
-
-__all__ = [  # the messages, re-exported for the modules and tests that know them from here
-    "COMPARES", "DataLoaded", "ExportDone", "ExportRequest", "Failure", "LoadRequest", "PageRequest", "PageResult",
-    "PredictRequest", "PredictionsReady", "ProjectionOptions", "Request", "TopPatchesRequest", "TopPatchesResult",
-    "ViewRequest", "ViewResult", "Worker", "next_request_id", "projection_variants",
-]  # fmt: skip
 
 CPU_FALLBACK = "Out of GPU memory: the views now run on the CPU"
 # Requests of a few images run on one CPU thread: measured on a loaded 2-core machine, a one-image

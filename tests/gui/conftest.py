@@ -101,3 +101,29 @@ def window(make_window, images, qtbot) -> MainWindow:
     w = make_window(images=images)
     qtbot.waitUntil(lambda: w.shown is not None and w.shown_page is not None and all_predicted(w), timeout=10000)
     return w
+
+
+@pytest.fixture
+def run_app_window(tmp_path, monkeypatch, qapp, model):
+    """run_app(args) as the console script calls it, with exec() returning at once: (exit code, window).
+
+    --checkpoint defaults to a saved copy of the `model` fixture; the caller closes the window.
+    """
+    from explorer.core.checkpoint import save_model
+    from explorer.gui import app as gui_app
+
+    path = tmp_path / "model.pt"
+    save_model(model, path)
+    monkeypatch.setattr(type(qapp), "exec", lambda self: 0)
+    opened: list = []
+    real_show = gui_app.MainWindow.show
+    monkeypatch.setattr(gui_app.MainWindow, "show", lambda self: (opened.append(self), real_show(self)))
+
+    def launch(device: str = "cpu"):
+        import argparse
+
+        args = argparse.Namespace(data="probes", split=None, checkpoint=str(path), device=device)
+        code = gui_app.run_app(args)
+        return code, (opened[0] if opened else None), path
+
+    return launch

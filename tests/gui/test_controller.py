@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from explorer.gui.controller import Controller
-from explorer.gui.worker import PredictRequest, ViewRequest, ViewResult
+from explorer.gui.messages import PredictRequest, ViewRequest, ViewResult
 
 
 def test_latest_wins_r1_and_r3_run_r2_never(window, images, qtbot):

@@ -16,9 +16,9 @@ from explorer.core.checkpoint import save_model
 from explorer.gui import worker as gui_worker
 from explorer.gui.export_requests import figure_request, topk_features
 from explorer.gui.main_window import MainWindow
+from explorer.gui.messages import ExportDone, ExportRequest, ProjectionOptions, ViewResult
 from explorer.gui.scan_job import ScanFinished
 from explorer.gui.settings import ExplorerState
-from explorer.gui.worker import ExportDone, ExportRequest, ProjectionOptions, ViewResult
 
 CLASSES = ("cat", "ship")
 PER_CLASS = 8

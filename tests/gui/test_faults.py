@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 
@@ -11,26 +10,18 @@ import torch
 from PySide6.QtWidgets import QApplication
 
 from explorer.core import projection as core_projection
-from explorer.core.checkpoint import save_model
 from explorer.core.projection import project
-from explorer.gui import app as gui_app
 from explorer.gui.forward_cache import PROBS, PROJECTORS
 from explorer.gui.imaging import projection_to_rgb
+from explorer.gui.messages import ViewResult
 from explorer.gui.panes.pixel_view import PixelView
-from explorer.gui.worker import CPU_FALLBACK, ViewResult
+from explorer.gui.worker import CPU_FALLBACK
 
 
-def test_cuda_without_a_gpu_runs_on_the_cpu_and_says_so(tmp_path, monkeypatch, qapp, model, threads_stopped):
-    path = tmp_path / "model.pt"
-    save_model(model, path)
+def test_cuda_without_a_gpu_runs_on_the_cpu_and_says_so(run_app_window, monkeypatch, threads_stopped):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(type(qapp), "exec", lambda self: 0)
-    opened = []
-    real_show = gui_app.MainWindow.show
-    monkeypatch.setattr(gui_app.MainWindow, "show", lambda self: (opened.append(self), real_show(self)))
-    args = argparse.Namespace(data="probes", split=None, checkpoint=str(path), device="cuda")
-    assert gui_app.run_app(args) == 0
-    window = opened[0]
+    code, window, path = run_app_window(device="cuda")
+    assert code == 0
     try:
         assert window.status.device.text() == "device: cpu"
         assert "CPU" in window.statusBar().currentMessage() and "no CUDA GPU" in window.statusBar().currentMessage()

@@ -10,12 +10,11 @@ from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from explorer.core.checkpoint import save_model
 from explorer.core.errors import DataUnavailable
 from explorer.gui import app as gui_app
 from explorer.gui import worker as gui_worker
+from explorer.gui.messages import ProjectionOptions
 from explorer.gui.settings import ExplorerState, read_state
-from explorer.gui.worker import ProjectionOptions
 
 
 def test_settings_round_trip(make_window, images, settings, qtbot):
@@ -135,14 +134,8 @@ def test_a_checkpoint_that_fails_to_load_is_fatal(tmp_path, monkeypatch, qapp):
     assert "bad.pt" in shown[0]
 
 
-def test_run_app_opens_the_window_and_exits(tmp_path, monkeypatch, qapp, model, threads_stopped):
-    path = tmp_path / "model.pt"
-    save_model(model, path)
-    monkeypatch.setattr(type(qapp), "exec", lambda self: 0)
-    opened = []
-    real_show = gui_app.MainWindow.show
-    monkeypatch.setattr(gui_app.MainWindow, "show", lambda self: (opened.append(self), real_show(self)))
-    args = argparse.Namespace(data="probes", split=None, checkpoint=str(path), device="cpu")
-    assert gui_app.run_app(args) == 0
-    assert opened[0].status.model_name.text() == "model: model.pt"
-    opened[0].close()
+def test_run_app_opens_the_window_and_exits(run_app_window, threads_stopped):
+    code, window, _ = run_app_window()
+    assert code == 0
+    assert window.status.model_name.text() == "model: model.pt"
+    window.close()

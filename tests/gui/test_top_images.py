@@ -13,10 +13,10 @@ from explorer.core.scan import scan_top_k
 from explorer.export.normalise import projection_rgb8
 from explorer.export.topk import crop_field, field_size
 from explorer.gui.main_window import MainWindow
+from explorer.gui.messages import ViewResult
 from explorer.gui.panes.pixel_view import PixelView
 from explorer.gui.panes.top_images import PAD, best_cols, enlarge, zoom_for
 from explorer.gui.scan_job import ScanFinished, ScanStopped
-from explorer.gui.worker import ViewResult
 
 K = 9
 

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QApplication
 from explorer.core.projection import activations, project
 from explorer.gui.imaging import activation_grid, projection_to_rgb
 from explorer.gui.main_window import MainWindow
+from explorer.gui.messages import ProjectionOptions, ViewResult
 from explorer.gui.panes.activations import COLS, PAD
-from explorer.gui.worker import ProjectionOptions, ViewResult
 
 
 def expected_projection(model, images, index, layer, feature, options=ProjectionOptions()):  # noqa: B008

@@ -8,9 +8,9 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBox
 
 from explorer.core.projection import METHODS, UNPOOLS
 from explorer.gui.imaging import PROJECTION_TEXT, projection_to_rgb
+from explorer.gui.messages import ProjectionOptions
 from explorer.gui.panes.export_button import export_button, footer
 from explorer.gui.panes.pixel_view import PixelView
-from explorer.gui.worker import ProjectionOptions
 
 COMPARE_LABELS = {"single": "one projection", "unpooling": "switches vs fill", "methods": "the three methods"}
 KEEP_LABELS = {"map": "whole map", "max": "strongest activation only"}
