@@ -126,12 +126,14 @@ def _cmd_evaluate(argv: Sequence[str]) -> int:
 
 
 def _cmd_train(argv: Sequence[str]) -> int:
-    p = Parser(prog="cnn-explorer train", description="Train SeedNet; saves the model and conv-layer snapshots.")
+    p = Parser(prog="cnn-explorer train", description="Train a bundled architecture; saves the model and conv-layer snapshots.")
+    p.add_argument("--model", default="seednet", choices=("seednet", "zfnet-cifar"), help="(default: %(default)s)")
     p.add_argument("--data", default="cifar10", help="a source with train and test splits (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--out", required=True, help="where to save the trained state dict")
     p.add_argument("--snapshots", default="1,2,5,10,20", help="epochs whose conv weights are kept (and the last)")
     p.add_argument("--snapshots-out", default=None, help="default: OUT with .snapshots.pt")
+    p.add_argument("--resume", action="store_true", help="go on from OUT.train-state.pt, saved after every epoch")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--download", action="store_true")
     p.add_argument("--seed", type=int, default=0)
@@ -146,17 +148,29 @@ def _cmd_train(argv: Sequence[str]) -> int:
     if not out.parent.is_dir():
         raise ExplorerError(f"{out}: folder {out.parent} does not exist")
     snap_out = Path(args.snapshots_out) if args.snapshots_out else out.with_suffix(".snapshots.pt")
+    state_out = out.with_suffix(".train-state.pt")
+
+    import torch
 
     from explorer.core.checkpoint import atomic_save, save_model
     from explorer.core.device import resolve_device
-    from explorer.core.training import EpochReport, train
+    from explorer.core.training import RECIPES, EpochReport, snapshot_tensors, train
+    from explorer.core.zoo import build_bundled
 
+    resume = None
+    snapshots: dict[str, object] = {}
+    if args.resume:
+        if not state_out.is_file():
+            raise ExplorerError(f"{state_out}: no saved run to resume (it is written after every epoch)")
+        resume = torch.load(state_out, map_location="cpu", weights_only=True)
+        if snap_out.is_file():
+            snapshots = dict(torch.load(snap_out, map_location="cpu", weights_only=True))
+        sys.stderr.write(f"resuming after epoch {resume['epoch']} of {resume['epochs']}\n")
     device = resolve_device(args.device)
     train_set = open_from_args(args.data, "train", args.download)
     test_set = open_from_args(args.data, "test", args.download)
     train_pixels, train_labels = readable(train_set, train_set.all_pixels(progress_line("decoding train")), args.data)
     test_pixels, test_labels = readable(test_set, test_set.all_pixels(progress_line("decoding test")), args.data)
-    snapshots: dict[str, object] = {}
     t0 = time.perf_counter()
 
     def on_epoch(r: EpochReport) -> None:
@@ -166,23 +180,34 @@ def _cmd_train(argv: Sequence[str]) -> int:
         )
 
     def on_snapshot(epoch: int, model) -> None:
-        for k, v in model.state_dict().items():
-            if k.startswith(("conv1.", "conv2.")):
-                snapshots[f"epoch{epoch}/{k}"] = v.detach().cpu().clone()
+        for k, v in snapshot_tensors(model).items():
+            snapshots[f"epoch{epoch}/{k}"] = v
         save_or_fail(lambda: atomic_save(snapshots, snap_out), snap_out)
 
-    model = train(
-        train_pixels,
-        train_labels,
-        epochs=args.epochs,
-        device=device,
-        test=(test_pixels, test_labels),
-        snapshot_epochs=snaps,
-        on_snapshot=on_snapshot,
-        on_epoch=on_epoch,
-        on_batch=progress_line("  batch"),
-        seed=args.seed,
-    )
+    def on_state(state: dict) -> None:
+        save_or_fail(lambda: atomic_save(state, state_out), state_out)
+
+    try:
+        model = train(
+            train_pixels,
+            train_labels,
+            epochs=args.epochs,
+            model=build_bundled(args.model),
+            recipe=RECIPES[args.model],
+            device=device,
+            test=(test_pixels, test_labels),
+            snapshot_epochs=snaps,
+            on_snapshot=on_snapshot,
+            on_epoch=on_epoch,
+            on_batch=progress_line("  batch"),
+            on_state=on_state,
+            resume=resume,
+            seed=args.seed,
+        )
+    except (ValueError, KeyError, RuntimeError) as exc:
+        if resume is None:
+            raise
+        raise ExplorerError(f"{state_out}: cannot resume from it ({exc})") from None
     save_or_fail(lambda: save_model(model, out), out)
     from explorer.core.training import evaluate
 
