@@ -185,6 +185,8 @@ def _cmd_train(argv: Sequence[str]) -> int:
         save_or_fail(lambda: atomic_save(snapshots, snap_out), snap_out)
 
     def on_state(state: dict) -> None:
+        # The model as it is after every epoch, then all it takes to go on (--resume).
+        save_or_fail(lambda: atomic_save(state["model"], out), out)
         save_or_fail(lambda: atomic_save(state, state_out), state_out)
 
     try:

@@ -14,4 +14,8 @@ class DataUnavailable(DataError):
 
 
 class CheckpointError(ExplorerError):
-    """A checkpoint file that cannot be loaded safely into SeedNet."""
+    """A checkpoint file that cannot be loaded safely into the chosen model."""
+
+
+class ModelError(ExplorerError):
+    """A model the explorer cannot open or take apart: untraceable, wrong input size, unsupported part."""

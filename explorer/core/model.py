@@ -44,6 +44,10 @@ class SeedNet(nn.Module):
     Input is RGB in [0, 1], 32x32, without mean/std normalisation; the output is logits.
     """
 
+    input_size = 32
+    # The layers a user selects are the ReLUs' outputs, named by the conv they rectify.
+    layer_aliases = {"relu1": "conv1", "relu2": "conv2"}
+
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 32, kernel_size=5, padding=2)

@@ -1,8 +1,9 @@
 """Projecting features back to pixel space: deconvnet (Zeiler & Fergus), guided backprop, gradient.
 
-One forward pass records what the way down needs (pre-activations and max-pool switches); every
-selected feature then goes down at once. The first step down touches only the selected feature's
-filter (a grouped transposed convolution), so no work is spent on the zeroed maps.
+One forward pass of the traced model records what the way down needs (ReLU outputs and max-pool
+switches); every selected feature then goes down at once, as a batch of B x F signals
+(`explorer.core.down`). Where the layer rectifies a convolution, the first step down touches
+only the selected features' own filters, so no work is spent on the zeroed maps.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import fx, nn
 
-from explorer.core.model import LAYERS, SeedNet
+from explorer.core.down import Descent, bn_scale
+from explorer.core.graph import model_graph
+from explorer.core.model import LAYERS
 
 METHODS = ("deconvnet", "guided", "gradient")
 UNPOOLS = ("switches", "fill")
@@ -23,40 +27,13 @@ KEEPS = ("map", "max")
 _CHUNK_ELEMENTS = 1 << 25
 
 
-@dataclass
-class ForwardRecord:
-    """What one forward pass up to `layer` leaves for the way down."""
-
-    z1: torch.Tensor
-    a1: torch.Tensor
-    switches1: torch.Tensor | None = None
-    p1: torch.Tensor | None = None
-    z2: torch.Tensor | None = None
-    a2: torch.Tensor | None = None
-
-    def top(self, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pre-activation, post-ReLU features) of `layer`."""
-        if layer == "conv1":
-            return self.z1, self.a1
-        assert self.z2 is not None and self.a2 is not None
-        return self.z2, self.a2
-
-
-def check_layer(layer: str) -> None:
-    if layer not in LAYERS:
-        raise ValueError(f"unknown layer {layer!r}: choose one of {', '.join(LAYERS)}")
-
-
-def forward_record(model: SeedNet, x: torch.Tensor, layer: str) -> ForwardRecord:
-    """Run the conv stack up to `layer`, keeping pre-activations and the pool-1 switches."""
-    check_layer(layer)
-    z1 = model.conv1(x)
-    a1 = F.relu(z1)
-    if layer == "conv1":
-        return ForwardRecord(z1, a1)
-    p1, switches1 = F.max_pool2d(a1, 2, return_indices=True)
-    z2 = model.conv2(p1)
-    return ForwardRecord(z1, a1, switches1, p1, z2, F.relu(z2))
+def check_layer(layer: str, model: nn.Module | None = None) -> None:
+    """Raise ValueError unless `layer` is a selectable layer of `model` (SeedNet when None)."""
+    if model is None:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}: choose one of {', '.join(LAYERS)}")
+        return
+    model_graph(model).layer(layer)
 
 
 def _feature_list(features: int | Sequence[int] | None, channels: int) -> list[int]:
@@ -79,59 +56,31 @@ def top_signal(maps: torch.Tensor, keep: str) -> torch.Tensor:
     return torch.zeros_like(flat).scatter_(1, idx, flat.gather(1, idx)).view_as(maps)
 
 
-def _rectify(g: torch.Tensor, z: torch.Tensor, method: str) -> torch.Tensor:
-    """The way back through a ReLU whose forward input was `z`."""
-    if method == "deconvnet":
-        return F.relu(g)
-    if method == "guided":
-        return F.relu(g) * (z > 0)
-    return g * (z > 0)
+def _through_own_filter(sig: torch.Tensor, conv: nn.Conv2d, feats: list[int], x_shape: tuple[int, ...]) -> torch.Tensor:
+    """Each map of `sig` [B, F, h, w] through the transposed filter of its own feature: [B * F, Cin, H, W].
 
-
-def _through_own_filter(sig: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tensor:
-    """Each map of `sig` [B, F, h, w] through the transposed filter of its own feature: [B * F, Cin, h, w].
-
-    A transposed conv is a correlation with the kernel turned 180 degrees; as one batched matrix
-    product over the features (5x5 patches of the map times each feature's own filter), it costs
-    F filters, not F x all filters, and no work is spent on the zeroed maps.
+    A transposed conv is a correlation with the kernel turned 180 degrees. It costs F filters, not
+    F x all filters: for a stride-1 conv as one batched matrix product (k x k patches of the map
+    times each feature's own filter), otherwise as a transposed conv with one group per feature.
     """
     b, nf, h, w = sig.shape
-    k = weight.shape[-1]
-    cols = F.unfold(sig.reshape(b * nf, 1, h, w), k, padding=padding)  # [B*F, k*k, h*w]
-    kernels = weight.flip(2, 3).reshape(nf, weight.shape[1], k * k)  # [F, Cin, k*k]
-    kernels = kernels.repeat(b, 1, 1)  # row b * F + f holds feature f's filter
-    return torch.bmm(kernels, cols).view(b * nf, weight.shape[1], h, w)
+    weight = conv.weight[feats].to(sig.dtype)  # [F, Cin, kh, kw]
+    cin, kh, kw = weight.shape[1:]
+    (ph, pw), (sh, sw), (dh, dw) = _padding(conv), conv.stride, conv.dilation
+    if (sh, sw, dh, dw) == (1, 1, 1, 1) and ph <= kh - 1 and pw <= kw - 1 and kh == kw and ph == pw and x_shape[2:] == (h, w):
+        cols = F.unfold(sig.reshape(b * nf, 1, h, w), kh, padding=kh - 1 - ph)  # [B*F, k*k, h*w]
+        kernels = weight.flip(2, 3).reshape(nf, cin, kh * kw).repeat(b, 1, 1)  # row b * F + f: feature f's filter
+        return torch.bmm(kernels, cols).view(b * nf, cin, h, w)
+    out_pad = [x_shape[2 + i] - ((sig.shape[2 + i] - 1) * conv.stride[i] - 2 * p + conv.dilation[i] * (k - 1) + 1)
+               for i, (p, k) in enumerate(((ph, kh), (pw, kw)))]
+    out = F.conv_transpose2d(sig, weight, None, conv.stride, (ph, pw), tuple(out_pad), nf, conv.dilation)
+    return out.view(b * nf, cin, *x_shape[2:])
 
 
-def _unpool(g: torch.Tensor, switches: torch.Tensor, unpool: str, nf: int) -> torch.Tensor:
-    """[N, C, h, w] -> [N, C, 2h, 2w]: values back to their switches, or filling each 2x2 square."""
-    n, c, h, w = g.shape
-    if unpool == "fill":
-        return g[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
-    sw = switches.repeat_interleave(nf, dim=0).view(n, c, h * w)
-    return g.new_zeros(n, c, 4 * h * w).scatter_(2, sw, g.view(n, c, h * w)).view(n, c, 2 * h, 2 * w)
+def _padding(conv: nn.Conv2d) -> tuple[int, int]:
+    from explorer.core.down import _same_padding
 
-
-def _down(
-    model: SeedNet, rec: ForwardRecord, layer: str, feats: list[int], keep: str, method: str, unpool: str
-) -> torch.Tensor:
-    """[B, F, 3, H, W]: the selected features of `layer` taken down to the input."""
-    _, a_top = rec.top(layer)
-    b, nf = a_top.shape[0], len(feats)
-    conv = model.conv1 if layer == "conv1" else model.conv2
-    pad = LAYERS[layer].padding
-    sig = top_signal(a_top[:, feats].flatten(0, 1), keep).view(b, nf, *a_top.shape[2:])
-    # Rectifying the top signal is the identity (it is a post-ReLU map), so the first step is the
-    # transposed filter of each feature.
-    g = _through_own_filter(sig, conv.weight[feats], pad)
-    if layer == "conv2":
-        assert rec.switches1 is not None and rec.p1 is not None
-        # Unpooling only places values, so the ReLU can be passed before it, on 4x fewer values:
-        # at a switch, z1 > 0 exactly when the pooled maximum p1 > 0.
-        g = _rectify(g, rec.p1.repeat_interleave(nf, dim=0), method)
-        g = _unpool(g, rec.switches1, unpool, nf)
-        g = F.conv_transpose2d(g, model.conv1.weight, padding=LAYERS["conv1"].padding)
-    return g.view(b, nf, *g.shape[1:])
+    return _same_padding(conv) if isinstance(conv.padding, str) else (int(conv.padding[0]), int(conv.padding[1]))
 
 
 def _check_options(method: str, unpool: str, keep: str) -> None:
@@ -149,28 +98,52 @@ class Projector:
     """One forward pass of a batch of images up to a layer, then any features down, as often as asked.
 
     Scrubbing through features of the same images reuses the forward pass; `project` below is
-    the one-shot form.
+    the one-shot form. Works for every model that `explorer.core.graph` can trace.
     """
 
     @torch.no_grad()
-    def __init__(self, model: SeedNet, images: torch.Tensor, layer: str) -> None:
-        check_layer(layer)
+    def __init__(self, model: nn.Module, images: torch.Tensor, layer: str) -> None:
+        graph = model_graph(model)
+        self.info = graph.layer(layer)
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
         self.model = model
+        self.graph = graph
         self.layer = layer
+        self.node = graph.by_name[self.info.node]
         self.out_device = images.device
-        param = model.conv1.weight
+        param = _first_param(model)
         x = images.to(device=param.device, dtype=param.dtype)
-        self.record = forward_record(model, x, layer)
-        b, _, h, w = x.shape
-        # The widest tensor on the way down is [B * F, conv1 channels, H, W].
-        self._step = max(1, _CHUNK_ELEMENTS // max(b * model.conv1.out_channels * h * w, 1))
+        was_training = model.training
+        model.eval()
+        try:
+            self.values = graph.run(x, [self.node])
+        finally:
+            model.train(was_training)
+        b = x.shape[0]
+        widest = max(v[0].numel() for k, v in self.values.items() if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == b)
+        self._step = max(1, _CHUNK_ELEMENTS // max(b * widest, 1))
+        self._top_conv = self._rectified_conv()
+
+    def _rectified_conv(self) -> tuple[fx.Node, nn.Conv2d, torch.Tensor | None] | None:
+        """(conv node, conv, BatchNorm scale) when the layer rectifies a plain conv, maybe through an eval BatchNorm."""
+        gm = self.graph.gm
+        parent = self.node.all_input_nodes[0]
+        scale = None
+        if parent.op == "call_module" and isinstance(gm.get_submodule(str(parent.target)), nn.BatchNorm2d):
+            scale = bn_scale(gm.get_submodule(str(parent.target)))
+            parent = parent.all_input_nodes[0]
+        if parent.op != "call_module" or len(parent.users) != 1:
+            return None
+        conv = gm.get_submodule(str(parent.target))
+        if not isinstance(conv, nn.Conv2d) or conv.groups != 1 or conv.padding_mode != "zeros":
+            return None
+        return parent, conv, scale
 
     @property
     def activations(self) -> torch.Tensor:
         """The post-ReLU maps of the layer, [B, C, h, w], on the model's device."""
-        return self.record.top(self.layer)[1]
+        return self.values[self.node]
 
     @torch.no_grad()
     def project(
@@ -183,17 +156,37 @@ class Projector:
     ) -> torch.Tensor:
         """[B, F, 3, H, W] on the images' device; see `project` for the options."""
         _check_options(method, unpool, keep)
-        feats = _feature_list(features, LAYERS[self.layer].channels)
-        parts = [
-            _down(self.model, self.record, self.layer, feats[i : i + self._step], keep, method, unpool)
-            for i in range(0, len(feats), self._step)
-        ]
+        feats = _feature_list(features, self.info.channels)
+        a = self.activations
+        if not feats:
+            return a.new_zeros(a.shape[0], 0, *self.values[self.graph.input_node].shape[1:]).to(self.out_device)
+        parts = [self._down(feats[i : i + self._step], keep, method, unpool) for i in range(0, len(feats), self._step)]
         out = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         return out.to(self.out_device)
 
+    def _down(self, feats: list[int], keep: str, method: str, unpool: str) -> torch.Tensor:
+        a = self.activations
+        b, nf = a.shape[0], len(feats)
+        sig = top_signal(a[:, feats].flatten(0, 1), keep).view(b, nf, *a.shape[2:])
+        descent = Descent(self.graph, self.values, method, unpool)
+        if self._top_conv is not None:
+            # The top signal is a post-ReLU map, so the ReLU's way back leaves it as it is (for
+            # every method); the first step down is then each feature's own transposed filter.
+            node, conv, scale = self._top_conv
+            if scale is not None:
+                sig = sig * scale[feats].view(1, nf, 1, 1).to(sig.dtype)
+            src = node.all_input_nodes[0]
+            g = _through_own_filter(sig, conv, feats, tuple(self.values[src].shape))
+            out = descent.run(src, g, nf)
+        else:
+            full = a.new_zeros(b, nf, *a.shape[1:])
+            full[:, torch.arange(nf), feats] = sig
+            out = descent.run(self.node, full.flatten(0, 1), nf)
+        return out.view(b, nf, *out.shape[1:])
+
 
 def project(
-    model: SeedNet,
+    model: nn.Module,
     images: torch.Tensor,
     layer: str,
     features: int | Sequence[int] | None = None,
@@ -206,25 +199,38 @@ def project(
 
     method: "deconvnet" (Zeiler & Fergus: unpool, rectify, transposed filters, no biases), "guided"
     (guided backpropagation) or "gradient" (d/dx of 0.5 * sum(map^2)). unpool: "switches" (back to
-    where each max was found) or "fill" (the seed's: the whole 2x2 square; deconvnet only).
-    keep: "map" (the whole feature map) or "max" (only its strongest activation).
+    where each max was found) or "fill" (each value over its whole pooling window; deconvnet only,
+    non-overlapping pools only). keep: "map" (the whole feature map) or "max" (only its strongest activation).
     """
     _check_options(method, unpool, keep)
     return Projector(model, images, layer).project(features, method=method, unpool=unpool, keep=keep)
 
 
 @torch.no_grad()
-def activations(model: SeedNet, images: torch.Tensor, layer: str) -> torch.Tensor:
+def activations(model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
     """The post-ReLU feature maps of `layer`: [B, C, h, w] on the images' device."""
-    param = model.conv1.weight
-    rec = forward_record(model, images.to(device=param.device, dtype=param.dtype), layer)
-    return rec.top(layer)[1].to(images.device)
+    return layer_outputs(model, images, [layer])[layer].to(images.device)
 
 
 @torch.no_grad()
-def predict(model: SeedNet, images: torch.Tensor) -> torch.Tensor:
+def layer_outputs(model: nn.Module, images: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The post-ReLU maps of several layers from one forward pass, on the model's device."""
+    graph = model_graph(model)
+    nodes = {name: graph.by_name[graph.layer(name).node] for name in layers}
+    param = _first_param(model)
+    was_training = model.training
+    model.eval()
+    try:
+        values = graph.run(images.to(device=param.device, dtype=param.dtype), list(nodes.values()))
+    finally:
+        model.train(was_training)
+    return {name: values[node] for name, node in nodes.items()}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Class probabilities (softmax of the logits, dropout off): [B, classes] on the images' device."""
-    param = model.conv1.weight
+    param = _first_param(model)
     was_training = model.training
     model.eval()
     try:
@@ -232,3 +238,10 @@ def predict(model: SeedNet, images: torch.Tensor) -> torch.Tensor:
     finally:
         model.train(was_training)
     return logits.softmax(1).to(images.device)
+
+
+def _first_param(model: nn.Module) -> torch.Tensor:
+    param = next(iter(model.parameters()), None)
+    if param is None:
+        return torch.zeros(())
+    return param

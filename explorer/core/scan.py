@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from explorer.core.atomic import atomic_write
 from explorer.core.errors import ExplorerError
 from explorer.core.images import ImageSet, to_tensor
-from explorer.core.model import LAYERS, SeedNet
-from explorer.core.projection import check_layer, forward_record
-from explorer.core.receptive import layer_stack, receptive_box
+from explorer.core.graph import model_graph
+from explorer.core.projection import _first_param, layer_outputs
+from explorer.core.receptive import layer_box
 
 FIELDS = ("indices", "values", "positions", "boxes")
 
@@ -52,7 +53,7 @@ def _merge(best_v: torch.Tensor, best_i: torch.Tensor, best_p: torch.Tensor, v, 
 
 @torch.no_grad()
 def scan_top_k(
-    model: SeedNet,
+    model: nn.Module,
     dataset: ImageSet,
     layers: Sequence[str] = ("conv1", "conv2"),
     k: int = 9,
@@ -67,17 +68,18 @@ def scan_top_k(
     Out of GPU memory, the batch is halved and retried (`notice` tells why); `should_stop` is
     checked between batches and stops the scan with ScanCancelled.
     """
-    for layer in layers:
-        check_layer(layer)
+    graph = model_graph(model)
+    infos = {layer: graph.layer(layer) for layer in layers}
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     n = len(dataset)
     k_eff = min(k, n)
-    device = model.conv1.weight.device
-    top = "conv2" if "conv2" in layers else "conv1"
+    param = _first_param(model)
+    device = param.device
+    sizes: dict[str, tuple[int, int]] = {}
     best: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
     for layer in layers:
-        c = LAYERS[layer].channels
+        c = infos[layer].channels
         best[layer] = (
             torch.full((c, 0), -torch.inf, device=device),
             torch.zeros((c, 0), dtype=torch.long, device=device),
@@ -99,8 +101,8 @@ def scan_top_k(
                 nxt = (stop, min(n, stop + batch_size))
                 ahead = (*nxt, pool.submit(dataset.images, np.arange(*nxt)))
             try:
-                x = to_tensor(pixels, device).to(model.conv1.weight.dtype)
-                rec = forward_record(model, x, top)
+                x = to_tensor(pixels, device).to(param.dtype)
+                maps = layer_outputs(model, x, layers)
             except torch.OutOfMemoryError:
                 if batch_size == 1:
                     raise
@@ -111,29 +113,29 @@ def scan_top_k(
                 continue
             ids = torch.arange(start, stop, device=device).expand(1, -1)
             for layer in layers:
-                a = rec.top(layer)[1].flatten(2)  # [B, C, h*w]
+                sizes[layer] = (maps[layer].shape[2], maps[layer].shape[3])
+                a = maps[layer].flatten(2)  # [B, C, h*w]
                 v, p = a.max(2)  # first maximum: the top-left one on ties
                 bv, bi, bp = best[layer]
                 best[layer] = _merge(bv, bi, bp, v.T.float(), ids.expand(v.shape[1], -1), p.T, k_eff)
-            del rec
+            del maps
             start = stop
             if progress is not None:
                 progress(start, n)
     out = {}
     for layer in layers:
         values, indices, flat_pos = (t.cpu().numpy() for t in best[layer])
-        size = LAYERS[layer].size
-        positions = np.stack([flat_pos // size, flat_pos % size], axis=-1).astype(np.int64)
-        steps = layer_stack(model, layer)
-        img_size = int(dataset.images([0]).shape[1]) if n else 32
+        width = sizes.get(layer, infos[layer].size)[1]
+        positions = np.stack([flat_pos // width, flat_pos % width], axis=-1).astype(np.int64)
+        img = dataset.images([0]).shape[1:3] if n else (graph.input_size, graph.input_size)
         boxes = np.array(
-            [[receptive_box(steps, int(r), int(c), img_size) for r, c in row] for row in positions], dtype=np.int64
+            [[layer_box(infos[layer], int(r), int(c), img) for r, c in row] for row in positions], dtype=np.int64
         ).reshape(*positions.shape[:2], 4)
         out[layer] = TopK(indices.astype(np.int64), values.astype(np.float32), positions, boxes)
     return out
 
 
-def model_fingerprint(model: SeedNet) -> str:
+def model_fingerprint(model: nn.Module) -> str:
     """A hash of the model's weights: a changed model gets a new cache entry."""
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
@@ -142,7 +144,7 @@ def model_fingerprint(model: SeedNet) -> str:
     return h.hexdigest()[:20]
 
 
-def cache_key(model: SeedNet, dataset: ImageSet, layers: Sequence[str], k: int) -> str:
+def cache_key(model: nn.Module, dataset: ImageSet, layers: Sequence[str], k: int) -> str:
     parts = [model_fingerprint(model), dataset.source_key, str(len(dataset)), ",".join(layers), str(k)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
@@ -157,7 +159,7 @@ def load_top_k(path: str | os.PathLike[str]) -> dict[str, TopK]:
     """Read a file written by save_top_k."""
     # An open file of our own: np.load leaks the one it opens when the archive is damaged.
     with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
-        layers = sorted({key.split(".")[0] for key in data.files})
+        layers = sorted({key.rsplit(".", 1)[0] for key in data.files})
         return {layer: TopK(*(data[f"{layer}.{f}"] for f in FIELDS)) for layer in layers}
 
 

@@ -17,6 +17,7 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 class ZFNetCifar(nn.Module):
     """Zeiler & Fergus's five-conv-layer shape at 32x32; every conv rectified and two 2x2 pools below layer 3."""
 
+    input_size = 32
     # The layers a user selects, named by their conv (the ReLU that rectifies convN is layer convN).
     layer_aliases = {f"relu{i}": f"conv{i}" for i in range(1, 6)}
 

@@ -8,10 +8,10 @@ no white or grey image content can be mistaken for) so every tile shows the same
 from __future__ import annotations
 
 import numpy as np
+from torch import nn
 
 from explorer.core.images import ImageSet
-from explorer.core.model import SeedNet
-from explorer.core.receptive import layer_stack, receptive_box
+from explorer.core.receptive import field_size
 from explorer.core.scan import TopK, scan_top_k
 from explorer.export.errors import ExportError
 from explorer.export.figure_data import FigureData
@@ -21,15 +21,6 @@ from explorer.export.selection import check_indices, describe_indices
 from explorer.export.tiles import image_label, project_pixels
 
 PAD_LEVELS = (200, 235)  # the checkerboard's two greys, alternating pixel by pixel
-_FAR = 10**9  # an image size no receptive field reaches the end of, so only the start is clipped
-
-
-def field_size(model: SeedNet, layer: str) -> int:
-    """The side of `layer`'s receptive field in input pixels."""
-    top, _, bottom, _ = receptive_box(layer_stack(model, layer), _FAR // 4, _FAR // 4, _FAR)
-    return bottom - top
-
-
 def crop_field(picture: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """[H, W, 3] -> [size, size, 3]: the box (top, left, bottom, right, clipped to the picture) in place in its full field.
 
@@ -50,7 +41,7 @@ def crop_field(picture: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
 
 
 def compute_topk(
-    model: SeedNet, dataset: ImageSet, request: FigureRequest, *, model_name: str = "SeedNet", top_k: TopK | None = None
+    model: nn.Module, dataset: ImageSet, request: FigureRequest, *, model_name: str = "SeedNet", top_k: TopK | None = None
 ) -> FigureData:
     """Row by row, one feature's top-k pairs (patch, projection with keep="max"), strongest first."""
     layer = request.layer

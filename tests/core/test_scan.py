@@ -8,7 +8,7 @@ from explorer.cli import main as cli_main
 from explorer.core import SeedNet, activations
 from explorer.core.checkpoint import save_model
 from explorer.core.images import ImageSet
-from explorer.core.receptive import layer_stack, receptive_box
+from explorer.core.receptive import receptive_box
 from explorer.core.scan import ScanCancelled, cached_scan, load_top_k, scan_top_k
 
 
@@ -64,14 +64,19 @@ def test_batch_size_does_not_matter_and_ties_go_to_lower_index(model, dataset):
 
 
 def test_receptive_boxes_by_hand(model):
-    s1, s2 = layer_stack(model, "conv1"), layer_stack(model, "conv2")
+    def s1_box(r, c, size):
+        return receptive_box(model, "conv1", r, c, size)
+
+    def s2_box(r, c, size):
+        return receptive_box(model, "conv2", r, c, size)
+
     # conv1: 5x5, padding 2: rows r-2..r+2
-    assert receptive_box(s1, 10, 20, 32) == (8, 18, 13, 23)
-    assert receptive_box(s1, 0, 31, 32) == (0, 29, 3, 32)
+    assert s1_box(10, 20, 32) == (8, 18, 13, 23)
+    assert s1_box(0, 31, 32) == (0, 29, 3, 32)
     # conv2 at (r, c): conv2 reads pool rows r-2..r+2, the pool reads 2(r-2)..2(r+2)+1,
     # conv1 reads 2r-6..2r+7: 14 pixels
-    assert receptive_box(s2, 5, 7, 32) == (4, 8, 18, 22)
-    assert receptive_box(s2, 0, 15, 32) == (0, 24, 8, 32)
+    assert s2_box(5, 7, 32) == (4, 8, 18, 22)
+    assert s2_box(0, 15, 32) == (0, 24, 8, 32)
 
 
 @pytest.mark.parametrize("layer", ["conv1", "conv2"])
@@ -79,7 +84,7 @@ def test_receptive_box_by_experiment(model, layer):
     torch.manual_seed(5)
     x = torch.rand(1, 3, 32, 32)
     row, col = (9, 12) if layer == "conv1" else (5, 6)
-    top, left, bottom, right = receptive_box(layer_stack(model, layer), row, col, 32)
+    top, left, bottom, right = receptive_box(model, layer, row, col, 32)
     base = activations(model, x, layer)[0, :, row, col]
     # one batch: image r * 32 + c has pixel (r, c) changed
     y = x.repeat(32 * 32, 1, 1, 1)
@@ -161,29 +166,29 @@ def test_command_line_file(model, tmp_path, capsys):
 def test_out_of_memory_halves_the_batch_then_uses_the_cpu(model, dataset, tmp_path, monkeypatch):
     import explorer.core.scan as scan_mod
 
-    real = scan_mod.forward_record
+    real = scan_mod.layer_outputs
     sizes = []
 
-    def flaky(m, x, layer):
+    def flaky(m, x, layers):
         sizes.append(len(x))
         if len(x) > 8:
             raise torch.OutOfMemoryError("simulated")
-        return real(m, x, layer)
+        return real(m, x, layers)
 
-    monkeypatch.setattr(scan_mod, "forward_record", flaky)
+    monkeypatch.setattr(scan_mod, "layer_outputs", flaky)
     notices = []
     res = scan_top_k(model, dataset, ["conv1"], 5, batch_size=64, notice=notices.append)
     assert sizes[:4] == [64, 32, 16, 8] and max(sizes[4:]) == 8
     assert notices == [f"out of GPU memory: batch size halved to {b}" for b in (32, 16, 8)]
-    monkeypatch.setattr(scan_mod, "forward_record", real)
+    monkeypatch.setattr(scan_mod, "layer_outputs", real)
     np.testing.assert_array_equal(res["conv1"].indices, scan_top_k(model, dataset, ["conv1"], 5)["conv1"].indices)
 
-    def never(m, x, layer):
+    def never(m, x, layers):
         if m is model:
             raise torch.OutOfMemoryError("simulated")
-        return real(m, x, layer)
+        return real(m, x, layers)
 
-    monkeypatch.setattr(scan_mod, "forward_record", never)
+    monkeypatch.setattr(scan_mod, "layer_outputs", never)
     notices.clear()
     res2, hit = cached_scan(model, dataset, ["conv1"], 5, tmp_path, batch_size=4, notice=notices.append)
     assert not hit and notices[-1] == "out of GPU memory even at batch size 1: scanning on the CPU"
