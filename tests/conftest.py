@@ -37,7 +37,7 @@ def cifar_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def bundled_model_path() -> Path:
-    path = REPO / "resources" / "seednet.pt"
+    path = REPO / "explorer" / "weights" / "seednet.pt"
     if not path.exists():
         pytest.skip("bundled model resources/seednet.pt not trained yet")
     return path

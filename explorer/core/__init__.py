@@ -1,12 +1,25 @@
-"""The explorer's engine, free of Qt: the seed network, data, checkpoints, projections, training.
+"""The explorer's engine, free of Qt: models, data, checkpoints, projections, training.
 
 Public API (stable; scripts and notebooks use exactly this):
-    SeedNet, load_model, project, activations, predict
-and explorer.core.backprop.manual_gradients.
+    load_model, layers, project, activations, predict, SeedNet
+and explorer.core.backprop.manual_gradients. Every function takes any model that
+`load_model` opens (or any nn.Module that torch.fx traces).
 """
 
-from explorer.core.checkpoint import load_model
+from explorer.core.graph import Layer, layers
+from explorer.core.loading import load_model
 from explorer.core.model import CLASSES, LAYERS, SeedNet
-from explorer.core.projection import activations, predict, project
+from explorer.core.projection import activations, layer_outputs, predict, project
 
-__all__ = ["CLASSES", "LAYERS", "SeedNet", "activations", "load_model", "predict", "project"]
+__all__ = [
+    "CLASSES",
+    "LAYERS",
+    "Layer",
+    "SeedNet",
+    "activations",
+    "layer_outputs",
+    "layers",
+    "load_model",
+    "predict",
+    "project",
+]

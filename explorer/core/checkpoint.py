@@ -14,9 +14,9 @@ from explorer.core.atomic import atomic_write
 from explorer.core.errors import CheckpointError
 from explorer.core.model import SeedNet
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-BUNDLED_MODEL = RESOURCES / "seednet.pt"
-BUNDLED_SNAPSHOTS = RESOURCES / "snapshots.pt"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"  # the package `explorer.weights`
+BUNDLED_MODEL = WEIGHTS / "seednet.pt"
+BUNDLED_SNAPSHOTS = WEIGHTS / "seednet.snapshots.pt"
 
 
 def atomic_save(obj: object, path: str | os.PathLike[str]) -> None:
@@ -56,7 +56,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
         text = _first_line(str(exc))
         if "TorchScript" in text:
-            raise CheckpointError(f"{name}: a TorchScript archive, not a state dict; save model.state_dict() instead") from None
+            raise CheckpointError(
+                f"{name}: a TorchScript archive, not a state dict; save model.state_dict() instead"
+            ) from None
         if isinstance(exc, EOFError) or "failed finding central directory" in text or "truncated" in text.lower():
             raise CheckpointError(f"{name}: the file is truncated or corrupt ({text})") from None
         raise CheckpointError(f"{name}: not a readable PyTorch checkpoint ({text})") from None
@@ -82,7 +84,9 @@ def _read_safetensors(name: str) -> dict[str, torch.Tensor]:
     try:
         from safetensors.torch import load_file
     except ImportError:
-        raise CheckpointError(f"{name}: safetensors files need the 'safetensors' package (pip install safetensors)") from None
+        raise CheckpointError(
+            f"{name}: safetensors files need the 'safetensors' package (pip install safetensors)"
+        ) from None
     try:
         return dict(load_file(name, device="cpu"))
     except Exception as exc:  # safetensors raises its own error types
@@ -114,34 +118,23 @@ def _as_state_dict(obj: object, name: str) -> dict[str, torch.Tensor]:
 
 def check_architecture(state: Mapping[str, torch.Tensor], name: str) -> None:
     """Raise CheckpointError unless `state` has exactly SeedNet's keys and shapes."""
-    expected = SeedNet().state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append("missing keys: " + ", ".join(missing))
-        if unexpected:
-            parts.append("unexpected keys: " + ", ".join(unexpected[:20]) + (" ..." if len(unexpected) > 20 else ""))
-        raise CheckpointError(f"{name}: not a SeedNet state dict ({'; '.join(parts)})")
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items() if state[k].shape != v.shape]
-    if wrong:
-        raise CheckpointError(f"{name}: not a SeedNet state dict (wrong shapes: {', '.join(wrong)})")
+    from explorer.core.loading import check_state
+
+    check_state(SeedNet(), state, name, "seednet")
 
 
-def load_model(path: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu") -> SeedNet:
-    """A SeedNet in eval mode on `device`: from `path`, or the bundled trained model when None."""
-    source = BUNDLED_MODEL if path is None else Path(path)
-    state = read_state_dict(source)
-    check_architecture(state, os.fspath(source))
-    model = SeedNet()
-    model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model.to(device).eval()
+def load_model(path: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """SeedNet in eval mode on `device`: from `path`, or the bundled trained model when None (see `explorer.core.loading`)."""
+    from explorer.core.loading import load_model as load
+
+    return load("seednet", path, device)
 
 
-def load_snapshots(path: str | os.PathLike[str] | None = None) -> dict[int, dict[str, torch.Tensor]]:
-    """The conv-layer weights saved during training, by epoch (bundled ones when `path` is None)."""
-    source = BUNDLED_SNAPSHOTS if path is None else Path(path)
+def load_snapshots(
+    path: str | os.PathLike[str] | None = None, model: str = "seednet"
+) -> dict[int, dict[str, torch.Tensor]]:
+    """The conv-layer weights saved during training, by epoch (the bundled `model`'s when `path` is None)."""
+    source = WEIGHTS / f"{model}.snapshots.pt" if path is None else Path(path)
     flat = read_state_dict(source)
     out: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in flat.items():

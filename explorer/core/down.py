@@ -116,9 +116,10 @@ class Descent:
         if is_maxpool(gm, node):
             src = inputs[0]
             geo = pool_geometry(gm, node)
-            # A pool right above a ReLU (and its only reader): rectify the 4x smaller pooled signal
-            # first. At a switch the ReLU's input is > 0 exactly when the pooled maximum is.
-            if is_relu(gm, src) and len(src.users) == 1 and (self.unpool == "switches" or self.method == "deconvnet"):
+            # A non-overlapping pool right above a ReLU (and its only reader): rectify the 4x smaller
+            # pooled signal first. At a switch the ReLU's input is > 0 exactly when the pooled
+            # maximum is; where windows overlap, sums of rectified values would differ, so not there.
+            if geo.non_overlapping and is_relu(gm, src) and len(src.users) == 1:
                 g = rectify(g, self.values[node], self.method, nf)
                 skipped.add(src)
             if self.unpool == "fill":
@@ -162,7 +163,9 @@ class Descent:
             fn = _bind(node, self.values)
             self._send(grads, src, linear_vjp(fn, self._shape(src), g))
             return
-        self._nonlinear(node, g, nf, grads, f"{self.graph.qualname[node]} ({node.target if node.op != 'call_module' else ''})")
+        self._nonlinear(
+            node, g, nf, grads, f"{self.graph.qualname[node]} ({node.target if node.op != 'call_module' else ''})"
+        )
 
     def _on_path(self, node: fx.Node) -> bool:
         """Whether `node` carries signal: a tensor computed from the input (not a buffer or constant)."""

@@ -35,6 +35,7 @@ class Layer:
     jump: int
     lo: int
     hi: int
+    pooled: bool = False  # a max-pool lies between the input and the layer (so switches and fill differ)
 
     @property
     def field(self) -> int:
@@ -152,7 +153,8 @@ class ModelGraph:
                 continue
             q = self.qualname[node]
             jump, lo, hi = fields[node]
-            out.append(Layer(self.aliases.get(q, q), q, shape[1], (shape[2], shape[3]), jump, lo, hi))
+            pooled = any(is_maxpool(self.gm, n) for n in _ancestors([node]))
+            out.append(Layer(self.aliases.get(q, q), q, shape[1], (shape[2], shape[3]), jump, lo, hi, pooled))
         return out
 
     def _fields(self) -> dict[fx.Node, tuple[int, int, int]]:
@@ -297,5 +299,3 @@ def model_graph(model: nn.Module) -> ModelGraph:
 def layers(model: nn.Module) -> list[Layer]:
     """The selectable layers of `model` in order: rectified spatial outputs, with sizes and receptive fields."""
     return list(model_graph(model).layers)
-
-

@@ -9,7 +9,6 @@ only the selected features' own filters, so no work is spent on the zeroed maps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -67,12 +66,21 @@ def _through_own_filter(sig: torch.Tensor, conv: nn.Conv2d, feats: list[int], x_
     weight = conv.weight[feats].to(sig.dtype)  # [F, Cin, kh, kw]
     cin, kh, kw = weight.shape[1:]
     (ph, pw), (sh, sw), (dh, dw) = _padding(conv), conv.stride, conv.dilation
-    if (sh, sw, dh, dw) == (1, 1, 1, 1) and ph <= kh - 1 and pw <= kw - 1 and kh == kw and ph == pw and x_shape[2:] == (h, w):
+    if (
+        (sh, sw, dh, dw) == (1, 1, 1, 1)
+        and ph <= kh - 1
+        and pw <= kw - 1
+        and kh == kw
+        and ph == pw
+        and x_shape[2:] == (h, w)
+    ):
         cols = F.unfold(sig.reshape(b * nf, 1, h, w), kh, padding=kh - 1 - ph)  # [B*F, k*k, h*w]
         kernels = weight.flip(2, 3).reshape(nf, cin, kh * kw).repeat(b, 1, 1)  # row b * F + f: feature f's filter
         return torch.bmm(kernels, cols).view(b * nf, cin, h, w)
-    out_pad = [x_shape[2 + i] - ((sig.shape[2 + i] - 1) * conv.stride[i] - 2 * p + conv.dilation[i] * (k - 1) + 1)
-               for i, (p, k) in enumerate(((ph, kh), (pw, kw)))]
+    out_pad = [
+        x_shape[2 + i] - ((sig.shape[2 + i] - 1) * conv.stride[i] - 2 * p + conv.dilation[i] * (k - 1) + 1)
+        for i, (p, k) in enumerate(((ph, kh), (pw, kw)))
+    ]
     out = F.conv_transpose2d(sig, weight, None, conv.stride, (ph, pw), tuple(out_pad), nf, conv.dilation)
     return out.view(b * nf, cin, *x_shape[2:])
 
@@ -121,7 +129,11 @@ class Projector:
         finally:
             model.train(was_training)
         b = x.shape[0]
-        widest = max(v[0].numel() for k, v in self.values.items() if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == b)
+        widest = max(
+            v[0].numel()
+            for k, v in self.values.items()
+            if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == b
+        )
         self._step = max(1, _CHUNK_ELEMENTS // max(b * widest, 1))
         self._top_conv = self._rectified_conv()
 
@@ -238,6 +250,11 @@ def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     finally:
         model.train(was_training)
     return logits.softmax(1).to(images.device)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights live (the CPU for a model without any)."""
+    return _first_param(model).device
 
 
 def _first_param(model: nn.Module) -> torch.Tensor:

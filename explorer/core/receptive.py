@@ -19,7 +19,9 @@ def layer_box(layer: Layer, row: int, col: int, size: int | tuple[int, int]) -> 
     return max(0, top), max(0, left), min(h, bottom + 1), min(w, right + 1)
 
 
-def receptive_box(model: nn.Module, layer: str, row: int, col: int, size: int | tuple[int, int]) -> tuple[int, int, int, int]:
+def receptive_box(
+    model: nn.Module, layer: str, row: int, col: int, size: int | tuple[int, int]
+) -> tuple[int, int, int, int]:
     """The receptive field of `layer` at (row, col) in an image of `size`; see `layer_box`."""
     return layer_box(model_graph(model).layer(layer), row, col, size)
 

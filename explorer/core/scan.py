@@ -21,8 +21,8 @@ from torch import nn
 
 from explorer.core.atomic import atomic_write
 from explorer.core.errors import ExplorerError
-from explorer.core.images import ImageSet, to_tensor
 from explorer.core.graph import model_graph
+from explorer.core.images import ImageSet, to_tensor
 from explorer.core.projection import _first_param, layer_outputs
 from explorer.core.receptive import layer_box
 
@@ -48,7 +48,11 @@ def _merge(best_v: torch.Tensor, best_i: torch.Tensor, best_p: torch.Tensor, v, 
     # in index order, so a stable sort on -value orders ties by dataset index.
     all_v = torch.cat([best_v, v], 1)
     order = torch.sort(-all_v, dim=1, stable=True).indices[:, :k]
-    return all_v.gather(1, order), torch.cat([best_i, i], 1).gather(1, order), torch.cat([best_p, p], 1).gather(1, order)
+    return (
+        all_v.gather(1, order),
+        torch.cat([best_i, i], 1).gather(1, order),
+        torch.cat([best_p, p], 1).gather(1, order),
+    )
 
 
 @torch.no_grad()

@@ -79,7 +79,9 @@ def snapshot_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, pixels: np.ndarray, labels: np.ndarray, device: str | torch.device = "cpu", batch: int = 500) -> float:
+def evaluate(
+    model: nn.Module, pixels: np.ndarray, labels: np.ndarray, device: str | torch.device = "cpu", batch: int = 500
+) -> float:
     """Top-1 accuracy of `model` on uint8 [N, 32, 32, 3] images."""
     was_training = model.training
     model.eval()

@@ -9,15 +9,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from explorer.core.images import ImageSet
-from explorer.core.model import SeedNet
-from explorer.core.projection import activations
+from explorer.core.projection import activations, model_device
 from explorer.core.scan import TopK
 from explorer.export.errors import ExportError
 from explorer.export.figure_data import FigureData
 from explorer.export.normalise import IMAGE_RULE, MAPS_RULE, PROJECTION_RULE, maps_rgb8, maps_scale, projection_rgb8
-from explorer.export.request import FigureRequest
+from explorer.export.request import FigureRequest, layer_of
 from explorer.export.selection import check_indices, describe_indices
 from explorer.export.tiles import image_label, project_pixels
 from explorer.export.topk import compute_topk
@@ -27,11 +27,11 @@ DEFAULT_IMAGES = {"feature": 16, "maxact": 256}
 
 
 def compute_figure(
-    model: SeedNet,
+    model: nn.Module,
     dataset: ImageSet,
     request: FigureRequest,
     *,
-    model_name: str = "SeedNet",
+    model_name: str = "nn.Module",
     top_k: TopK | None = None,
 ) -> FigureData:
     """The figure `request` asks for. topk uses `top_k` (the layer's scan) when given, else scans `dataset`."""
@@ -48,8 +48,8 @@ def default_images(dataset: ImageSet, kind: str) -> tuple[int, ...]:
     return tuple(range(min(DEFAULT_IMAGES.get(kind, 1), len(dataset))))
 
 
-def _device(model: SeedNet) -> torch.device:
-    return model.conv1.weight.device
+def _device(model: nn.Module) -> torch.device:
+    return model_device(model)
 
 
 def _one_image(dataset: ImageSet, request: FigureRequest) -> tuple[int, str]:
@@ -57,7 +57,7 @@ def _one_image(dataset: ImageSet, request: FigureRequest) -> tuple[int, str]:
     return index, image_label(dataset, index)
 
 
-def _maps(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_name: str) -> FigureData:
+def _maps(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_name: str) -> FigureData:
     index, label = _one_image(dataset, request)
     maps = activations(model, dataset.tensor([index], _device(model)), request.layer)[0].cpu().numpy()
     vmax = maps_scale(maps)
@@ -74,14 +74,16 @@ def _maps(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_name:
     )
 
 
-def _projections(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_name: str) -> FigureData:
+def _projections(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_name: str) -> FigureData:
     index, label = _one_image(dataset, request)
     feats = check_indices(
-        request.features if request.features is not None else range(request.channels), request.channels, "feature"
+        request.features if request.features is not None else range(layer_of(model, request.layer).channels),
+        layer_of(model, request.layer).channels,
+        "feature",
     )
     p = project_pixels(model, dataset.images([index]), request, feats)[0]
     return FigureData(
-        title=f"{model_name}, {request.layer}: {request.projection_words()}, image {label} ({dataset.name})",
+        title=f"{model_name}, {request.layer}: {request.projection_words(layer_of(model, request.layer))}, image {label} ({dataset.name})",
         caption=(
             f"{len(feats)} features of {request.layer} ({describe_indices(feats)}), each projected to pixel space, "
             f"labelled by feature index; {PROJECTION_RULE}."
@@ -92,8 +94,8 @@ def _projections(model: SeedNet, dataset: ImageSet, request: FigureRequest, mode
     )
 
 
-def _feature(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_name: str) -> FigureData:
-    (feature,) = check_indices([request.feature], request.channels, "feature")
+def _feature(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_name: str) -> FigureData:
+    (feature,) = check_indices([request.feature], layer_of(model, request.layer).channels, "feature")
     images = check_indices(request.images or default_images(dataset, "feature"), len(dataset), "image")
     tiles: list[np.ndarray] = []
     for start in range(0, len(images), BATCH):
@@ -104,7 +106,7 @@ def _feature(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_na
     return FigureData(
         title=(
             f"{model_name}, {request.layer}: feature {feature} across {len(images)} images ({dataset.name}); "
-            f"{request.projection_words()}"
+            f"{request.projection_words(layer_of(model, request.layer))}"
         ),
         caption=(
             f"Images {describe_indices(images)}. Each pair: the image, then feature {feature}'s projection for it; "
@@ -117,9 +119,11 @@ def _feature(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_na
     )
 
 
-def _maxact(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_name: str) -> FigureData:
+def _maxact(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_name: str) -> FigureData:
     feats = check_indices(
-        request.features if request.features is not None else range(request.channels), request.channels, "feature"
+        request.features if request.features is not None else range(layer_of(model, request.layer).channels),
+        layer_of(model, request.layer).channels,
+        "feature",
     )
     images = check_indices(request.images or default_images(dataset, "maxact"), len(dataset), "image")
     best = strongest_images(model, dataset, images, request.layer, feats)
@@ -130,7 +134,7 @@ def _maxact(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_nam
     return FigureData(
         title=(
             f"{model_name}, {request.layer}: maximum activations of {len(feats)} features over "
-            f"{len(images)} images ({dataset.name}); {request.projection_words()}"
+            f"{len(images)} images ({dataset.name}); {request.projection_words(layer_of(model, request.layer))}"
         ),
         caption=(
             f"For each feature, the image among images {describe_indices(images)} with its highest activation "
@@ -145,7 +149,7 @@ def _maxact(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_nam
 
 
 def strongest_images(
-    model: SeedNet, dataset: ImageSet, images: Sequence[int], layer: str, features: Sequence[int]
+    model: nn.Module, dataset: ImageSet, images: Sequence[int], layer: str, features: Sequence[int]
 ) -> list[int]:
     """For each feature, the image of `images` where it reaches its largest activation (the first on ties)."""
     best_value = torch.full((len(features),), -torch.inf)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from explorer.core.model import LAYERS
+from torch import nn
+
+from explorer.core.graph import Layer, model_graph
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
 from explorer.export.errors import ExportError
 
@@ -43,7 +45,8 @@ class FigureRequest:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ExportError(f"unknown figure {self.kind!r}: choose one of {', '.join(KINDS)}")
-        check_layer(self.layer)
+        if not self.layer:
+            raise ExportError("layer: none given")
         check_projection(self.method, self.unpool, self.keep)
         if self.features is not None:
             object.__setattr__(self, "features", tuple(int(f) for f in self.features))
@@ -53,19 +56,18 @@ class FigureRequest:
         if self.columns is not None and self.columns < 1:
             raise ExportError(f"columns {self.columns}: must be at least 1")
 
-    @property
-    def channels(self) -> int:
-        return LAYERS[self.layer].channels
-
-    def projection_words(self, keep: str | None = None) -> str:
+    def projection_words(self, layer: Layer, keep: str | None = None) -> str:
         """The method, the unpooling and what is kept, as a title says them."""
-        unpool = UNPOOL_NAMES[self.unpool] if self.layer != "conv1" else "no pooling below conv1"
+        unpool = UNPOOL_NAMES[self.unpool] if layer.pooled else f"no pooling below {layer.name}"
         return f"{METHOD_NAMES[self.method]} projections, {unpool}, {KEEP_NAMES[keep or self.keep]}"
 
 
-def check_layer(layer: str) -> None:
-    if layer not in LAYERS:
-        raise ExportError(f"layer {layer!r}: unknown (use {', '.join(LAYERS)})")
+def layer_of(model: nn.Module, layer: str) -> Layer:
+    """The model's layer named `layer`; ExportError listing the valid names otherwise."""
+    try:
+        return model_graph(model).layer(layer)
+    except ValueError as exc:
+        raise ExportError(f"layer {str(exc).removeprefix('unknown layer ')}") from None
 
 
 def check_projection(method: str, unpool: str, keep: str) -> None:

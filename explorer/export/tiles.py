@@ -6,16 +6,22 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+from torch import nn
 
 from explorer.core.images import ImageSet, to_tensor
-from explorer.core.model import SeedNet
-from explorer.core.projection import project
+from explorer.core.model_info import model_info
+from explorer.core.projection import model_device, project
 from explorer.export.request import FigureRequest
 
 
-def model_label(checkpoint: str | os.PathLike[str] | None) -> str:
-    """How titles name the model: "SeedNet (bundled)" or "SeedNet (<file name>)"."""
-    return "SeedNet (bundled)" if checkpoint is None else f"SeedNet ({os.path.basename(os.fspath(checkpoint))})"
+def model_label(model: nn.Module | str | os.PathLike[str] | None) -> str:
+    """How titles name the model: its name from `load_model` ("SeedNet (bundled)", "resnet18 (my.pt)").
+
+    A checkpoint path (or None) instead of a model names SeedNet weights, as before.
+    """
+    if isinstance(model, nn.Module):
+        return model_info(model).name
+    return "SeedNet (bundled)" if model is None else f"SeedNet ({os.path.basename(os.fspath(model))})"
 
 
 def image_label(dataset: ImageSet, index: int) -> str:
@@ -26,10 +32,10 @@ def image_label(dataset: ImageSet, index: int) -> str:
 
 
 def project_pixels(
-    model: SeedNet, pixels: np.ndarray, request: FigureRequest, features: Sequence[int], keep: str | None = None
+    model: nn.Module, pixels: np.ndarray, request: FigureRequest, features: Sequence[int], keep: str | None = None
 ) -> np.ndarray:
     """float32 [n, F, 3, H, W]: the request's projection of `features` for uint8 [n, H, W, 3] pictures."""
-    x = to_tensor(pixels, model.conv1.weight.device)
+    x = to_tensor(pixels, model_device(model))
     out = project(
         model, x, request.layer, list(features), method=request.method, unpool=request.unpool, keep=keep or request.keep
     )

@@ -16,11 +16,13 @@ from explorer.core.scan import TopK, scan_top_k
 from explorer.export.errors import ExportError
 from explorer.export.figure_data import FigureData
 from explorer.export.normalise import PROJECTION_RULE, projection_rgb8
-from explorer.export.request import FigureRequest
+from explorer.export.request import FigureRequest, layer_of
 from explorer.export.selection import check_indices, describe_indices
 from explorer.export.tiles import image_label, project_pixels
 
 PAD_LEVELS = (200, 235)  # the checkerboard's two greys, alternating pixel by pixel
+
+
 def crop_field(picture: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """[H, W, 3] -> [size, size, 3]: the box (top, left, bottom, right, clipped to the picture) in place in its full field.
 
@@ -41,17 +43,26 @@ def crop_field(picture: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
 
 
 def compute_topk(
-    model: nn.Module, dataset: ImageSet, request: FigureRequest, *, model_name: str = "SeedNet", top_k: TopK | None = None
+    model: nn.Module,
+    dataset: ImageSet,
+    request: FigureRequest,
+    *,
+    model_name: str = "nn.Module",
+    top_k: TopK | None = None,
 ) -> FigureData:
     """Row by row, one feature's top-k pairs (patch, projection with keep="max"), strongest first."""
     layer = request.layer
     feats = check_indices(
-        request.features if request.features is not None else range(request.channels), request.channels, "feature"
+        request.features if request.features is not None else range(layer_of(model, request.layer).channels),
+        layer_of(model, request.layer).channels,
+        "feature",
     )
     if top_k is None:
         top_k = scan_top_k(model, dataset, [layer], request.k)[layer]
-    if top_k.indices.shape[0] != request.channels:
-        raise ExportError(f"the scan has {top_k.indices.shape[0]} features, {layer} has {request.channels}")
+    if top_k.indices.shape[0] != layer_of(model, request.layer).channels:
+        raise ExportError(
+            f"the scan has {top_k.indices.shape[0]} features, {layer} has {layer_of(model, request.layer).channels}"
+        )
     available = top_k.indices.shape[1]
     if request.k > available:
         raise ExportError(f"k {request.k}: the scan holds only the top {available} images per feature")
@@ -70,7 +81,7 @@ def compute_topk(
     return FigureData(
         title=(
             f"{model_name}, {layer}: top {k} images of features {describe_indices(feats)} over "
-            f"{len(dataset)} images ({dataset.name}); {request.projection_words(keep='max')}"
+            f"{len(dataset)} images ({dataset.name}); {request.projection_words(layer_of(model, request.layer), keep='max')}"
         ),
         caption=(
             f"One row per feature, its {k} strongest images first to last. Each pair: the image patch under the "

@@ -1,0 +1,1 @@
+"""The bundled trained models and their training snapshots (package data)."""
