@@ -103,13 +103,17 @@ def _through_own_filter(sig: torch.Tensor, weight: torch.Tensor, padding: int) -
     return torch.bmm(kernels, cols).view(b * nf, weight.shape[1], h, w)
 
 
-def _unpool(g: torch.Tensor, switches: torch.Tensor, unpool: str, nf: int) -> torch.Tensor:
-    """[N, C, h, w] -> [N, C, 2h, 2w]: values back to their switches, or filling each 2x2 square."""
+def _unpool(g: torch.Tensor, switches: torch.Tensor, unpool: str, nf: int, size: tuple[int, int]) -> torch.Tensor:
+    """[N, C, h, w] -> [N, C, *size]: values back to their switches, or filling each 2x2 square.
+
+    `size` is the pooled map's own: an odd row or column, which the pooling dropped, gets nothing.
+    """
     n, c, h, w = g.shape
     if unpool == "fill":
-        return g[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
-    sw = switches.repeat_interleave(nf, dim=0).view(n, c, h * w)
-    return g.new_zeros(n, c, 4 * h * w).scatter_(2, sw, g.view(n, c, h * w)).view(n, c, 2 * h, 2 * w)
+        filled = g[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+        return F.pad(filled, (0, size[1] - 2 * w, 0, size[0] - 2 * h))
+    sw = switches.repeat_interleave(nf, dim=0).view(n, c, h * w)  # indices into the flattened size
+    return g.new_zeros(n, c, size[0] * size[1]).scatter_(2, sw, g.view(n, c, h * w)).view(n, c, *size)
 
 
 def _down(
@@ -129,7 +133,7 @@ def _down(
         # Unpooling only places values, so the ReLU can be passed before it, on 4x fewer values:
         # at a switch, z1 > 0 exactly when the pooled maximum p1 > 0.
         g = _rectify(g, rec.p1.repeat_interleave(nf, dim=0), method)
-        g = _unpool(g, rec.switches1, unpool, nf)
+        g = _unpool(g, rec.switches1, unpool, nf, (rec.a1.shape[-2], rec.a1.shape[-1]))
         g = F.conv_transpose2d(g, model.conv1.weight, padding=LAYERS["conv1"].padding)
     return g.view(b, nf, *g.shape[1:])
 
@@ -184,6 +188,9 @@ class Projector:
         """[B, F, 3, H, W] on the images' device; see `project` for the options."""
         _check_options(method, unpool, keep)
         feats = _feature_list(features, LAYERS[self.layer].channels)
+        if not feats:
+            b, _, h, w = self.record.z1.shape
+            return self.record.z1.new_zeros(b, 0, 3, h, w).to(self.out_device)
         parts = [
             _down(self.model, self.record, self.layer, feats[i : i + self._step], keep, method, unpool)
             for i in range(0, len(feats), self._step)
