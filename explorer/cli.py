@@ -126,7 +126,9 @@ def _cmd_evaluate(argv: Sequence[str]) -> int:
 
 
 def _cmd_train(argv: Sequence[str]) -> int:
-    p = Parser(prog="cnn-explorer train", description="Train a bundled architecture; saves the model and conv-layer snapshots.")
+    p = Parser(
+        prog="cnn-explorer train", description="Train a bundled architecture; saves the model and conv-layer snapshots."
+    )
     p.add_argument("--model", default="seednet", choices=("seednet", "zfnet-cifar"), help="(default: %(default)s)")
     p.add_argument("--data", default="cifar10", help="a source with train and test splits (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=30)
@@ -213,7 +215,9 @@ def _cmd_train(argv: Sequence[str]) -> int:
 
     acc = evaluate(model, test_pixels, test_labels, device)
     minutes = (time.perf_counter() - t0) / 60
-    print(f"saved {out} and {snap_out}; test accuracy {100 * acc:.2f}% after {args.epochs} epochs ({minutes:.1f} min on {device})")
+    print(
+        f"saved {out} and {snap_out}; test accuracy {100 * acc:.2f}% after {args.epochs} epochs ({minutes:.1f} min on {device})"
+    )
     return 0
 
 

@@ -34,7 +34,17 @@ TARGETS = {
 
 
 def _child(mode: str, args, *extra: str) -> dict:
-    cmd = [sys.executable, "-m", "explorer.bench.window", mode, args.data, args.split_for(mode), args.checkpoint or "-", args.device, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "explorer.bench.window",
+        mode,
+        args.data,
+        args.split_for(mode),
+        args.checkpoint or "-",
+        args.device,
+        *extra,
+    ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - t0
@@ -48,13 +58,21 @@ def _child(mode: str, args, *extra: str) -> dict:
 
 def main(argv: Sequence[str]) -> int:
     p = Parser(prog="cnn-explorer bench", description="Measure scrubbing, projections, the scan, start-up and memory.")
-    p.add_argument("--data", default="cifar10", help="a source with a test split (and train, for memory) (default: %(default)s)")
+    p.add_argument(
+        "--data", default="cifar10", help="a source with a test split (and train, for memory) (default: %(default)s)"
+    )
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--repeats", type=int, default=5, help="runs per figure; medians are reported (default: %(default)s)")
-    p.add_argument("--changes", type=int, default=500, help="feature changes for the scrub figure (default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="a fast smoke run: few repeats and changes, test split for memory")
+    p.add_argument(
+        "--repeats", type=int, default=5, help="runs per figure; medians are reported (default: %(default)s)"
+    )
+    p.add_argument(
+        "--changes", type=int, default=500, help="feature changes for the scrub figure (default: %(default)s)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="a fast smoke run: few repeats and changes, test split for memory"
+    )
     args = p.parse_args(argv)
     args.download = False
     args.split = "test"

@@ -56,7 +56,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
         text = _first_line(str(exc))
         if "TorchScript" in text:
-            raise CheckpointError(f"{name}: a TorchScript archive, not a state dict; save model.state_dict() instead") from None
+            raise CheckpointError(
+                f"{name}: a TorchScript archive, not a state dict; save model.state_dict() instead"
+            ) from None
         if isinstance(exc, EOFError) or "failed finding central directory" in text or "truncated" in text.lower():
             raise CheckpointError(f"{name}: the file is truncated or corrupt ({text})") from None
         raise CheckpointError(f"{name}: not a readable PyTorch checkpoint ({text})") from None
@@ -82,7 +84,9 @@ def _read_safetensors(name: str) -> dict[str, torch.Tensor]:
     try:
         from safetensors.torch import load_file
     except ImportError:
-        raise CheckpointError(f"{name}: safetensors files need the 'safetensors' package (pip install safetensors)") from None
+        raise CheckpointError(
+            f"{name}: safetensors files need the 'safetensors' package (pip install safetensors)"
+        ) from None
     try:
         return dict(load_file(name, device="cpu"))
     except Exception as exc:  # safetensors raises its own error types
@@ -124,7 +128,11 @@ def check_architecture(state: Mapping[str, torch.Tensor], name: str) -> None:
         if unexpected:
             parts.append("unexpected keys: " + ", ".join(unexpected[:20]) + (" ..." if len(unexpected) > 20 else ""))
         raise CheckpointError(f"{name}: not a SeedNet state dict ({'; '.join(parts)})")
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items() if state[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if state[k].shape != v.shape
+    ]
     if wrong:
         raise CheckpointError(f"{name}: not a SeedNet state dict (wrong shapes: {', '.join(wrong)})")
 

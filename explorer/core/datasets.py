@@ -85,7 +85,9 @@ def open_cifar10(root: Path, split: str, *, download: bool = False) -> ImageSet:
                 f"CIFAR-10 download into {root} is incomplete or corrupt ({exc}); try again, or open a folder of images"
             ) from None
         if isinstance(exc, RuntimeError):
-            raise DataError(f"{batches}: CIFAR-10 files missing or corrupt ({exc}); delete the folder and download again") from None
+            raise DataError(
+                f"{batches}: CIFAR-10 files missing or corrupt ({exc}); delete the folder and download again"
+            ) from None
         if isinstance(exc, (OSError, HTTPException)):
             raise DataUnavailable(
                 f"CIFAR-10 download into {root} failed ({exc}); check the network and try again, or open a folder of images"
@@ -139,7 +141,11 @@ def _class_samples(path: Path, class_to_idx: dict[str, int]) -> list[tuple[str, 
     samples = []
     for cls in sorted(class_to_idx):
         for root, _, names in sorted(os.walk(path / cls, followlinks=True)):
-            samples += [(os.path.join(root, f), class_to_idx[cls]) for f in sorted(names) if f.lower().endswith(IMAGE_EXTENSIONS)]
+            samples += [
+                (os.path.join(root, f), class_to_idx[cls])
+                for f in sorted(names)
+                if f.lower().endswith(IMAGE_EXTENSIONS)
+            ]
     return samples
 
 
@@ -162,7 +168,9 @@ def open_folder(path: Path, name: str | None = None) -> ImageSet:
     return files_dataset([s for s, _ in samples], [lbl for _, lbl in samples], classes, name or path.name)
 
 
-def files_dataset(paths: Sequence[str], labels: Sequence[int] | None = None, classes: Sequence[str] = (), name: str = "files") -> ImageSet:
+def files_dataset(
+    paths: Sequence[str], labels: Sequence[int] | None = None, classes: Sequence[str] = (), name: str = "files"
+) -> ImageSet:
     """An image set over the given files, decoded lazily."""
     labels_arr = np.full(len(paths), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
     key = f"files:{os.path.commonpath([os.path.abspath(p) for p in paths]) if paths else ''}:{len(paths)}"

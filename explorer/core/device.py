@@ -10,7 +10,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(choice: str = "auto") -> torch.device:
-    """"auto" is CUDA when a GPU is present, else the CPU; "cuda" without a GPU is an error."""
+    """ "auto" is CUDA when a GPU is present, else the CPU; "cuda" without a GPU is an error."""
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cpu":

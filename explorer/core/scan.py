@@ -47,7 +47,11 @@ def _merge(best_v: torch.Tensor, best_i: torch.Tensor, best_p: torch.Tensor, v, 
     # in index order, so a stable sort on -value orders ties by dataset index.
     all_v = torch.cat([best_v, v], 1)
     order = torch.sort(-all_v, dim=1, stable=True).indices[:, :k]
-    return all_v.gather(1, order), torch.cat([best_i, i], 1).gather(1, order), torch.cat([best_p, p], 1).gather(1, order)
+    return (
+        all_v.gather(1, order),
+        torch.cat([best_i, i], 1).gather(1, order),
+        torch.cat([best_p, p], 1).gather(1, order),
+    )
 
 
 @torch.no_grad()

@@ -79,7 +79,9 @@ def snapshot_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, pixels: np.ndarray, labels: np.ndarray, device: str | torch.device = "cpu", batch: int = 500) -> float:
+def evaluate(
+    model: nn.Module, pixels: np.ndarray, labels: np.ndarray, device: str | torch.device = "cpu", batch: int = 500
+) -> float:
     """Top-1 accuracy of `model` on uint8 [N, 32, 32, 3] images."""
     was_training = model.training
     model.eval()
@@ -120,7 +122,7 @@ def train(
     if model is None:
         model = SeedNet()
     # channels-last convolutions train about a quarter faster on the CPU.
-    model = model.to(device, memory_format=torch.channels_last)
+    model = model.to(device).to(memory_format=torch.channels_last)
     if recipe.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
             model.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay
