@@ -22,13 +22,15 @@ def tiny_data(tmp_path):
 
 def test_train_then_evaluate(tiny_data, tmp_path, capsys):
     out = tmp_path / "model.pt"
-    assert main(["train", "--data", str(tiny_data), "--epochs", "2", "--out", str(out), "--snapshots", "1", "--device", "cpu"]) == 0
+    argv = ["train", "--data", str(tiny_data), "--epochs", "2", "--out", str(out), "--snapshots", "1"]
+    assert main([*argv, "--device", "cpu"]) == 0
     text = capsys.readouterr()
     assert "test accuracy" in text.out and "epoch 2/2" in text.err
     load_model(out)
     snaps = load_snapshots(tmp_path / "model.snapshots.pt")
     assert sorted(snaps) == [1, 2] and sorted(snaps[1]) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight"]
-    assert main(["evaluate", "--data", str(tiny_data), "--split", "test", "--checkpoint", str(out), "--device", "cpu"]) == 0
+    argv = ["evaluate", "--data", str(tiny_data), "--split", "test", "--checkpoint", str(out)]
+    assert main([*argv, "--device", "cpu"]) == 0
     assert "accuracy on" in capsys.readouterr().out
 
 

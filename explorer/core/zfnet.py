@@ -6,6 +6,8 @@ ReLU, pool, fully connected. Input is RGB in [0, 1]; the per-channel normalisati
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -19,7 +21,10 @@ class ZFNetCifar(nn.Module):
 
     input_size = 32
     # The layers a user selects, named by their conv (the ReLU that rectifies convN is layer convN).
-    layer_aliases = {f"relu{i}": f"conv{i}" for i in range(1, 6)}
+    layer_aliases: ClassVar[dict[str, str]] = {f"relu{i}": f"conv{i}" for i in range(1, 6)}
+
+    mean: torch.Tensor  # buffers, set in __init__
+    std: torch.Tensor
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()

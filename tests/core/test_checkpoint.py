@@ -298,15 +298,15 @@ def test_snapshots_bad_keys(tmp_path, key):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.skipif(not BUNDLED_MODEL.exists(), reason="resources/seednet.pt not trained yet")
 def test_bundled_model_loads():
+    assert BUNDLED_MODEL.is_file(), f"{BUNDLED_MODEL} is missing: the package ships without its model"
     model = load_model()
     assert isinstance(model, SeedNet) and not model.training
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-@pytest.mark.skipif(not BUNDLED_SNAPSHOTS.exists(), reason="resources/snapshots.pt not made yet")
 def test_bundled_snapshots_load():
+    assert BUNDLED_SNAPSHOTS.is_file(), f"{BUNDLED_SNAPSHOTS} is missing: the package ships without its snapshots"
     snaps = load_snapshots()
     assert snaps
     expected = SeedNet().state_dict()
@@ -315,6 +315,8 @@ def test_bundled_snapshots_load():
             assert value.shape == expected[name].shape
 
 
-def test_bundled_paths_point_into_resources():
-    assert checkpoint.RESOURCES.name == "resources"
-    assert BUNDLED_MODEL.parent == checkpoint.RESOURCES
+def test_bundled_paths_point_into_the_weights_package():
+    from explorer.core.loading import bundled_snapshots, bundled_weights
+
+    assert checkpoint.WEIGHTS.name == "weights" and checkpoint.WEIGHTS.parent.name == "explorer"
+    assert BUNDLED_MODEL == bundled_weights("seednet") and BUNDLED_SNAPSHOTS == bundled_snapshots("seednet")

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from explorer.core import SeedNet, activations, predict, project
+from explorer.core import projection as core_projection
+from explorer.core.projection import Projector
 
 COMBOS = [
     ("deconvnet", "switches"),
@@ -75,15 +77,22 @@ def autograd_reference(m: SeedNet, x: torch.Tensor, layer: str, f: int, method: 
 
 
 def _unpool_by_mask(g: torch.Tensor, a: torch.Tensor, fill: bool) -> torch.Tensor:
-    """Unpool 2x2 by comparing each window with its maximum (first maximum in row-major order)."""
+    """Unpool 2x2 by comparing each window with its maximum (first maximum in row-major order).
+
+    An odd last row or column of `a` belongs to no window and gets zero.
+    """
+    n, c, h, w = g.shape
+    out = torch.zeros_like(a)
     if fill:
-        return torch.kron(g, torch.ones(2, 2, dtype=g.dtype))
-    n, c, h, w = a.shape
-    win = a.view(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+        out[:, :, : 2 * h, : 2 * w] = torch.kron(g, torch.ones(2, 2, dtype=g.dtype))
+        return out
+    even = a[:, :, : 2 * h, : 2 * w]
+    win = even.reshape(n, c, h, 2, w, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, 4)
     first = torch.zeros_like(win)
     first.scatter_(-1, win.argmax(-1, keepdim=True), 1.0)
-    out = first * g.unsqueeze(-1)
-    return out.view(n, c, h // 2, w // 2, 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)
+    placed = first * g.unsqueeze(-1)
+    out[:, :, : 2 * h, : 2 * w] = placed.view(n, c, h, w, 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, 2 * h, 2 * w)
+    return out
 
 
 def rederived_deconvnet(m: SeedNet, x: torch.Tensor, layer: str, f: int, fill: bool, keep: str) -> torch.Tensor:
@@ -134,6 +143,45 @@ def test_all_features_equal_one_at_a_time(model, images):
     assert whole.shape == (3, 64, 3, 32, 32)
     for f in (0, 17, 63):
         torch.testing.assert_close(whole[:, f], project(model, images, "conv2", f, method="guided")[:, 0])
+
+
+@pytest.mark.parametrize("method", ["deconvnet", "gradient"])
+@pytest.mark.parametrize("layer", ["conv1", "conv2"])
+def test_features_in_chunks_equal_all_at_once(model, images, monkeypatch, layer, method):
+    feats = [0, 9, 17, 30, 5]
+    whole = project(model, images, layer, feats, method=method)
+    widest = images.shape[0] * model.conv1.out_channels * images.shape[2] * images.shape[3]
+    # A cap of one feature's widest tensor, and of two (chunks 2, 2, 1): the results are joined.
+    for cap in (widest, 2 * widest + 1):
+        monkeypatch.setattr(core_projection, "_CHUNK_ELEMENTS", cap)
+        torch.testing.assert_close(project(model, images, layer, feats, method=method), whole, rtol=0, atol=0)
+        projector = Projector(model, images, layer)
+        torch.testing.assert_close(projector.project(feats, method=method), whole, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("layer", ["conv1", "conv2"])
+def test_an_empty_feature_list_gives_an_empty_result(model, images, layer):
+    out = project(model, images, layer, [])
+    assert out.shape == (3, 0, 3, 32, 32) and out.dtype == images.dtype and out.device == images.device
+    assert Projector(model, images, layer).project([], method="guided").shape == (3, 0, 3, 32, 32)
+
+
+@pytest.mark.parametrize(("method", "unpool"), COMBOS)
+@pytest.mark.parametrize("size", [(33, 35), (31, 30), (17, 18)])
+@pytest.mark.parametrize("layer", ["conv1", "conv2"])
+def test_odd_image_sizes_match_reference(model, layer, size, method, unpool):
+    torch.manual_seed(6)
+    x = torch.rand(2, 3, *size, dtype=torch.float64)
+    feats = [0, 7] if layer == "conv1" else [9, 40]
+    out = project(model, x, layer, feats, method=method, unpool=unpool)
+    assert out.shape == (2, 2, 3, *size)
+    for j, f in enumerate(feats):
+        if method == "deconvnet":
+            ref = rederived_deconvnet(model, x, layer, f, unpool == "fill", "map")
+        else:
+            ref = autograd_reference(model, x, layer, f, method, "map")
+        assert ref.abs().max() > 0
+        torch.testing.assert_close(out[:, j], ref, rtol=1e-9, atol=1e-12)
 
 
 def test_methods_differ(model, images):
@@ -222,16 +270,48 @@ def test_hand_example_conv2_unpooling():
     torch.testing.assert_close(fill, expected)
 
 
-def test_hand_example_negative_weight_separates_methods():
+def test_hand_example_negative_weight_is_rectified_away_except_by_the_gradient():
     # With w2 = -1 and b2 = 1: a2[0] = relu(1 - 0.5) = 0.5 at (2, 3) and 1 elsewhere.
     # Going down through w2 = -1 makes the signal negative before the conv1 ReLU:
     # deconvnet and guided rectify it to zero; the gradient keeps it where z1 > 0.
     m, x = _hand_model(-1.0, 1.0), _hand_image()
-    assert project(m, x, "conv2", 0, keep="max", method="deconvnet").abs().max() == 0
-    assert project(m, x, "conv2", 0, keep="max", method="guided").abs().max() == 0
+    for keep in ("map", "max"):
+        assert project(m, x, "conv2", 0, keep=keep, method="deconvnet").abs().max() == 0
+        assert project(m, x, "conv2", 0, keep=keep, method="guided").abs().max() == 0
     # keep="max" keeps a2 = 1 at (0, 0), whose switch points at (0, 0) where z1 = 0: gradient is zero too.
     assert project(m, x, "conv2", 0, keep="max", method="gradient").abs().max() == 0
     grad = project(m, x, "conv2", 0, method="gradient")[0, 0]
     expected = torch.zeros(3, 32, 32, dtype=torch.float64)
     expected[0, 4, 6] = -0.5  # the only positive z1 that is a pooling maximum: 0.5 * (-1)
     torch.testing.assert_close(grad, expected)
+
+
+def test_hand_example_separates_all_three_methods():
+    # conv1 feature 0 copies red, feature 1 copies green; conv2 feature 0 = f0 - f1 + 1.
+    m = _hand_model(1.0, 1.0)
+    with torch.no_grad():
+        m.conv1.weight[1, 1, 2, 2] = 1.0
+        m.conv2.weight[0, 1, 2, 2] = -1.0
+    x = _hand_image()  # red 0.5 at (4, 6): the maximum of pooling window (2, 3)
+    x[0, 1, 8, 10] = 0.25  # green 0.25 at (8, 10): the maximum of window (4, 5)
+    # a2 = 1.5 at (2, 3), 0.75 at (4, 5), 1 elsewhere, all through the conv2 ReLU. Down through
+    # conv2 the signal is +a2 on f0 and -a2 on f1, everywhere; then the three methods part ways.
+    deconvnet, guided, gradient = (
+        project(m, x, "conv2", 0, method=k)[0, 0] for k in ("deconvnet", "guided", "gradient")
+    )
+    # deconvnet: relu(g) keeps +a2 on f0 at every window's switch (the top-left of an all-zero
+    # window), whatever z1 was; the negative f1 signal goes.
+    expected = torch.zeros(3, 32, 32, dtype=torch.float64)
+    expected[0, ::2, ::2] = 1.0
+    expected[0, 4, 6] = 1.5
+    expected[0, 8, 10] = 0.75
+    torch.testing.assert_close(deconvnet, expected)
+    # guided: relu(g) only where z1 > 0: the red pixel alone.
+    expected = torch.zeros(3, 32, 32, dtype=torch.float64)
+    expected[0, 4, 6] = 1.5
+    torch.testing.assert_close(guided, expected)
+    # gradient: g where z1 > 0, negative or not: the red pixel and, negative, the green one.
+    expected[1, 8, 10] = -0.75
+    torch.testing.assert_close(gradient, expected)
+    for a, b in itertools.combinations((deconvnet, guided, gradient), 2):
+        assert not torch.equal(a, b)

@@ -22,7 +22,8 @@ def model() -> SeedNet:
 def dataset() -> ImageSet:
     rng = np.random.default_rng(4)
     pixels = rng.integers(0, 256, size=(70, 32, 32, 3), dtype=np.uint8)
-    pixels[10] = pixels[11]  # an exact tie between two images
+    pixels[10] = pixels[11]  # an exact tie between two images in one batch
+    pixels[14] = pixels[13]  # and one across the boundary of batches of 7 (images 7..13, 14..20)
     return ImageSet("random", ("a", "b"), rng.integers(0, 2, 70), pixels=pixels, source_key="random-70")
 
 
@@ -55,12 +56,18 @@ def test_batch_size_does_not_matter_and_ties_go_to_lower_index(model, dataset):
     b = scan_top_k(model, dataset, ["conv1", "conv2"], k=9, batch_size=256)
     for layer in a:
         np.testing.assert_array_equal(a[layer].indices, b[layer].indices)
-    # images 10 and 11 are identical: wherever both appear, 10 comes first
-    for t in a.values():
-        for row in t.indices:
-            r = row.tolist()
-            if 10 in r and 11 in r:
-                assert r.index(10) < r.index(11)
+    # Images 10 and 11 are identical and share a batch of 7; 13 and 14 are identical and do not, so
+    # there 13 is already among the running best when 14 arrives with the same value (_merge's order).
+    for first, second in ((10, 11), (13, 14)):
+        ties = 0
+        for t in a.values():
+            for row, values in zip(t.indices, t.values, strict=True):
+                r = row.tolist()
+                if first in r and second in r:
+                    ties += 1
+                    assert r.index(second) == r.index(first) + 1, r
+                    assert values[r.index(first)] == values[r.index(second)]
+        assert ties > 0, f"images {first} and {second} never tie in a top-9: the test proves nothing"
 
 
 def test_receptive_boxes_by_hand(model):
@@ -92,15 +99,14 @@ def test_receptive_box_by_experiment(model, layer):
     n = torch.arange(32 * 32)
     y[n, :, rows.flatten(), cols.flatten()] = 1.5 - y[n, :, rows.flatten(), cols.flatten()]
     after = activations(model, y, layer)[:, :, row, col]
-    inside_changed = False
-    for r in range(32):
-        for c in range(32):
-            same = torch.equal(after[r * 32 + c], base)
-            if not (top <= r < bottom and left <= c < right):
-                assert same, f"pixel ({r}, {c}) outside the box changed the activation"
-            elif not same:
-                inside_changed = True
-    assert inside_changed
+    changed = [(r, c) for r in range(32) for c in range(32) if not torch.equal(after[r * 32 + c], base)]
+    assert changed, "no pixel changed the activation: the test proves nothing"
+    for r, c in changed:
+        assert top <= r < bottom and left <= c < right, f"pixel ({r}, {c}) outside the box changed the activation"
+    # and the box is no larger than it must be: pixels on each of its four edges change the activation
+    rows_changed, cols_changed = {r for r, _ in changed}, {c for _, c in changed}
+    spanned = (min(rows_changed), min(cols_changed), max(rows_changed) + 1, max(cols_changed) + 1)
+    assert spanned == (top, left, bottom, right)
 
 
 def test_cancel(model, dataset):

@@ -29,9 +29,8 @@ def test_seed_network_shape():
     import torch
 
     m = explorer.core.SeedNet()
-    assert [type(c).__name__ for c in m.children()] == [
-        "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Linear", "ReLU", "Dropout", "Linear",
-    ]
+    expected = ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Linear", "ReLU", "Dropout", "Linear"]
+    assert [type(c).__name__ for c in m.children()] == expected
     assert not any(getattr(c, "inplace", False) for c in m.modules())
     assert m(torch.rand(2, 3, 32, 32)).shape == (2, 10)
     assert explorer.core.activations(m, torch.rand(1, 3, 32, 32), "conv2").shape == (1, 64, 16, 16)

@@ -79,12 +79,14 @@ def all_predicted(window: MainWindow) -> bool:
 
 @pytest.fixture
 def make_window(qtbot, model, settings, threads_stopped):
-    """Build real windows (closed cleanly at teardown); keyword arguments go to MainWindow."""
+    """Build real windows (closed cleanly at teardown); `device` (default the CPU) and the other
+    keyword arguments go to MainWindow."""
     made: list[MainWindow] = []
 
-    def make(**kwargs: object) -> MainWindow:
+    def make(device: torch.device | None = None, **kwargs: object) -> MainWindow:
         kwargs.setdefault("model_name", "test model")
-        w = MainWindow(model, torch.device("cpu"), kwargs.pop("settings", settings), **kwargs)  # type: ignore[arg-type]
+        device = device or torch.device("cpu")
+        w = MainWindow(model, device, kwargs.pop("settings", settings), **kwargs)  # type: ignore[arg-type]
         made.append(w)
         w.show()
         qtbot.waitExposed(w)

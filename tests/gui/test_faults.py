@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 
 import numpy as np
 import torch
+from conftest import all_predicted
 from PySide6.QtWidgets import QApplication
 
-from explorer.core import projection as core_projection
+from explorer.core.images import ImageSet
 from explorer.core.projection import project
 from explorer.gui.forward_cache import PROBS, PROJECTORS
 from explorer.gui.imaging import projection_to_rgb
@@ -32,29 +34,53 @@ def test_cuda_without_a_gpu_runs_on_the_cpu_and_says_so(run_app_window, monkeypa
         window.close()
 
 
-def test_out_of_memory_in_a_view_retries_on_the_cpu_and_says_so(window, model, images, qtbot, monkeypatch):
-    real_project = core_projection.Projector.project
-    raised = []
+def test_out_of_memory_in_a_view_moves_the_model_and_views_to_the_cpu_and_says_so(
+    make_window, model, images, qtbot, monkeypatch
+):
+    # A fake GPU that is full: every tensor the worker asks for on it runs out of memory.
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda _device=None: "Fake GPU")
+    gate = threading.Event()  # holds the first request until the window has been seen on the GPU
+    on_gpu: list[str] = []
+    on_cpu: list[str] = []
+    real_tensor = ImageSet.tensor
 
-    def project_once_out_of_memory(self, *args, **kwargs):
-        if not raised:
-            raised.append(True)
+    def tensor_on_a_full_gpu(self, indices, device="cpu"):
+        if torch.device(device).type != "cpu":
+            gate.wait(30)
+            on_gpu.append(torch.device(device).type)
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_project(self, *args, **kwargs)
+        on_cpu.append("cpu")
+        return real_tensor(self, indices, device)
 
-    monkeypatch.setattr(core_projection.Projector, "project", project_once_out_of_memory)
+    monkeypatch.setattr(ImageSet, "tensor", tensor_on_a_full_gpu)
+    try:
+        window = make_window(images=images, device=torch.device("cuda"))
+        worker = window.controller.worker
+        assert worker.device.type == "cuda" and window.status.device.text() == "device: cuda (Fake GPU)"
+        moves: list[str] = []
+
+        def recording_to(*args, **kwargs):
+            moves.append(str(args[0] if args else kwargs.get("device")))
+            return torch.nn.Module.to(model, *args, **kwargs)
+
+        monkeypatch.setattr(model, "to", recording_to)
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: window.shown is not None and window.shown_page is not None and all_predicted(window))
+    assert on_gpu == ["cuda"]  # one request failed on the GPU; the retry and all that followed ran on the CPU
+    assert moves == ["cpu"] and all(p.device.type == "cpu" for p in model.parameters())
+    assert worker.device.type == "cpu" and worker.cache.device.type == "cpu"
+    assert window.status.device.text() == "device: cpu (out of gpu memory)"
+    assert window.statusBar().currentMessage() == f"⚠ {CPU_FALLBACK}"
+    on_cpu.clear()
+    window.set_feature(4)
     with qtbot.waitSignal(
-        window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 3
+        window.controller.result_ready,
+        check_params_cb=lambda r: isinstance(r, ViewResult) and (r.index, r.feature) == (1, 4),
     ):
-        window.set_feature(3)
-    assert raised and window.statusBar().currentMessage() == f"⚠ {CPU_FALLBACK}"
-    assert window.status.device.text().startswith("device: cpu")
-    assert window.controller.worker.device.type == "cpu"
-    with qtbot.waitSignal(
-        window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 4
-    ):
-        window.set_feature(4)
-    expected = projection_to_rgb(project(model, images.tensor([0]), "conv1", 4)[0, 0].numpy())
+        window.set_image(1)  # a new forward pass: its images go to the CPU, not the GPU
+    assert on_cpu and on_gpu == ["cuda"]
+    expected = projection_to_rgb(project(model, real_tensor(images, [1]), "conv1", 4)[0, 0].numpy())
     np.testing.assert_allclose(window.projection.views[0].image_item.image, expected, atol=1e-6)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from conftest import all_predicted
+from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from explorer.core.datasets import cache_dir
+from explorer.core.datasets import cache_dir, files_dataset
 from explorer.core.projection import project
 from explorer.core.scan import scan_top_k
 from explorer.export.normalise import projection_rgb8
@@ -118,19 +120,33 @@ def test_cancel_stops_the_scan_promptly_and_caches_nothing(window, qtbot):
         window.set_feature(7)
 
 
-def test_views_keep_coming_while_a_scan_is_blocked(window, qtbot):
+def test_views_keep_coming_while_a_scan_is_blocked(make_window, images, qtbot, tmp_path):
+    # Files decoded on demand, so a view needs the image set's decode lock, which the scan uses too.
+    paths = []
+    for i, picture in enumerate(images.images(slice(None))):
+        paths.append(str(tmp_path / f"{i:02d}.png"))
+        Image.fromarray(picture).save(paths[-1])
+    on_disk = files_dataset(paths, images.labels, images.classes, name="files")
+    assert on_disk.paths is not None
+    window = make_window(images=on_disk)
+    qtbot.waitUntil(lambda: window.shown is not None and window.shown_page is not None and all_predicted(window))
     job = window.controller.scan_job
     gate = threading.Event()
-    job.between_batches = lambda _done, _total: gate.wait(10)
+    job.between_batches = lambda _done, _total: gate.wait(60)  # blocked for longer than any wait below
     window.top_wiring.batch_size = 4
-    qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: job.batches_done >= 1)
-    with qtbot.waitSignal(
-        window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 9
-    ):
-        window.set_feature(9)
-    assert window.controller.scanning is not None and job.batches_done == 1
-    with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)):
+    try:
+        qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: job.batches_done >= 1)
+        with qtbot.waitSignal(
+            window.controller.result_ready,
+            check_params_cb=lambda r: isinstance(r, ViewResult) and (r.index, r.feature) == (1, 9),
+        ):
+            window.set_feature(9)
+            window.set_image(1)
+        assert window.controller.scanning is not None and job.batches_done == 1
+        with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)):
+            gate.set()
+    finally:
         gate.set()
     qtbot.waitUntil(lambda: shows_patches(window, "conv1", 9))
 
