@@ -59,6 +59,7 @@ class DeltaExplanation:
     total: float  # sum of delta x weight over the terms: dC/d(input[channel, row, col])
     autograd: float  # the same derivative by autograd
     loss: float
+    input_channels: int  # of the conv's input
     input_map: np.ndarray  # [H, W] the channel of the conv's input
     delta_out: np.ndarray  # [C_out, H', W'] dC/d(conv output)
     kernel: np.ndarray  # [C_out, kh, kw] the weights from this input channel (zero outside its group)
@@ -208,12 +209,21 @@ class _Recorder:
 
 
 def explain_delta(
-    model: nn.Module, image: torch.Tensor, label: int, layer: str, channel: int, row: int, col: int
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    layer: str,
+    channel: int,
+    row: int,
+    col: int,
+    *,
+    clamp: bool = False,
 ) -> DeltaExplanation:
     """dC/d(input[channel, row, col]) of conv `layer`, as the seed's sum of delta x weight, beside autograd.
 
     `image` is one picture [3, H, W] or [1, 3, H, W] as the model reads it; C is the cross-entropy
-    with `label`, in eval mode (the model's mode is restored). No hook outlives the call.
+    with `label`, in eval mode (the model's mode is restored). No hook outlives the call. A position
+    outside the layer's input is a ValueError, or with `clamp` moved to the nearest one inside.
     """
     conv = _conv(model, layer)
     param = next(model.parameters())
@@ -238,6 +248,8 @@ def explain_delta(
         recorder.remove()
         model.train(was_training)
     _, c_in, h, w = x_in.shape
+    if clamp:
+        channel, row, col = min(max(channel, 0), c_in - 1), min(max(row, 0), h - 1), min(max(col, 0), w - 1)
     if not (0 <= channel < c_in and 0 <= row < h and 0 <= col < w):
         raise ValueError(f"position ({channel}, {row}, {col}) is outside {layer}'s input [{c_in}, {h}, {w}]")
     g_in, g_out = (g if g is not None else torch.zeros_like(t) for g, t in zip(grads[:2], wanted[:2], strict=True))
@@ -260,7 +272,7 @@ def explain_delta(
         layer=layer, channel=channel, row=row, col=col,
         stride=_pair(conv.stride), padding=_pair(conv.padding), dilation=_pair(conv.dilation),  # type: ignore[arg-type]
         terms=terms, total=total, autograd=float(g_in[0, channel, row, col]), loss=float(loss.detach()),
-        input_map=_np(x_in[0, channel]), delta_out=_np(delta_out), kernel=kernel,
+        input_channels=c_in, input_map=_np(x_in[0, channel]), delta_out=_np(delta_out), kernel=kernel,
         input_delta=_np(full), autograd_input_delta=_np(g_in[0, channel]), below=below,
     )  # fmt: skip
 
