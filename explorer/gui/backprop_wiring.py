@@ -37,13 +37,13 @@ class BackpropWiring(QObject):
         self.dock.setObjectName("backpropagation")
         self.dock.setWidget(self.pane)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        window.tabifyDockWidget(window.docks[3], self.dock)  # a tab beside Projection
         self.dock.hide()  # opened from the Analyse menu
         self.shown: BackpropViewResult | None = None
         self._shown_id = 0
         self._asked_id = 0
         self._image: tuple[object, int] | None = None  # (image set, index) of the last counting asked for
         self._clamp = False
+        self._placed = False  # the dock has been shown once, where the user may have moved it since
         layers = conv_layers(window.controller.worker.model)
         self.pane.set_layers(layers, "conv2" if "conv2" in layers else layers[0])
         self.pane.select(self.pane.layer.currentText(), *START)
@@ -56,6 +56,9 @@ class BackpropWiring(QObject):
 
     def open(self) -> None:
         """Show the dock in front and count for the current choices."""
+        if not self._placed:  # first time: a tab beside Projection (tabbed only now, so that a window
+            # that never opens the view restores to exactly the size it was saved with)
+            self.window.tabifyDockWidget(self.window.docks[3], self.dock)
         self.dock.show()
         self.dock.raise_()
         # The counting needs room: at least 60% of the window's height for the bottom docks.
@@ -98,6 +101,7 @@ class BackpropWiring(QObject):
         self.request()
 
     def _on_dock_visibility_changed(self, visible: bool) -> None:
+        self._placed = self._placed or visible
         if visible and (self.shown is None or self._image != (self.window.images, self.window.state.image)):
             self.request()
 
