@@ -4,7 +4,10 @@ The seed writes the forward pass as a convolution, z^{l+1} = w * a^l + b, and de
 backward pass as delta^l = (delta^{l+1} * rot180(w)) . sigma'(z^l): the same operation with the
 kernel rotated 180 degrees and 'full' padding. PyTorch's conv2d is a cross-correlation, and
 with it the statement keeps its shape: the forward correlates with w, the backward correlates
-with rot180(w). See docs/backprop.md for the derivation.
+with rot180(w). The README's backpropagation section has the derivation.
+
+explain_delta (explorer.core.delta_terms) counts one input element's delta of any model's conv
+layer term by term, as the seed counts it on fingers, beside autograd's value.
 """
 
 from __future__ import annotations
@@ -12,7 +15,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from explorer.core.delta_terms import DeltaExplanation, DeltaTerm, StepBelow, conv_layers, explain_delta
 from explorer.core.model import LAYERS, SeedNet
+
+__all__ = [
+    "DeltaExplanation",
+    "DeltaTerm",
+    "StepBelow",
+    "conv_delta",
+    "conv_layers",
+    "conv_weight_grad",
+    "explain_delta",
+    "manual_gradients",
+    "rot180",
+]
 
 
 def rot180(weight: torch.Tensor) -> torch.Tensor:

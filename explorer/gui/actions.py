@@ -61,6 +61,13 @@ ACTIONS = (
         "Scan the images for each feature's top k images, both layers at once (k in the Top images pane)",
     ),
     ActionInfo("cancel_scan", "&Cancel scan", "&Analyse", None, "Stop the running scan; nothing is cached"),
+    ActionInfo(
+        "open_backprop",
+        "&Backpropagation through a conv layer",
+        "&Analyse",
+        "Ctrl+B",
+        "Count one input element's delta on fingers: delta x weight over the outputs it fed, the kernel turned 180°",
+    ),
     ActionInfo("reset_layout", "&Reset layout", "&View"),
 )
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from explorer.core.model import SeedNet
 from explorer.gui.messages import (
+    BackpropViewRequest,
     ExportRequest,
     Failure,
     LoadRequest,
@@ -29,7 +30,9 @@ from explorer.gui.scan_job import ScanJob, ScanRequest
 from explorer.gui.worker import Worker
 
 # When the worker frees up, the waiting request of the first kind here runs next.
-PRIORITY = (LoadRequest, ViewRequest, ExportRequest, TopPatchesRequest, PageRequest, PredictRequest)
+PRIORITY = (
+    LoadRequest, ViewRequest, BackpropViewRequest, ExportRequest, TopPatchesRequest, PageRequest, PredictRequest
+)  # fmt: skip
 QUEUED = (ExportRequest,)  # kinds that wait in line instead of replacing the waiting one
 
 

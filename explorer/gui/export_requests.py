@@ -7,6 +7,7 @@ write the same bytes (see docs/figures.md).
 from __future__ import annotations
 
 from explorer.core.model import LAYERS
+from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.request import FigureRequest
 from explorer.gui.settings import ExplorerState
 
@@ -42,8 +43,11 @@ def figure_request(kind: str, state: ExplorerState, *, page: tuple[int, ...] = (
     raise ValueError(f"no view exports {kind!r}")
 
 
-def default_file_name(request: FigureRequest, fmt: str) -> str:
+def default_file_name(request: FigureRequest | BackpropRequest, fmt: str) -> str:
     """A name that says what the figure holds, e.g. "conv2-feature7-across-16.png"."""
+    if isinstance(request, BackpropRequest):
+        r = request
+        return f"{r.layer}-backprop-image{r.image}-c{r.channel}-r{r.row}-c{r.col}.{fmt}"
     stem = {
         "maps": f"{request.layer}-maps-image{request.image}",
         "projections": f"{request.layer}-projections-image{request.image}",

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from explorer.export import model_label
+from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.errors import ExportError
 from explorer.export.request import FigureRequest
 from explorer.export.write import FORMATS, check_target
@@ -72,8 +73,11 @@ class ExportWiring(QObject):
     def export(self, kind: str) -> None:
         """Ask where to write the view's figure, then write it on the worker."""
         request = self.request_for(kind)
-        if request is None:
-            return
+        if request is not None:
+            self.export_request(request, VIEW_KINDS[kind].lower())
+
+    def export_request(self, request: ExportRequest, what: str) -> None:
+        """Ask where to write `request`'s figure (its path is ignored), then write it on the worker."""
         path = self._ask_path(request.figure)
         if not path:
             return
@@ -84,10 +88,10 @@ class ExportWiring(QObject):
             return
         request = ExportRequest(request.images, request.figure, path, request.model_name, request.top_k, request.dpi)
         self.asked[request.id] = request
-        self.window.status.showMessage(f"Exporting {VIEW_KINDS[kind].lower()} to {path}…")
+        self.window.status.showMessage(f"Exporting {what} to {path}…")
         self.window.controller.submit(request)
 
-    def _ask_path(self, figure: FigureRequest) -> str:
+    def _ask_path(self, figure: FigureRequest | BackpropRequest) -> str:
         settings = self.window.settings
         fmt = str(settings.value(FORMAT_KEY, "png"))
         fmt = fmt if fmt in FILTERS else "png"

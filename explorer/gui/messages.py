@@ -13,6 +13,7 @@ import numpy as np
 from explorer.core.images import ImageSet
 from explorer.core.projection import METHODS
 from explorer.core.scan import TopK
+from explorer.export.backprop_figure import BackpropFigure, BackpropRequest
 from explorer.export.request import FigureRequest
 from explorer.export.write import DEFAULT_DPI
 
@@ -115,11 +116,21 @@ class TopPatchesRequest:
 
 
 @dataclass(frozen=True, eq=False)
+class BackpropViewRequest:
+    """One conv input element's delta counted on fingers, for images[request.image] (the Backpropagation view)."""
+
+    images: ImageSet
+    figure: BackpropRequest
+    model_name: str
+    id: int = field(default_factory=next_request_id)
+
+
+@dataclass(frozen=True, eq=False)
 class ExportRequest:
     """Compute `figure` and write it to `path` (compute_figure + export_figure, as the command line does)."""
 
     images: ImageSet
-    figure: FigureRequest
+    figure: FigureRequest | BackpropRequest
     path: str
     model_name: str
     top_k: TopK | None = None  # the window's scan of the layer, for topk
@@ -127,7 +138,9 @@ class ExportRequest:
     id: int = field(default_factory=next_request_id)
 
 
-Request = ViewRequest | PageRequest | PredictRequest | LoadRequest | TopPatchesRequest | ExportRequest
+Request = (
+    ViewRequest | PageRequest | PredictRequest | LoadRequest | TopPatchesRequest | ExportRequest | BackpropViewRequest
+)
 
 
 # Results -----------------------------------------------------------------------------------------
@@ -183,6 +196,13 @@ class TopPatchesResult:
     indices: tuple[int, ...]
     patches: np.ndarray  # float32 [k, side, side, 3]: the image under each box, in [0, 1]
     projections: np.ndarray  # float32 [k, side, side, 3]: deconvnet, keep="max", as the topk figure's tiles
+    elapsed_ms: float
+
+
+@dataclass(frozen=True, eq=False)
+class BackpropViewResult:
+    request_id: int
+    figure: BackpropFigure  # numpy arrays and plain values only
     elapsed_ms: float
 
 

@@ -22,10 +22,13 @@ from explorer.core.errors import DataError, ExplorerError
 from explorer.core.model import SeedNet
 from explorer.core.projection import predict, project
 from explorer.export import compute_figure, export_figure, projection_rgb8
+from explorer.export.backprop_figure import BackpropRequest, compute_backprop
 from explorer.export.errors import ExportError
 from explorer.gui.forward_cache import ForwardCache
 from explorer.gui.imaging import field_tiles
 from explorer.gui.messages import (
+    BackpropViewRequest,
+    BackpropViewResult,
     DataLoaded,
     ExportDone,
     ExportRequest,
@@ -47,7 +50,7 @@ CPU_FALLBACK = "Out of GPU memory: the views now run on the CPU"
 # Requests of a few images run on one CPU thread: measured on a loaded 2-core machine, a one-image
 # projection takes 0.3-0.6 ms on one thread and 1-56 ms on two (threads wait on each other);
 # predictions and exports, which are batches, keep torch's thread count.
-SMALL_REQUESTS = (ViewRequest, PageRequest, TopPatchesRequest)
+SMALL_REQUESTS = (ViewRequest, PageRequest, TopPatchesRequest, BackpropViewRequest)
 
 
 def _ms(t0: float) -> float:
@@ -116,6 +119,8 @@ class Worker(QObject):
             return self._top_patches(request)
         if isinstance(request, ExportRequest):
             return self._export(request)
+        if isinstance(request, BackpropViewRequest):
+            return self._backprop(request)
         return self._load(request)
 
     def _view(self, req: ViewRequest) -> ViewResult:
@@ -152,9 +157,20 @@ class Worker(QObject):
         projections = field_tiles(projection_rgb8(p), req.boxes, req.side)
         return TopPatchesResult(req.id, req.layer, req.feature, req.indices, patches, projections, _ms(t0))
 
+    def _backprop(self, req: BackpropViewRequest) -> BackpropViewResult:
+        t0 = time.perf_counter()
+        figure = compute_backprop(self.model, req.images, req.figure, model_name=req.model_name)
+        return BackpropViewResult(req.id, figure, _ms(t0))
+
     def _export(self, req: ExportRequest) -> ExportDone:
         t0 = time.perf_counter()
         self._check_open(req)
+        if isinstance(req.figure, BackpropRequest):
+            from explorer.export.backprop_render import export_backprop  # matplotlib: only when drawing
+
+            backprop = compute_backprop(self.model, req.images, req.figure, model_name=req.model_name)
+            self._check_open(req)
+            return ExportDone(req.id, str(export_backprop(backprop, req.path, dpi=req.dpi)), "backprop", _ms(t0))
         data = compute_figure(self.model, req.images, req.figure, model_name=req.model_name, top_k=req.top_k)
         self._check_open(req)  # the window closed while the figure was computed: write nothing
         path = export_figure(data, req.path, dpi=req.dpi)

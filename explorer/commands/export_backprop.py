@@ -1,0 +1,72 @@
+"""`cnn-explorer export backprop`: one conv input element's delta counted on fingers, as a figure.
+
+Builds the BackpropRequest the window's Backpropagation view builds and calls the same two
+functions (compute_backprop, export_backprop), so the same state gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from explorer.export.errors import ExportError
+from explorer.export.selection import parse_index
+from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
+
+HELP = "one conv input element's delta counted term by term (the seed's rot180), beside autograd"
+
+
+def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
+    sp = sub.add_parser("backprop", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
+    add_common(sp)
+    sp.add_argument("--layer", default="conv2", help="a conv layer of the model, by module name (default: %(default)s)")
+    sp.add_argument("--image", default="0", help="dataset index of the image (default: %(default)s)")
+    sp.add_argument("--channel", default="0", help="channel of the layer's input (default: %(default)s)")
+    sp.add_argument("--position", default="0,0", help="ROW,COL in the layer's input map (default: %(default)s)")
+    sp.add_argument("--out-channel", default=None, help="output channel shown (default: the largest |sum|)")
+    sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
+    sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
+
+
+def _whole(flag: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ExportError(f"{flag} {text}: not a whole number") from None
+    if value < 0:
+        raise ExportError(f"{flag} {text}: negative (indices start at 0)")
+    return value
+
+
+def parse_position(text: str) -> tuple[int, int]:
+    """ "R,C" -> (R, C), or an ExportError naming --position."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ExportError(f"--position {text}: use ROW,COL (two whole numbers)")
+    return _whole("--position", parts[0].strip()), _whole("--position", parts[1].strip())
+
+
+def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
+    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
+        raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+    check_target(args.out, args.dpi)
+    row, col = parse_position(args.position)
+    channel = _whole("--channel", args.channel)
+    out_channel = None if args.out_channel is None else _whole("--out-channel", args.out_channel)
+
+    from explorer.export import model_label
+    from explorer.export.backprop_figure import BackpropRequest, compute_backprop
+    from explorer.export.backprop_render import export_backprop
+
+    model, _device = load_from_args(args)
+    ds = open_from_args(args.data, args.split, args.download)
+    image = parse_index(args.image, len(ds), "--image")
+    request = BackpropRequest(args.layer, image, channel, row, col, out_channel)
+    data = compute_backprop(model, ds, request, model_name=model_label(args.checkpoint))
+    path = export_backprop(data, args.out, dpi=args.dpi)
+    e = data.explanation
+    sys.stdout.write(
+        f"wrote {path}: backprop, {e.layer} input ({e.channel}, {e.row}, {e.col}), {len(e.terms)} terms, "
+        f"total {e.total:.6e}, autograd {e.autograd:.6e}\n"
+    )
+    return 0
