@@ -11,6 +11,7 @@ which holds for any differentiable model.
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -185,7 +186,7 @@ class Descent:
             self._nonlinear(node, g, nf, grads, f"{self.graph.qualname[node]} (a product of two signals)")
             return
         src, other = (a, b) if on_path[0] else (b, a)
-        factor = self.values[other] if isinstance(other, fx.Node) else other
+        factor: Any = self.values[other] if isinstance(other, fx.Node) else other
         if node.target in (operator.truediv, torch.div):
             if src is b:
                 self._nonlinear(node, g, nf, grads, f"{self.graph.qualname[node]} (division by the signal)")
@@ -216,7 +217,7 @@ def conv_input_grad(conv: nn.Conv2d, g: torch.Tensor, x_shape: tuple[int, ...]) 
     if conv.padding_mode != "zeros":
         return linear_vjp(lambda t: conv._conv_forward(t, conv.weight, None), x_shape, g)
     padding = conv.padding if not isinstance(conv.padding, str) else _same_padding(conv)
-    return torch.nn.grad.conv2d_input(
+    return torch.nn.grad.conv2d_input(  # type: ignore[attr-defined]
         list(x_shape), conv.weight.to(g.dtype), g, conv.stride, padding, conv.dilation, conv.groups
     )
 

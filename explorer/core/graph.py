@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,11 @@ def _pair(v) -> tuple[int, int]:
 
 def pool_geometry(gm: fx.GraphModule, node: fx.Node) -> PoolGeometry:
     """Kernel, stride, padding, dilation and ceil mode of a max-pool node (module or functional)."""
+    k: Any
+    s: Any
+    p: Any
+    d: Any
+    c: Any
     if node.op == "call_module":
         m = gm.get_submodule(str(node.target))
         k, s, p, d, c = m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode
@@ -210,14 +216,14 @@ class ModelGraph:
 
     # -- running -------------------------------------------------------------------------------
 
-    def run(self, x: torch.Tensor, targets: list[fx.Node] | None) -> dict[fx.Node, object]:
+    def run(self, x: torch.Tensor, targets: list[fx.Node] | None) -> dict[Any, Any]:
         """Values of every node needed for `targets` (all nodes when None); max-pools also keep their switches.
 
         ReLUs run out of place, so a module built with `inplace=True` keeps its input for the way down.
         A pool's switches are stored under the key (node, "switches").
         """
         needed = None if targets is None else _ancestors(targets)
-        env: dict = {}
+        env: dict[Any, Any] = {}
         for node in self.gm.graph.nodes:
             if needed is not None and node not in needed:
                 continue

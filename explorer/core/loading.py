@@ -47,6 +47,9 @@ class Normalized(nn.Module):
 
     node_prefix = "inner."
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, inner: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.inner = inner

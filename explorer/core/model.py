@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -46,7 +47,7 @@ class SeedNet(nn.Module):
 
     input_size = 32
     # The layers a user selects are the ReLUs' outputs, named by the conv they rectify.
-    layer_aliases = {"relu1": "conv1", "relu2": "conv2"}
+    layer_aliases: ClassVar[dict[str, str]] = {"relu1": "conv1", "relu2": "conv2"}
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()

@@ -143,7 +143,9 @@ class Projector:
         parent = self.node.all_input_nodes[0]
         scale = None
         if parent.op == "call_module" and isinstance(gm.get_submodule(str(parent.target)), nn.BatchNorm2d):
-            scale = bn_scale(gm.get_submodule(str(parent.target)))
+            bn = gm.get_submodule(str(parent.target))
+            assert isinstance(bn, nn.BatchNorm2d)
+            scale = bn_scale(bn)
             parent = parent.all_input_nodes[0]
         if parent.op != "call_module" or len(parent.users) != 1:
             return None

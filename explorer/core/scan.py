@@ -168,7 +168,7 @@ def load_top_k(path: str | os.PathLike[str]) -> dict[str, TopK]:
 
 
 def cached_scan(
-    model: SeedNet,
+    model: nn.Module,
     dataset: ImageSet,
     layers: Sequence[str],
     k: int,

@@ -319,4 +319,4 @@ def test_bundled_paths_point_into_the_weights_package():
     from explorer.core.loading import bundled_snapshots, bundled_weights
 
     assert checkpoint.WEIGHTS.name == "weights" and checkpoint.WEIGHTS.parent.name == "explorer"
-    assert BUNDLED_MODEL == bundled_weights("seednet") and BUNDLED_SNAPSHOTS == bundled_snapshots("seednet")
+    assert bundled_weights("seednet") == BUNDLED_MODEL and bundled_snapshots("seednet") == BUNDLED_SNAPSHOTS
