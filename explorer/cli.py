@@ -22,10 +22,45 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+MODEL_HELP = "seednet, zfnet-cifar, torchvision:NAME, FILE.py:CLASS, package.module:CLASS or CARD.toml (default: seednet)"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def rgb_triple(text: str) -> tuple[float, float, float]:
+    """argparse type: R,G,B as three numbers."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected three numbers R,G,B") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected three numbers R,G,B")
+    return values  # type: ignore[return-value]
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model, --checkpoint and the settings a model may need: the same on every subcommand and the window."""
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--checkpoint", default=None, help="a state dict for the model (default: the bundled weights)")
+    p.add_argument("--num-classes", type=positive_int, default=None, help="classes of a torchvision model's head")
+    p.add_argument("--input-size", type=positive_int, default=None, help="the model's input size in pixels")
+    p.add_argument("--mean", type=rgb_triple, default=None, help="R,G,B the model's input is normalised with")
+    p.add_argument("--std", type=rgb_triple, default=None, help="R,G,B (with --mean)")
+
+
 def add_common(p: argparse.ArgumentParser, *, data_default: str | None = "cifar10") -> None:
     p.add_argument("--data", default=data_default, help="cifar10, probes, or a folder of images (default: %(default)s)")
     p.add_argument("--split", default="test", choices=("train", "test"), help="(default: %(default)s)")
-    p.add_argument("--checkpoint", default=None, help="a SeedNet state dict (default: the bundled model)")
+    add_model_args(p)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: %(default)s)")
     p.add_argument("--download", action="store_true", help="download CIFAR-10 if it is not in the cache yet")
 
@@ -37,7 +72,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", default=None, help="cifar10, probes, or a folder of images (default: the last one used)")
     p.add_argument("--split", default=None, choices=("train", "test"))
-    p.add_argument("--checkpoint", default=None, help="a SeedNet state dict (default: the bundled model)")
+    add_model_args(p)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     return p
 
@@ -50,11 +85,33 @@ def _cmd_gui(argv: Sequence[str]) -> int:
 
 
 def load_from_args(args: argparse.Namespace):
-    from explorer.core.checkpoint import load_model
+    """(model, device) from --model, --checkpoint, --num-classes, --input-size, --mean, --std and --device."""
     from explorer.core.device import resolve_device
+    from explorer.core.loading import load_model
 
     device = resolve_device(args.device)
-    return load_model(args.checkpoint, device), device
+    model = load_model(
+        getattr(args, "model", None) or "seednet",
+        args.checkpoint,
+        device,
+        num_classes=getattr(args, "num_classes", None),
+        input_size=getattr(args, "input_size", None),
+        mean=getattr(args, "mean", None),
+        std=getattr(args, "std", None),
+    )
+    return model, device
+
+
+def check_layer_names(model, names: Sequence[str], flag: str) -> list[str]:
+    """The names, each checked to be a layer of `model`; an error listing the model's layers otherwise."""
+    from explorer.core.graph import layers
+
+    valid = [lay.name for lay in layers(model)]
+    bad = [n for n in names if n not in valid]
+    if bad or not names:
+        shown = ", ".join(valid[:30]) + (f" ... ({len(valid)} in all)" if len(valid) > 30 else "")
+        raise ExplorerError(f"{flag} {bad[0] if bad else '(none)'}: not a layer of this model (its layers: {shown})")
+    return list(names)
 
 
 def open_from_args(source: str, split: str, download: bool):

@@ -10,9 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line
+from explorer.cli import Parser, add_common, check_layer_names, load_from_args, open_from_args, progress_line
 from explorer.commands import export_backprop
-from explorer.core.model import LAYERS
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
 from explorer.export.errors import ExportError
 from explorer.export.selection import parse_index, parse_indices
@@ -34,7 +33,7 @@ def build_parser() -> Parser:
     for kind, text in KIND_HELP.items():
         sp = sub.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".")
         add_common(sp)
-        sp.add_argument("--layer", default="conv1", help=f"{', '.join(LAYERS)} (default: %(default)s)")
+        sp.add_argument("--layer", default=None, help="a layer of the model (default: its first)")
         sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
         sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
         sp.add_argument("--columns", type=int, default=None, help="cells per row (default: depends on the figure)")
@@ -69,7 +68,6 @@ def _check_options(args: argparse.Namespace) -> None:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
-    _choice("--layer", args.layer, tuple(LAYERS))
     if args.columns is not None and args.columns < 1:
         raise ExportError(f"--columns {args.columns}: must be at least 1")
     if args.kind in USES_PROJECTION:
@@ -88,13 +86,16 @@ def main(argv: Sequence[str]) -> int:
     if args.kind == "backprop":
         return export_backprop.run(args, load_from_args, open_from_args)
     _check_options(args)
-    channels = LAYERS[args.layer].channels
-    feature = parse_index(args.feature, channels, "--feature") if args.kind == "feature" else 0
-    features = parse_indices(args.features, channels, "--features") if getattr(args, "features", None) else None
 
+    from explorer.core.graph import layers
     from explorer.export import FigureRequest, compute_figure, export_figure, model_label
 
     model, _device = load_from_args(args)
+    found = layers(model)
+    args.layer = found[0].name if args.layer is None else check_layer_names(model, [args.layer], "--layer")[0]
+    channels = next(lay.channels for lay in found if lay.name == args.layer)
+    feature = parse_index(args.feature, channels, "--feature") if args.kind == "feature" else 0
+    features = parse_indices(args.features, channels, "--features") if getattr(args, "features", None) else None
     ds = open_from_args(args.data, args.split, args.download)
     image = parse_index(args.image, len(ds), "--image") if args.kind in ("maps", "projections") else 0
     images = parse_indices(args.images, len(ds), "--images") if getattr(args, "images", None) else ()
@@ -120,7 +121,7 @@ def main(argv: Sequence[str]) -> int:
             model, ds, [args.layer], args.k, cache_dir() / "scans", progress=progress_line("scanning")
         )
         top_k = results[args.layer]
-    data = compute_figure(model, ds, request, model_name=model_label(args.checkpoint), top_k=top_k)
+    data = compute_figure(model, ds, request, model_name=model_label(model), top_k=top_k)
     path = export_figure(data, args.out, dpi=args.dpi)
     if ds.failures:
         first = next(iter(ds.failures.values()))

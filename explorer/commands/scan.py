@@ -6,28 +6,35 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line, warn_unreadable
+from explorer.cli import (
+    Parser,
+    add_common,
+    check_layer_names,
+    load_from_args,
+    open_from_args,
+    progress_line,
+    warn_unreadable,
+)
 from explorer.core.errors import ExplorerError
-from explorer.core.model import LAYERS
 
 
-def parse_layers(text: str) -> list[str]:
-    layers = [s.strip() for s in text.split(",") if s.strip()]
-    bad = [s for s in layers if s not in LAYERS]
-    if bad or not layers:
-        raise ExplorerError(f"--layers {text}: unknown layer {bad[0] if bad else '(none)'} (use {', '.join(LAYERS)})")
-    return layers
+def parse_layers(text: str | None, model) -> list[str]:
+    """The layers named in --layers (all of the model's when not given), checked against the model."""
+    from explorer.core.graph import layers
+
+    if text is None:
+        return [lay.name for lay in layers(model)]
+    return check_layer_names(model, [s.strip() for s in text.split(",") if s.strip()], "--layers")
 
 
 def main(argv: Sequence[str]) -> int:
     p = Parser(prog="cnn-explorer scan", description="Find the k images that excite each feature most.")
     add_common(p)
-    p.add_argument("--layers", default="conv1,conv2", help="comma-separated (default: %(default)s)")
+    p.add_argument("--layers", default=None, help="comma-separated layer names (default: every layer of the model)")
     p.add_argument("-k", type=int, default=9, help="images per feature (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--out", required=True, help="the .npz file to write")
     args = p.parse_args(argv)
-    layers = parse_layers(args.layers)
     if args.k < 1:
         raise ExplorerError(f"-k {args.k}: must be at least 1")
     out = Path(args.out)
@@ -36,6 +43,7 @@ def main(argv: Sequence[str]) -> int:
     from explorer.core.scan import save_top_k, scan_top_k
 
     model, _device = load_from_args(args)
+    layers = parse_layers(args.layers, model)
     ds = open_from_args(args.data, args.split, args.download)
     results = scan_top_k(model, ds, layers, args.k, batch_size=args.batch_size, progress=progress_line("scanning"))
     warn_unreadable(ds, "count as black images")

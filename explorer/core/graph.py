@@ -112,7 +112,7 @@ class ModelGraph:
             graph = tracer.trace(model)
         except Exception as exc:
             raise ModelError(
-                f"{type(model).__name__}: torch.fx cannot trace it ({type(exc).__name__}: {_first_line(exc)}); "
+                f"{_class_name(model)}: torch.fx cannot trace it ({type(exc).__name__}: {_first_line(exc)}); "
                 "data-dependent control flow in forward() is the usual cause"
             ) from None
         finally:
@@ -145,7 +145,7 @@ class ModelGraph:
             raise
         except Exception as exc:
             raise ModelError(
-                f"{type(model).__name__}: fails on a 3x{size}x{size} input ({type(exc).__name__}: {_first_line(exc)}); "
+                f"{_class_name(model)}: fails on a 3x{size}x{size} input ({type(exc).__name__}: {_first_line(exc)}); "
                 "give the input size it expects (--input-size)"
             ) from None
         return {n: tuple(v.shape) for n, v in values.items() if isinstance(v, torch.Tensor)}
@@ -283,6 +283,11 @@ def _descendants(start: fx.Node) -> set[fx.Node]:
         seen.add(node)
         stack.extend(node.users)
     return seen
+
+
+def _class_name(model: nn.Module) -> str:
+    """The user's class, not the explorer's normalising wrapper around it."""
+    return type(getattr(model, "inner", model)).__name__
 
 
 def _first_line(exc: BaseException) -> str:

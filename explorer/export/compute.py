@@ -31,12 +31,13 @@ def compute_figure(
     dataset: ImageSet,
     request: FigureRequest,
     *,
-    model_name: str = "nn.Module",
+    model_name: str = "SeedNet",
     top_k: TopK | None = None,
 ) -> FigureData:
     """The figure `request` asks for. topk uses `top_k` (the layer's scan) when given, else scans `dataset`."""
     if len(dataset) == 0:
         raise ExportError(f"{dataset.name}: no images to draw")
+    layer_of(model, request.layer)  # the layer must be one of this model's
     if request.kind == "topk":
         return compute_topk(model, dataset, request, model_name=model_name, top_k=top_k)
     build = {"maps": _maps, "projections": _projections, "feature": _feature, "maxact": _maxact}[request.kind]

@@ -57,7 +57,7 @@ def test_probes_work_offline(checkpoint, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["maps", "--layer", "conv3"], "error: --layer conv3: unknown (use conv1, conv2)"),
+        (["maps", "--layer", "conv3"], "error: --layer conv3: not a layer of this model (its layers: conv1, conv2)"),
         (["feature", "--feature", "32"], "error: --feature 32: 32 is out of range 0..31"),
         (["feature", "--feature", "1", "--images", "0:x"], "error: --images 0:x: 'x' is not a whole number"),
         (["maxact", "--images", "0:256"], "error: --images 0:256: 256 is past the end (valid indices: 0..7)"),
