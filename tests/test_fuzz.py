@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import resource
+import signal
 import time
 from pathlib import Path
 
@@ -81,10 +82,18 @@ def test_numeric_arguments_exit_0_or_one_error_line(choice, value, workspace, ck
     argv = [*prefix, *extra, *out, number]
     peak = _peak_mb()
     started = time.perf_counter()
+    def expired(_signum, _frame):
+        raise TimeoutError(f"{argv}: still running after {SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, SECONDS)
     try:
         code = main(argv)
     except SystemExit as exc:
         code = exc.code
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     took = time.perf_counter() - started
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
