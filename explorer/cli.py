@@ -318,12 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    from explorer.core.atomic import clean_up_on_sigterm
-
-    clean_up_on_sigterm()
     command = SUBCOMMANDS.get(argv[0]) if argv else None
     try:
         if command is not None:
+            # Not for the window: a Python handler would wait for the Qt event loop to run Python code.
+            from explorer.core.atomic import clean_up_on_sigterm
+
+            clean_up_on_sigterm()
             return command(argv[1:])
         return _cmd_gui(argv)
     except ExplorerError as exc:

@@ -35,7 +35,9 @@ def _peak_mb() -> float:
 NUMBERS = st.one_of(
     st.integers(-3, 40).map(str),  # mostly valid: the command then really runs
     st.integers(-(2**70), 2**70).map(str),
-    st.sampled_from(["0", "-1", "1", "-5", "65536", "65537", "2400", "2401", "9" * 30, "1e3", "0x10", " 3", "", "nan", "٣"]),
+    st.sampled_from(
+        ["0", "-1", "1", "-5", "65536", "65537", "2400", "2401", "9" * 30, "1e3", "0x10", " 3", "", "nan", "٣"]
+    ),
     st.text(max_size=6),
 )
 # (argv before the number, the flag). Commands that would run long (train, bench) get a --data that
@@ -82,6 +84,7 @@ def test_numeric_arguments_exit_0_or_one_error_line(choice, value, workspace, ck
     argv = [*prefix, *extra, *out, number]
     peak = _peak_mb()
     started = time.perf_counter()
+
     def expired(_signum, _frame):
         raise TimeoutError(f"{argv}: still running after {SECONDS} s")
 
@@ -122,7 +125,9 @@ FILES = st.one_of(
     st.tuples(st.integers(0, len(GOOD) - 1), st.integers(0, 255)).map(  # one byte changed
         lambda t: GOOD[: t[0]] + bytes([t[1]]) + GOOD[t[0] + 1 :]
     ),
-    st.tuples(st.integers(1, 400_000), st.integers(1, 3), st.booleans(), st.sampled_from(["RGB", "L", "RGBA", "I;16"])).map(
+    st.tuples(
+        st.integers(1, 400_000), st.integers(1, 3), st.booleans(), st.sampled_from(["RGB", "L", "RGBA", "I;16"])
+    ).map(
         lambda t: _png((t[0], t[1]) if t[2] else (t[1], t[0]), t[3])  # extreme sizes and aspect ratios
     ),
 )

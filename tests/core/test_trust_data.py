@@ -127,7 +127,16 @@ def _damage(entry: Path, how: str) -> None:
             np.savez(fh, **arrays)
 
 
-DAMAGE = ["index_out_of_range", "negative_index", "wrong_shape", "wrong_k", "nan_values", "missing_layer", "folder", "fifo"]
+DAMAGE = [
+    "index_out_of_range",
+    "negative_index",
+    "wrong_shape",
+    "wrong_k",
+    "nan_values",
+    "missing_layer",
+    "folder",
+    "fifo",
+]
 
 
 @pytest.mark.parametrize("how", DAMAGE)
@@ -167,7 +176,9 @@ def test_a_fifo_among_the_images_is_named_and_never_opened(ckpt, tmp_path, capsy
     assert len(ds) == 2 and not any("pipe" in p for p in ds.paths)
     assert sorted(Path(p).name for p, _ in ds.skipped) == ["flat.jpg", "pipe.png"]
     assert all("FIFO" in why for _, why in ds.skipped)
-    code = _in_thread(lambda: main(["evaluate", "--data", str(tmp_path / "imgs"), "--checkpoint", str(ckpt), "--device", "cpu"]))
+    code = _in_thread(
+        lambda: main(["evaluate", "--data", str(tmp_path / "imgs"), "--checkpoint", str(ckpt), "--device", "cpu"])
+    )
     assert code == 0
     err = capsys.readouterr().err
     assert "pipe.png: is a FIFO" in err and "Traceback" not in err
@@ -218,7 +229,9 @@ def test_an_extreme_aspect_ratio_costs_little_memory_and_time(size, tmp_path):
     path = tmp_path / "strip.png"
     Image.new("RGB", size, (10, 200, 30)).save(path)
     assert path.stat().st_size < 10_000
-    done = subprocess.run([sys.executable, "-c", _PEAK, str(path)], capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(path)], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
     assert done.returncode == 0, done.stderr
     shape, grown_mb, seconds = done.stdout.rsplit(maxsplit=2)
     assert shape == "(32, 32, 3)"
@@ -262,7 +275,12 @@ def test_odd_tensors_in_a_checkpoint_are_one_line_naming_the_tensor(kind, model,
     torch.save(state, path)
     with pytest.raises(CheckpointError, match=name):
         load_model(path)
-    assert main(["scan", "--data", "probes", "--checkpoint", str(path), "--device", "cpu", "--out", str(tmp_path / "x.npz")]) == 2
+    assert (
+        main(
+            ["scan", "--data", "probes", "--checkpoint", str(path), "--device", "cpu", "--out", str(tmp_path / "x.npz")]
+        )
+        == 2
+    )
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1
     one_error_line(captured.err, str(path), f"tensor {name}")
@@ -272,7 +290,8 @@ def test_odd_tensors_in_a_checkpoint_are_one_line_naming_the_tensor(kind, model,
 # --- unreadable folders --------------------------------------------------------------------------
 
 needs_non_root = pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads a mode-000 folder anyway (the simulated test covers it)"
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root reads a mode-000 folder anyway (the simulated test covers it)",
 )
 
 

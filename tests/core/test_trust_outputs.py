@@ -43,7 +43,9 @@ def _train(data: Path, out: Path | str, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize("spelling", ["same", "relative", "dotdot", "symlink", "hard_link"])
 @pytest.mark.parametrize("command", ["scan", "export"])
-def test_out_onto_the_checkpoint_is_refused_however_it_is_spelled(command, spelling, ckpt, tmp_path, monkeypatch, capsys):
+def test_out_onto_the_checkpoint_is_refused_however_it_is_spelled(
+    command, spelling, ckpt, tmp_path, monkeypatch, capsys
+):
     # A figure needs a figure's extension: for export the checkpoint itself is named .png (torch.load does not mind).
     name = "my.pt" if command == "scan" else "my.png"
     my_ckpt = tmp_path / name
@@ -175,7 +177,9 @@ atomic_write(sys.argv[1], write)
 def test_a_signal_during_a_save_leaves_the_old_file_and_no_temporary_file(sig, tmp_path):
     target = tmp_path / "result.npz"
     target.write_bytes(b"the previous result\n")
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, str(target)], stdout=subprocess.PIPE, cwd=Path(__file__).parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SAVE, str(target)], stdout=subprocess.PIPE, cwd=Path(__file__).parents[2]
+    )
     try:
         assert proc.stdout.readline().strip() == b"writing"
         assert len(os.listdir(tmp_path)) == 2  # the temporary file exists now
