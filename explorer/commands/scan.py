@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from explorer.cli import (
     Parser,
     add_common,
     check_layer_names,
+    checkpoint_input,
+    int_in,
     load_from_args,
     open_from_args,
+    positive_int,
     progress_line,
+    refuse_data_inputs,
     warn_unreadable,
 )
 from explorer.core.errors import ExplorerError
+from explorer.core.paths import check_output, show
 
 
 def parse_layers(text: str | None, model) -> list[str]:
@@ -31,25 +35,22 @@ def main(argv: Sequence[str]) -> int:
     p = Parser(prog="cnn-explorer scan", description="Find the k images that excite each feature most.")
     add_common(p)
     p.add_argument("--layers", default=None, help="comma-separated layer names (default: every layer of the model)")
-    p.add_argument("-k", type=int, default=9, help="images per feature (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("-k", type=positive_int, default=9, help="images per feature (default: %(default)s)")
+    p.add_argument("--batch-size", type=int_in(1, 65536), default=256)
     p.add_argument("--out", required=True, help="the .npz file to write")
     args = p.parse_args(argv)
-    if args.k < 1:
-        raise ExplorerError(f"-k {args.k}: must be at least 1")
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ExplorerError(f"{out}: folder {out.parent} does not exist")
+    out = check_output(args.out, checkpoint_input(args.checkpoint, getattr(args, "model", None)))
     from explorer.core.scan import save_top_k, scan_top_k
 
     model, _device = load_from_args(args)
     layers = parse_layers(args.layers, model)
     ds = open_from_args(args.data, args.split, args.download)
+    refuse_data_inputs(out, args.data, ds)
     results = scan_top_k(model, ds, layers, args.k, batch_size=args.batch_size, progress=progress_line("scanning"))
     warn_unreadable(ds, "count as black images")
     try:
         save_top_k(results, out)
     except OSError as exc:
-        raise ExplorerError(f"{out}: cannot write ({exc.strerror or exc})") from None
-    sys.stdout.write(f"wrote {out}: top {args.k} of {len(ds)} images for {', '.join(layers)}\n")
+        raise ExplorerError(f"{show(out)}: cannot write ({exc.strerror or exc})") from None
+    sys.stdout.write(f"wrote {show(out)}: top {args.k} of {len(ds)} images for {', '.join(layers)}\n")
     return 0

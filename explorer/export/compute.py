@@ -24,6 +24,34 @@ from explorer.export.topk import compute_topk
 
 BATCH = 256  # images per forward pass, so long selections never hold every activation at once
 DEFAULT_IMAGES = {"feature": 16, "maxact": 256}
+MAX_CELLS = 512  # cells in one figure: time and memory stay bounded, and the tiles stay big enough to see
+
+
+def cell_count(dataset: ImageSet, request: FigureRequest, channels: int) -> int:
+    """How many cells the figure would draw (feature: one per image; topk: k per feature; others: per feature)."""
+    if request.kind == "feature":
+        return len(request.images or default_images(dataset, "feature"))
+    if request.kind in ("maps",):
+        return channels
+    features = len(request.features) if request.features is not None else channels
+    return features * min(request.k, len(dataset)) if request.kind == "topk" else features
+
+
+def check_size(dataset: ImageSet, request: FigureRequest, channels: int) -> None:
+    """ExportError, before any work, when the figure would hold more than MAX_CELLS cells (`channels`: the layer's)."""
+    n = cell_count(dataset, request, channels)
+    if n > MAX_CELLS:
+        what = (
+            "images (--images)"
+            if request.kind == "feature"
+            else "features x k"
+            if request.kind == "topk"
+            else "features"
+        )
+        raise ExportError(
+            f"{request.kind} figure of {n:,} cells: more than the {MAX_CELLS} one figure holds; "
+            f"choose fewer {what}, e.g. every STEP-th with A:B:STEP"
+        )
 
 
 def compute_figure(
@@ -37,7 +65,7 @@ def compute_figure(
     """The figure `request` asks for. topk uses `top_k` (the layer's scan) when given, else scans `dataset`."""
     if len(dataset) == 0:
         raise ExportError(f"{dataset.name}: no images to draw")
-    layer_of(model, request.layer)  # the layer must be one of this model's
+    check_size(dataset, request, layer_of(model, request.layer).channels)
     if request.kind == "topk":
         return compute_topk(model, dataset, request, model_name=model_name, top_k=top_k)
     build = {"maps": _maps, "projections": _projections, "feature": _feature, "maxact": _maxact}[request.kind]

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from explorer.core.checkpoint import BUNDLED_MODEL
+from explorer.core.paths import OutputError, check_output, same_file_as, show
 from explorer.export import model_label
 from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.errors import ExportError
@@ -83,7 +85,13 @@ class ExportWiring(QObject):
             return
         try:
             check_target(path, request.dpi)
-        except ExportError as exc:
+            check_output(
+                path, {"the model's checkpoint": self.window.checkpoint or str(BUNDLED_MODEL)}, flag="export to"
+            )
+            same = same_file_as(path, request.images.paths or ())
+            if same is not None:
+                raise OutputError(f"{show(path)}: is the image {show(same)} of the open set; refusing to overwrite it")
+        except (ExportError, OutputError) as exc:
             self._report_failure(str(exc))
             return
         request = ExportRequest(request.images, request.figure, path, request.model_name, request.top_k, request.dpi)

@@ -371,6 +371,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
+        self.browser.model.close()
         self.controller.shutdown()
         super().closeEvent(event)
 

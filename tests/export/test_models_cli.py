@@ -114,8 +114,14 @@ def test_a_model_card_holds_the_settings(user_model, image_folder, tmp_path):
         (["--model", "{dir}/missing.py:Tiny"], "missing.py: no such Python file"),
         (["--model", "torchvision:vgg11_bn", "--num-classes", "10", "--checkpoint", "{w}"], "missing keys"),
         (["--model", "torchvision:resnet999"], "torchvision:resnet999: no such torchvision classifier"),
-        (["--model", "{src}:Tiny", "--layers", "fc"], "--layers fc: not a layer of this model (its layers: features.1, features.5)"),
-        (["--model", "{src}:Tiny", "--num-classes", "0"], "argument --num-classes: 0 must be at least 1"),
+        (
+            ["--model", "{src}:Tiny", "--layers", "fc"],
+            "--layers fc: not a layer of this model (its layers: features.1, features.5)",
+        ),
+        (
+            ["--model", "{src}:Tiny", "--num-classes", "0"],
+            "argument --num-classes: 0 is out of range: must be at least 1",
+        ),
         (["--model", "{src}:Tiny", "--mean", "0.5,0.5"], "expected three numbers R,G,B"),
         (["--model", "{src}:Tiny", "--mean", "0.5,0.5,0.5"], "--mean and --std go together"),
     ],
@@ -143,7 +149,9 @@ def test_a_model_that_fails_on_its_input_size_is_named(tmp_path):
 
 def test_a_state_dict_for_another_architecture_names_keys(tmp_path):
     torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), tmp_path / "r.pt")
-    with pytest.raises(CheckpointError, match=r"r\.pt: not a torchvision:vgg11_bn state dict \(missing keys: .*unexpected keys"):
+    with pytest.raises(
+        CheckpointError, match=r"r\.pt: not a torchvision:vgg11_bn state dict \(missing keys: .*unexpected keys"
+    ):
         load_model("torchvision:vgg11_bn", tmp_path / "r.pt", num_classes=10)
 
 

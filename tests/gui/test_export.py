@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 
@@ -185,8 +186,7 @@ def test_a_failed_write_warns_names_the_path_and_the_views_go_on(data_window, qt
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    with qtbot.waitSignal(data_window.controller.failed, check_params_cb=lambda f: f.kind == "ExportRequest"):
-        data_window.activations.export.click()
+    data_window.activations.export.click()  # the folder is found unwritable before the figure is computed
     assert str(path) in data_window.statusBar().currentMessage()
     assert len(warnings) == 1 and str(path) in warnings[0] and "Permission denied" in warnings[0]
     assert not path.exists() and list(out_dir.iterdir()) == []
@@ -206,6 +206,40 @@ def test_a_bad_extension_is_refused_before_any_work(data_window, monkeypatch, ou
     data_window.activations.export.click()
     assert not any(isinstance(r, ExportRequest) for r in submitted)
     assert "figure.jpg" in warnings[0] and "unknown figure format" in data_window.statusBar().currentMessage()
+
+
+@pytest.mark.parametrize("target", ["checkpoint", "image", "read_only", "fifo"])
+def test_an_export_onto_an_input_or_a_special_file_is_refused_before_any_work(
+    target, data_window, monkeypatch, out_dir, data_dir, checkpoint
+):
+    if target == "checkpoint":
+        path = out_dir / "model.png"
+        os.link(checkpoint, path)  # the checkpoint under a figure's name
+    elif target == "image":
+        path = data_dir / "test" / "cat" / "00.png"
+    elif target == "read_only":
+        path = out_dir / "kept.png"
+        path.write_bytes(b"kept")
+        path.chmod(0o444)
+    else:
+        path = out_dir / "pipe.png"
+        os.mkfifo(path)
+    before = os.lstat(path)
+    content = path.read_bytes() if target != "fifo" else b""
+    choose_save_path(monkeypatch, path)
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
+    submitted = []
+    real_submit = data_window.controller.submit
+    monkeypatch.setattr(data_window.controller, "submit", lambda r: (submitted.append(r), real_submit(r)))
+    data_window.activations.export.click()
+    assert not any(isinstance(r, ExportRequest) for r in submitted)
+    word = {"checkpoint": "checkpoint", "image": "image", "read_only": "read-only", "fifo": "FIFO"}[target]
+    assert str(path) in warnings[0] and word in warnings[0]
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    if target != "fifo":
+        assert path.read_bytes() == content
 
 
 def test_closing_during_an_export_stops_cleanly_and_leaves_no_file(

@@ -1,21 +1,26 @@
 """A lazy list model over an ImageSet: thumbnails decoded on demand, predictions filled in as they arrive.
 
 Filtering is an index array (numpy over labels and predictions), so 50,000 rows filter at once.
+The GUI thread never reads an image file: a thumbnail not decoded yet shows as a grey square while
+a background thread decodes it (with the others asked for meanwhile), then its row is repainted.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
 
 from explorer.core.images import ImageSet
 
 ICON = 64
+DECODE_BATCH = 64  # thumbnails decoded per background job
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
 OUTCOMES = ("all", "right", "wrong")
 _RIGHT, _WRONG = QColor(30, 130, 60), QColor(200, 40, 40)
@@ -49,6 +54,57 @@ class ThumbnailFilter:
         return keep
 
 
+class ThumbnailDecoder(QObject):
+    """Decodes the images asked for on one background thread, a batch at a time; `decoded` reports them."""
+
+    decoded = Signal(object, object)  # the ImageSet, tuple of indices now in memory
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="thumbnails")
+        self._images: ImageSet | None = None
+        self._pending: dict[int, None] = {}  # insertion-ordered: the first asked is decoded first
+        self._busy = False
+        self._closed = False
+        self.decoded.connect(self._on_decoded)
+
+    def want(self, images: ImageSet, index: int) -> None:
+        if self._closed:
+            return
+        if images is not self._images:
+            self._images, self._pending = images, {}
+        self._pending[index] = None
+        if not self._busy:
+            self._submit()
+
+    def close(self) -> None:
+        """Drop what waits; a batch being decoded finishes on its own and is ignored."""
+        self._closed = True
+        self._pending = {}
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self) -> None:
+        images = self._images
+        if images is None or not self._pending or self._closed:
+            return
+        batch = tuple(list(self._pending)[:DECODE_BATCH])
+        for i in batch:
+            del self._pending[i]
+        self._busy = True
+        future: Future[np.ndarray] = self._pool.submit(images.images, list(batch))
+        # Runs on the pool's thread; the signal is queued to this object's (the GUI) thread.
+        future.add_done_callback(lambda _f: self._report(images, batch))
+
+    def _report(self, images: ImageSet, batch: tuple[int, ...]) -> None:
+        if not self._closed:
+            with contextlib.suppress(RuntimeError):  # the window, and this object, may be gone by now
+                self.decoded.emit(images, batch)
+
+    def _on_decoded(self, _images: ImageSet, _batch: tuple[int, ...]) -> None:
+        self._busy = False
+        self._submit()
+
+
 class ThumbnailModel(QAbstractListModel):
     def __init__(self, classes: Sequence[str], cache_size: int = 2048) -> None:
         super().__init__()
@@ -60,6 +116,13 @@ class ThumbnailModel(QAbstractListModel):
         self.rows = np.zeros(0, np.int64)
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._cache_size = cache_size
+        self._placeholder: QPixmap | None = None
+        self.decoder = ThumbnailDecoder()
+        self.decoder.decoded.connect(self._on_decoder_decoded)
+
+    def close(self) -> None:
+        """Stop decoding in the background (the window is closing)."""
+        self.decoder.close()
 
     def set_images(self, images: ImageSet) -> None:
         self.beginResetModel()
@@ -132,6 +195,9 @@ class ThumbnailModel(QAbstractListModel):
             self._cache.move_to_end(i)
             return pix
         assert self.images is not None
+        if not self.images.is_decoded(i):
+            self.decoder.want(self.images, i)
+            return self._grey()
         rgb = np.ascontiguousarray(self.images.image(i))
         h, w = rgb.shape[:2]
         qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
@@ -142,3 +208,16 @@ class ThumbnailModel(QAbstractListModel):
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return pix
+
+    def _grey(self) -> QPixmap:
+        if self._placeholder is None:
+            self._placeholder = QPixmap(ICON, ICON)
+            self._placeholder.fill(QColor(128, 128, 128))
+        return self._placeholder
+
+    def _on_decoder_decoded(self, images: ImageSet, batch: tuple[int, ...]) -> None:
+        if images is not self.images:
+            return  # a set replaced meanwhile
+        rows = [r for r in (self.row_of(i) for i in batch) if r is not None]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [Qt.ItemDataRole.DecorationRole])
