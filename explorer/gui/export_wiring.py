@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from explorer.export import model_label
 from explorer.export.errors import ExportError
 from explorer.export.request import FigureRequest
 from explorer.export.write import FORMATS, check_target
+from explorer.gui import dialogs
 from explorer.gui.export_requests import VIEW_KINDS, default_file_name, figure_request
 from explorer.gui.messages import ExportDone, ExportRequest, Failure
 
@@ -93,7 +94,7 @@ class ExportWiring(QObject):
         fmt = fmt if fmt in FILTERS else "png"
         folder = str(settings.value(FOLDER_KEY, "")) or os.getcwd()
         start = os.path.join(folder, default_file_name(figure, fmt))
-        path, chosen = QFileDialog.getSaveFileName(self.window, TITLE, start, ";;".join(FILTERS.values()), FILTERS[fmt])
+        path, chosen = dialogs.get_save_file_name(self.window, TITLE, start, ";;".join(FILTERS.values()), FILTERS[fmt])
         if not path:
             return ""
         chosen_fmt = next((f for f, text in FILTERS.items() if text == chosen), fmt)

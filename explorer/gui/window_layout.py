@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 Area = Qt.DockWidgetArea
 # Dock titles and areas, in the order of MainWindow.docks.
@@ -34,10 +34,25 @@ def build_layout(window: QMainWindow, central: list[QWidget], panes: list[QWidge
     return docks
 
 
+def scrolling(pane: QWidget) -> QScrollArea:
+    """`pane` in a scroll area: squeezed below its minimum size, it scrolls instead of being cut off or overlapped."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(pane)
+    return area
+
+
+def pane_of(dock: QDockWidget) -> QWidget:
+    """The pane a dock shows (inside its scroll area)."""
+    widget = dock.widget()
+    return widget.widget() if isinstance(widget, QScrollArea) else widget
+
+
 def _dock(window: QMainWindow, title: str, pane: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(title.lower().replace(" ", "_"))
-    dock.setWidget(pane)
+    dock.setWidget(scrolling(pane))
     dock.setFeatures(
         QDockWidget.DockWidgetFeature.DockWidgetMovable
         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -47,14 +62,21 @@ def _dock(window: QMainWindow, title: str, pane: QWidget, area: Qt.DockWidgetAre
     return dock
 
 
-def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
+def default_window_size(window: QMainWindow) -> None:
+    """Three quarters of the screen, at least 1280x800 where the screen has room (a first start)."""
     screen = window.screen().availableGeometry()
     window.resize(
         min(screen.width(), max(1280, screen.width() * 3 // 4)),
         min(screen.height(), max(800, screen.height() * 3 // 4)),
     )
-    window.resizeDocks(docks[:1], [330], Qt.Orientation.Horizontal)
-    window.resizeDocks(docks[1:3], [150, 250], Qt.Orientation.Vertical)
-    window.resizeDocks(docks[1:2], [290], Qt.Orientation.Horizontal)
-    window.resizeDocks(docks[3:4], [340], Qt.Orientation.Vertical)
-    window.resizeDocks(docks[3:5], [430, 520], Qt.Orientation.Horizontal)
+
+
+def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
+    """Share the window's present size among the docks: images left, choices right, the views below."""
+    w, h = window.width(), window.height()
+    window.resizeDocks(docks[:1], [max(230, min(330, w * 26 // 100))], Qt.Orientation.Horizontal)
+    window.resizeDocks(docks[1:2], [max(230, min(300, w * 22 // 100))], Qt.Orientation.Horizontal)
+    window.resizeDocks(docks[1:3], [h * 22 // 100, h * 40 // 100], Qt.Orientation.Vertical)
+    window.resizeDocks(docks[3:4], [max(240, h * 42 // 100)], Qt.Orientation.Vertical)
+    bottom = w - docks[0].width()
+    window.resizeDocks(docks[3:5], [bottom * 45 // 100, bottom * 55 // 100], Qt.Orientation.Horizontal)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from conftest import all_predicted
 from PIL import Image
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model
+from explorer.gui import dialogs
 from explorer.gui import worker as gui_worker
 from explorer.gui.export_requests import figure_request, topk_features
 from explorer.gui.main_window import MainWindow
@@ -69,7 +70,7 @@ def choose_save_path(monkeypatch, path) -> list[tuple]:
         asked.append(args)
         return str(path), ""
 
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake)
+    monkeypatch.setattr(dialogs, "get_save_file_name", fake)
     return asked
 
 

@@ -22,6 +22,7 @@ class AcrossImagesPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = PixelView()
+        self.view.setMinimumSize(200, 120)
         self._page: tuple[int, ...] = ()
         self._tile: tuple[int, int] = (32, 64)
         note = QLabel(

@@ -24,6 +24,8 @@ class ActivationsPane(QWidget):
         super().__init__(parent)
         self.grid = PixelView("feature maps")
         self.large = PixelView("selected feature")
+        self.grid.setMinimumSize(240, 150)
+        self.large.setMinimumSize(120, 120)
         self.overlay_box = QCheckBox("overlay on image")
         rule = QLabel(ACTIVATION_TEXT + " Click a map to select it.")
         rule.setWordWrap(True)

@@ -44,6 +44,7 @@ class ProjectionPane(QWidget):
         controls.setColumnStretch(3, 1)
         row = QHBoxLayout()
         for view in self.views:
+            view.setMinimumSize(100, 110)
             row.addWidget(view, 1)
             view.wheel_scrolled.connect(self.wheel_scrolled)
         layout = QVBoxLayout(self)
@@ -56,12 +57,14 @@ class ProjectionPane(QWidget):
         self.export.clicked.connect(self.export_requested)
         for box in (self.method, self.unpool, self.keep, self.compare):
             box.currentIndexChanged.connect(self._on_control_changed)
+        self._layer, self._pooled = "", True  # the layer shown, and whether max-pooling lies below it
         self.show_options(ProjectionOptions())
 
     def options(self) -> ProjectionOptions:
+        """The options as chosen, kept even where one does not apply now (fill under guided): see normalised()."""
         return ProjectionOptions(
             self.method.currentData(), self.unpool.currentData(), self.keep.currentData(), self.compare.currentData()
-        ).normalised()
+        )
 
     def show_options(self, options: ProjectionOptions) -> None:
         for box, value in (
@@ -85,14 +88,39 @@ class ProjectionPane(QWidget):
                 view.set_title(name)
                 view.set_image(projection_to_rgb(p))
 
+    def show_layer(self, layer: str, pooled: bool) -> None:
+        """The layer shown, and whether any max-pooling lies below it (without, unpooling changes nothing)."""
+        self._layer, self._pooled = layer, pooled
+        self._enable_controls(self.options())
+
     def _enable_controls(self, options: ProjectionOptions) -> None:
-        self.unpool.setEnabled(options.method == "deconvnet" and options.compare != "unpooling")
+        reason = unpool_disabled_reason(options, self._layer, self._pooled)
+        self.unpool.setEnabled(not reason)
+        self.unpool.setToolTip(reason or UNPOOL_TIP)
         self.method.setEnabled(options.compare == "single")
+        self.method.setToolTip("" if options.compare == "single" else "“show” compares methods or unpoolings")
 
     def _on_control_changed(self, _index: int) -> None:
         options = self.options()
         self.show_options(options)
         self.options_changed.emit(options)
+
+
+UNPOOL_TIP = "How the deconvnet undoes max-pooling: back to where the max was (switches), or over the whole 2x2 (fill)"
+
+
+def unpool_disabled_reason(options: ProjectionOptions, layer: str, pooled: bool) -> str:
+    """Why the unpooling choice does not apply now ("" when it does); the choice itself is kept."""
+    if not pooled:
+        return f"{layer} has no max-pooling below it: switches and fill give the same pixels."
+    if options.compare == "unpooling":
+        return "“show: switches vs fill” shows both."
+    if options.method != "deconvnet" and options.compare != "methods":
+        return (
+            f"Unpooling by fill applies to the deconvnet only; {options.method} goes through the max-pool "
+            "switches. Your choice is kept for when you switch back to deconvnet."
+        )
+    return ""
 
 
 def _combo(items: dict[str, str]) -> QComboBox:
