@@ -21,6 +21,7 @@ from explorer.gui import dialogs
 from explorer.gui.actions import build_actions
 from explorer.gui.controller import Controller
 from explorer.gui.export_wiring import ExportWiring
+from explorer.gui.help_dialogs import copy_view, show_about, show_shortcuts
 from explorer.gui.messages import (
     DataLoaded,
     ExportRequest,
@@ -114,6 +115,8 @@ class MainWindow(QMainWindow):
             "next_layer": lambda: self._step_layer(1), "previous_layer": lambda: self._step_layer(-1),
             "next_image": lambda: self._step_image(1), "previous_image": lambda: self._step_image(-1),
             "find_top_images": lambda: self.top_wiring.start_scan(), "cancel_scan": lambda: self.top_wiring.cancel_scan(),
+            "copy_view": lambda: self.status.showMessage(copy_view(self)), "shortcuts": lambda: show_shortcuts(self),
+            "about": lambda: show_about(self, *self.status.facts()),
         })  # fmt: skip
         for dock in self.docks:
             menus["&View"].addAction(dock.toggleViewAction())

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 Area = Qt.DockWidgetArea
@@ -34,13 +35,41 @@ def build_layout(window: QMainWindow, central: list[QWidget], panes: list[QWidge
     return docks
 
 
+class FitScrollArea(QScrollArea):
+    """Gives its pane the whole viewport, or the pane's minimum size where the viewport is smaller (then scrolls).
+
+    Not widgetResizable: that sizes a pane holding word-wrapped labels to its preferred height for the width,
+    which is far taller than the dock, and the views inside drift out of sight.
+    """
+
+    def __init__(self, pane: QWidget) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidget(pane)
+        pane.installEventFilter(self)
+
+    def fit(self) -> None:
+        pane, view, need = self.widget(), self.viewport().size(), self.widget().minimumSizeHint()
+        pane.resize(max(view.width(), need.width()), max(view.height(), need.height()))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit()
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:  # a scroll bar came or went
+            self.fit()
+        return super().viewportEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.fit()
+        return False
+
+
 def scrolling(pane: QWidget) -> QScrollArea:
     """`pane` in a scroll area: squeezed below its minimum size, it scrolls instead of being cut off or overlapped."""
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(pane)
-    return area
+    return FitScrollArea(pane)
 
 
 def pane_of(dock: QDockWidget) -> QWidget:
@@ -63,12 +92,9 @@ def _dock(window: QMainWindow, title: str, pane: QWidget, area: Qt.DockWidgetAre
 
 
 def default_window_size(window: QMainWindow) -> None:
-    """Three quarters of the screen, at least 1280x800 where the screen has room (a first start)."""
+    """A first start fills the screen: every pane gets the most room (the layout holds from 1024x640 up)."""
     screen = window.screen().availableGeometry()
-    window.resize(
-        min(screen.width(), max(1280, screen.width() * 3 // 4)),
-        min(screen.height(), max(800, screen.height() * 3 // 4)),
-    )
+    window.setGeometry(screen)
 
 
 def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
@@ -76,7 +102,7 @@ def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
     w, h = window.width(), window.height()
     window.resizeDocks(docks[:1], [max(230, min(330, w * 26 // 100))], Qt.Orientation.Horizontal)
     window.resizeDocks(docks[1:2], [max(230, min(300, w * 22 // 100))], Qt.Orientation.Horizontal)
-    window.resizeDocks(docks[1:3], [h * 22 // 100, h * 40 // 100], Qt.Orientation.Vertical)
-    window.resizeDocks(docks[3:4], [max(240, h * 42 // 100)], Qt.Orientation.Vertical)
+    window.resizeDocks(docks[1:3], [h * 20 // 100, h * 45 // 100], Qt.Orientation.Vertical)
+    window.resizeDocks(docks[3:4], [max(250, h * 40 // 100)], Qt.Orientation.Vertical)
     bottom = w - docks[0].width()
-    window.resizeDocks(docks[3:5], [bottom * 45 // 100, bottom * 55 // 100], Qt.Orientation.Horizontal)
+    window.resizeDocks(docks[3:5], [bottom * 48 // 100, bottom * 52 // 100], Qt.Orientation.Horizontal)

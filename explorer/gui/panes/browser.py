@@ -27,12 +27,14 @@ class BrowserPane(QWidget):
         self.split.addItems(SPLITS)
         self.true_class = _class_combo(classes)
         self.predicted_class = _class_combo(classes)
-        self.outcome = QComboBox()
+        self.outcome = _class_combo(())
+        self.outcome.clear()
         for o in OUTCOMES:
             self.outcome.addItem({"all": "right and wrong", "right": "right only", "wrong": "wrong only"}[o], o)
         self.jump = QSpinBox()
         self.jump.setKeyboardTracking(False)
         self.count = QLabel()
+        self.count.setWordWrap(True)
         self.list = QListView()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setUniformItemSizes(True)
@@ -161,6 +163,8 @@ class BrowserPane(QWidget):
 
 def _class_combo(classes: Sequence[str]) -> QComboBox:
     box = QComboBox()
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(8)
     box.addItem("any", -1)
     for i, name in enumerate(classes):
         box.addItem(name, i)

@@ -7,6 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from explorer.core.projection import METHODS, UNPOOLS
+from explorer.gui.colour_bars import PROJECTION_LABEL, signed_grey
 from explorer.gui.imaging import PROJECTION_TEXT, projection_to_rgb
 from explorer.gui.messages import ProjectionOptions
 from explorer.gui.panes.export_button import export_button, footer
@@ -30,7 +31,8 @@ class ProjectionPane(QWidget):
         self.compare = _combo(COMPARE_LABELS)
         self.views = [PixelView() for _ in range(MAX_VIEWS)]
         self.header = QLabel()
-        rule = QLabel(PROJECTION_TEXT)
+        rule = QLabel("Each view on its own scale, grey = 0 (colour bar).")
+        rule.setToolTip(PROJECTION_TEXT)
         rule.setWordWrap(True)
 
         controls = QGridLayout()
@@ -87,6 +89,8 @@ class ProjectionPane(QWidget):
                 name, p = projections[i]
                 view.set_title(name)
                 view.set_image(projection_to_rgb(p))
+                top = float(np.abs(p).max()) if p.size else 0.0
+                view.set_colour_bar(signed_grey(), -top, top, PROJECTION_LABEL)
 
     def show_layer(self, layer: str, pooled: bool) -> None:
         """The layer shown, and whether any max-pooling lies below it (without, unpooling changes nothing)."""
@@ -125,6 +129,8 @@ def unpool_disabled_reason(options: ProjectionOptions, layer: str, pooled: bool)
 
 def _combo(items: dict[str, str]) -> QComboBox:
     box = QComboBox()
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(6)  # narrow docks: the combo shrinks rather than the pane being cut off
     for value, label in items.items():
         box.addItem(label, value)
     return box
