@@ -15,7 +15,7 @@ from explorer.core.model import SeedNet
 from explorer.core.projection import activations
 from explorer.core.scan import TopK
 from explorer.export.errors import ExportError
-from explorer.export.figure_data import FigureData
+from explorer.export.figure_data import ACTIVATION_SCALE_LABEL, RELATIVE_SCALE, ColourScale, FigureData
 from explorer.export.normalise import IMAGE_RULE, MAPS_RULE, PROJECTION_RULE, maps_rgb8, maps_scale, projection_rgb8
 from explorer.export.request import FigureRequest
 from explorer.export.selection import check_indices, describe_indices
@@ -71,6 +71,7 @@ def _maps(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_name:
         tiles=tuple(maps_rgb8(maps, vmax)),
         labels=tuple(f"f{c}" for c in range(channels)),
         columns=request.columns or 8,
+        scale=ColourScale("viridis", 0.0, vmax, ACTIVATION_SCALE_LABEL),
     )
 
 
@@ -89,6 +90,7 @@ def _projections(model: SeedNet, dataset: ImageSet, request: FigureRequest, mode
         tiles=tuple(projection_rgb8(p)),
         labels=tuple(f"f{f}" for f in feats),
         columns=request.columns or 8,
+        scale=RELATIVE_SCALE,
     )
 
 
@@ -114,6 +116,7 @@ def _feature(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_na
         labels=tuple(image_label(dataset, i) for i in images),
         group=2,
         columns=request.columns or 4,
+        scale=RELATIVE_SCALE,
     )
 
 
@@ -141,6 +144,7 @@ def _maxact(model: SeedNet, dataset: ImageSet, request: FigureRequest, model_nam
         labels=tuple(f"f{f}\n{image_label(dataset, i)}" for f, i in zip(feats, best, strict=True)),
         group=2,
         columns=request.columns or 4,
+        scale=RELATIVE_SCALE,
     )
 
 

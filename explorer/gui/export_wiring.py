@@ -19,7 +19,7 @@ from explorer.export import model_label
 from explorer.export.errors import ExportError
 from explorer.export.request import FigureRequest
 from explorer.export.write import FORMATS, check_target
-from explorer.gui import dialogs
+from explorer.gui import dialogs, image_choice
 from explorer.gui.export_requests import VIEW_KINDS, default_file_name, figure_request
 from explorer.gui.messages import ExportDone, ExportRequest, Failure
 
@@ -67,6 +67,14 @@ class ExportWiring(QObject):
             if not page:
                 w.status.showMessage("Feature across images: the browser's filter shows no images")
                 return None
+            try:  # the page, the whole filter, or a range: the exact set the user chose
+                chosen = image_choice.ask_images(w, page, w.browser.model.rows, len(w.images))
+            except ExportError as exc:
+                self._report_failure(str(exc))
+                return None
+            if chosen is None:
+                return None
+            page = chosen
         figure = figure_request(kind, w.state, page=page, k=k)
         return ExportRequest(w.images, figure, "", model_label(w.checkpoint), top_k)
 
