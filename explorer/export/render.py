@@ -11,10 +11,9 @@ import math
 import textwrap
 from dataclasses import dataclass
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-
-import numpy as np
 
 from explorer.export.figure_data import ColourScale, FigureData
 from explorer.export.normalise import maps_rgb8

@@ -10,7 +10,6 @@ import textwrap
 import numpy as np
 import pytest
 import torch.nn as nn
-from conftest import all_predicted
 from PIL import Image
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QDockWidget, QMessageBox, QScrollArea
@@ -22,6 +21,11 @@ from explorer.gui import dialogs
 from explorer.gui import worker as gui_worker
 from explorer.gui.scan_job import ScanFinished, ScanStopped
 from explorer.gui.settings import ExplorerState, write_state
+
+
+def all_predicted(window) -> bool:  # as tests/gui/conftest.py's, without importing a conftest by name
+    return bool((window.browser.model.predicted != -1).all()) and window.controller.running is None
+
 
 # 1. Unreadable images ---------------------------------------------------------------------------
 

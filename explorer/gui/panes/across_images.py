@@ -24,6 +24,7 @@ class AcrossImagesPane(QWidget):
         super().__init__(parent)
         self.view = PixelView()
         self.view.setMinimumSize(200, 120)
+        self.view.setToolTip("A page of the images the browser's filter shows, around the current image")
         self._page: tuple[int, ...] = ()
         self._tile: tuple[int, int] = (32, 64)
         note = QLabel(
@@ -46,7 +47,7 @@ class AcrossImagesPane(QWidget):
         self.view.set_colour_bar(signed_grey(), -1.0, 1.0, RELATIVE_LABEL)
         first, last = (page[0], page[-1]) if page else (0, 0)
         self.view.set_title(
-            f"{title} in {len(page)} images (#{first}…#{last} of the browser's filter)" if page else "no images"
+            f"{title} in {len(page)} images (#{first}…#{last})" if page else "no images"
         )
 
     def _on_view_clicked(self, x: float, y: float) -> None:
