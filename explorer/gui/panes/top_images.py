@@ -140,8 +140,10 @@ class TopImagesPane(QWidget):
         views = QSplitter(Qt.Orientation.Vertical)
         views.addWidget(self.feature_view)
         views.addWidget(self.overview_scroll)
-        for view in (self.feature_view, self.overview_scroll):
-            view.setMinimumHeight(40)  # the pane shares a dock tab: it must not make the window taller
+        self.feature_view.setMinimumHeight(100)  # the selected feature's pairs: never squeezed out by the overview
+        self.overview_scroll.setMinimumHeight(40)  # the pane shares a dock tab: it must not make the window taller
+        views.setStretchFactor(0, 1)
+        views.setStretchFactor(1, 1)
         layout.addWidget(views, 1)
         self.export = export_button("Export the top images of 16 features from the selected one (PNG, SVG or PDF)")
         layout.addLayout(footer(rule, self.export))
