@@ -15,7 +15,7 @@ from explorer.core.images import ImageSet
 from explorer.core.projection import activations, model_device
 from explorer.core.scan import TopK
 from explorer.export.errors import ExportError
-from explorer.export.figure_data import FigureData
+from explorer.export.figure_data import ACTIVATION_SCALE_LABEL, RELATIVE_SCALE, ColourScale, FigureData
 from explorer.export.normalise import IMAGE_RULE, MAPS_RULE, PROJECTION_RULE, maps_rgb8, maps_scale, projection_rgb8
 from explorer.export.request import FigureRequest, layer_of
 from explorer.export.selection import check_indices, describe_indices
@@ -100,6 +100,7 @@ def _maps(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_nam
         tiles=tuple(maps_rgb8(maps, vmax)),
         labels=tuple(f"f{c}" for c in range(channels)),
         columns=request.columns or 8,
+        scale=ColourScale("viridis", 0.0, vmax, ACTIVATION_SCALE_LABEL),
     )
 
 
@@ -120,6 +121,7 @@ def _projections(model: nn.Module, dataset: ImageSet, request: FigureRequest, mo
         tiles=tuple(projection_rgb8(p)),
         labels=tuple(f"f{f}" for f in feats),
         columns=request.columns or 8,
+        scale=RELATIVE_SCALE,
     )
 
 
@@ -145,6 +147,7 @@ def _feature(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_
         labels=tuple(image_label(dataset, i) for i in images),
         group=2,
         columns=request.columns or 4,
+        scale=RELATIVE_SCALE,
     )
 
 
@@ -174,6 +177,7 @@ def _maxact(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_n
         labels=tuple(f"f{f}\n{image_label(dataset, i)}" for f, i in zip(feats, best, strict=True)),
         group=2,
         columns=request.columns or 4,
+        scale=RELATIVE_SCALE,
     )
 
 

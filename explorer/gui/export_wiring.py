@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.checkpoint import BUNDLED_MODEL
 from explorer.core.paths import OutputError, check_output, same_file_as, show
@@ -22,6 +22,7 @@ from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.errors import ExportError
 from explorer.export.request import FigureRequest
 from explorer.export.write import FORMATS, check_target
+from explorer.gui import dialogs, image_choice
 from explorer.gui.export_requests import VIEW_KINDS, default_file_name, figure_request
 from explorer.gui.messages import ExportDone, ExportRequest, Failure
 
@@ -69,6 +70,14 @@ class ExportWiring(QObject):
             if not page:
                 w.status.showMessage("Feature across images: the browser's filter shows no images")
                 return None
+            try:  # the page, the whole filter, or a range: the exact set the user chose
+                chosen = image_choice.ask_images(w, page, w.browser.model.rows, len(w.images))
+            except ExportError as exc:
+                self._report_failure(str(exc))
+                return None
+            if chosen is None:
+                return None
+            page = chosen
         figure = figure_request(kind, w.state, page=page, k=k)
         return ExportRequest(w.images, figure, "", model_label(w.checkpoint), top_k)
 
@@ -105,7 +114,7 @@ class ExportWiring(QObject):
         fmt = fmt if fmt in FILTERS else "png"
         folder = str(settings.value(FOLDER_KEY, "")) or os.getcwd()
         start = os.path.join(folder, default_file_name(figure, fmt))
-        path, chosen = QFileDialog.getSaveFileName(self.window, TITLE, start, ";;".join(FILTERS.values()), FILTERS[fmt])
+        path, chosen = dialogs.get_save_file_name(self.window, TITLE, start, ";;".join(FILTERS.values()), FILTERS[fmt])
         if not path:
             return ""
         chosen_fmt = next((f for f, text in FILTERS.items() if text == chosen), fmt)

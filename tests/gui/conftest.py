@@ -74,7 +74,7 @@ def images() -> ImageSet:
 
 
 def all_predicted(window: MainWindow) -> bool:
-    return bool((window.browser.model.predicted >= 0).all()) and window.controller.running is None
+    return bool((window.browser.model.predicted != -1).all()) and window.controller.running is None
 
 
 @pytest.fixture

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from conftest import all_predicted
 from PIL import Image
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model
+from explorer.export.errors import ExportError
+from explorer.gui import dialogs, image_choice
 from explorer.gui import worker as gui_worker
 from explorer.gui.export_requests import figure_request, topk_features
 from explorer.gui.main_window import MainWindow
@@ -70,7 +72,7 @@ def choose_save_path(monkeypatch, path) -> list[tuple]:
         asked.append(args)
         return str(path), ""
 
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake)
+    monkeypatch.setattr(dialogs, "get_save_file_name", fake)
     return asked
 
 
@@ -130,6 +132,7 @@ def test_feature_across_images_from_the_file_menu(data_window, qtbot, monkeypatc
     data_window.projection.unpool.setCurrentIndex(data_window.projection.unpool.findData("fill"))
     path = out_dir / "window-feature.png"
     choose_save_path(monkeypatch, path)
+    monkeypatch.setattr(image_choice, "ask_images", lambda _w, page, _rows, _n: page)
     export_through(data_window, qtbot, data_window.menu_actions["export_feature"].trigger)
     args = ("--layer", "conv1", "--feature", "7", "--images", "0:16", "--unpool", "fill")
     assert path.read_bytes() == cli_bytes(out_dir, data_dir, checkpoint, "feature", "png", *args)
@@ -274,3 +277,21 @@ def test_the_state_maps_to_the_command_lines_request():
     t = figure_request("topk", state, k=5)
     assert (t.features, t.k, t.method, t.unpool) == (tuple(range(48, 64)), 5, "deconvnet", "switches")
     assert topk_features("conv1", 3) == tuple(range(3, 19)) and topk_features("conv1", 31) == tuple(range(16, 32))
+
+
+def test_feature_across_images_exports_the_chosen_set(data_window, qtbot, monkeypatch, out_dir, data_dir, checkpoint):
+    """A range (or the browser's whole filter), not only the page: the same bytes as the command line's --images."""
+    settle(data_window, qtbot, 0, "conv1", 3)
+    dialog = image_choice.QInputDialog
+    monkeypatch.setattr(dialog, "getItem", lambda *a, **k: (a[3][2], True))  # "a range of images…"
+    monkeypatch.setattr(dialog, "getText", lambda *a, **k: ("1:16:3", True))
+    path = out_dir / "window-range.png"
+    choose_save_path(monkeypatch, path)
+    done = export_through(data_window, qtbot, data_window.menu_actions["export_feature"].trigger)
+    assert done.path == str(path)
+    args = ("--layer", "conv1", "--feature", "3", "--images", "1:16:3")
+    assert path.read_bytes() == cli_bytes(out_dir, data_dir, checkpoint, "feature", "png", *args)
+    page, shown = (0, 1), (0, 1, 2)
+    assert image_choice.chosen_images(image_choice.FILTER, page, shown, 16) == shown
+    with pytest.raises(ExportError, match="at most"):
+        image_choice.chosen_images(image_choice.RANGE, page, shown, 5000, "0:5000")

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QStyle
 
 from explorer.core.images import ImageSet
 
@@ -23,6 +24,7 @@ ICON = 64
 DECODE_BATCH = 64  # thumbnails decoded per background job
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
 OUTCOMES = ("all", "right", "wrong")
+UNKNOWN, UNREADABLE = -1, -2  # predicted values: not predicted yet; the file could not be read (never predicted)
 _RIGHT, _WRONG = QColor(30, 130, 60), QColor(200, 40, 40)
 
 
@@ -42,8 +44,13 @@ class ThumbnailFilter:
         return self.predicted_class >= 0 or self.outcome != "all"
 
     def accept(self, truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-        """Boolean mask of the accepted images; unknown predictions never pass a prediction filter."""
+        """Boolean mask of the accepted images; unknown predictions never pass a prediction filter.
+
+        Unreadable images pass no filter at all: they show only when nothing is filtered.
+        """
         keep = np.ones(len(truth), dtype=bool)
+        if self != ThumbnailFilter():
+            keep &= predicted != UNREADABLE
         if self.true_class >= 0:
             keep &= truth == self.true_class
         if self.predicted_class >= 0:
@@ -114,6 +121,7 @@ class ThumbnailModel(QAbstractListModel):
         self.predicted = np.zeros(0, np.int64)
         self.filter = ThumbnailFilter()
         self.rows = np.zeros(0, np.int64)
+        self.reasons = {}
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._cache_size = cache_size
         self._placeholder: QPixmap | None = None
@@ -128,7 +136,8 @@ class ThumbnailModel(QAbstractListModel):
         self.beginResetModel()
         self.images = images
         self.truth = model_labels(images, self.classes)
-        self.predicted = np.full(len(images), -1, np.int64)
+        self.predicted = np.full(len(images), UNKNOWN, np.int64)
+        self.reasons: dict[int, str] = {}  # why each unreadable image could not be read
         self._cache.clear()
         self.rows = np.flatnonzero(self.filter.accept(self.truth, self.predicted))
         self.endResetModel()
@@ -139,9 +148,16 @@ class ThumbnailModel(QAbstractListModel):
         self.rows = np.flatnonzero(self.filter.accept(self.truth, self.predicted))
         self.endResetModel()
 
-    def set_predictions(self, start: int, predicted: np.ndarray) -> None:
-        """Record predicted classes of images start..start+n and update (or insert) their rows."""
+    def set_predictions(self, start: int, predicted: np.ndarray, unreadable: Sequence[tuple[int, str]] = ()) -> None:
+        """Record predicted classes of images start..start+n and update (or insert) their rows.
+
+        The images in `unreadable` ((image, reason) pairs) are marked so and get no prediction.
+        """
         stop = start + len(predicted)
+        predicted = np.array(predicted, dtype=np.int64)
+        for i, reason in unreadable:
+            self.reasons[int(i)] = reason
+            predicted[int(i) - start] = UNREADABLE
         self.predicted[start:stop] = predicted
         lo, hi = np.searchsorted(self.rows, [start, stop])
         new = start + np.flatnonzero(self.filter.accept(self.truth[start:stop], predicted))
@@ -172,6 +188,11 @@ class ThumbnailModel(QAbstractListModel):
         i = int(self.rows[index.row()])
         if role == Qt.ItemDataRole.DecorationRole:
             return self._pixmap(i)
+        reason = self.reason(i)
+        if reason and role == Qt.ItemDataRole.DisplayRole:
+            return f"{self.images.caption(i)}\n⚠ unreadable"
+        if reason and role == Qt.ItemDataRole.ToolTipRole:
+            return f"image #{i} could not be read, so it has no prediction: {reason}"
         if role == Qt.ItemDataRole.DisplayRole:
             pred = self.predicted[i]
             guess = self.classes[pred] if pred >= 0 else "…"
@@ -189,6 +210,12 @@ class ThumbnailModel(QAbstractListModel):
             return i
         return None
 
+    def reason(self, i: int) -> str:
+        """Why image `i` could not be read ("" when it could, or is not decoded yet)."""
+        if i in self.reasons:
+            return self.reasons[i]
+        return self.images.failures.get(i, "") if self.images is not None else ""
+
     def _pixmap(self, i: int) -> QPixmap:
         pix = self._cache.get(i)
         if pix is not None:
@@ -204,6 +231,8 @@ class ThumbnailModel(QAbstractListModel):
         pix = QPixmap.fromImage(qimage).scaled(
             ICON, ICON, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
         )
+        if self.reason(i):
+            pix = _warning_pixmap()
         self._cache[i] = pix
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -220,4 +249,15 @@ class ThumbnailModel(QAbstractListModel):
             return  # a set replaced meanwhile
         rows = [r for r in (self.row_of(i) for i in batch) if r is not None]
         if rows:
-            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [Qt.ItemDataRole.DecorationRole])
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [])  # picture and, if unreadable, text
+
+
+def _warning_pixmap() -> QPixmap:
+    """The thumbnail of a file that could not be read: the style's warning sign on grey."""
+    pix = QPixmap(ICON, ICON)
+    pix.fill(QColor(90, 90, 90))
+    icon = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+    painter = QPainter(pix)
+    icon.paint(painter, ICON // 4, ICON // 4, ICON // 2, ICON // 2)
+    painter.end()
+    return pix
