@@ -372,6 +372,7 @@ SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "scan": _lazy("scan"),
     "export": _lazy("export"),
     "bench": _lazy("bench"),
+    "layers": _lazy("layers"),
 }
 
 

@@ -166,3 +166,12 @@ def test_resnet_with_users_weights_at_two_sizes(tmp_path):
     for size in (32, 64):
         out = project(model, torch.rand(1, 3, size, size), "layer2.0.relu_1", [0, 1])
         assert out.shape == (1, 2, 3, size, size) and torch.isfinite(out).all()
+
+
+def test_layers_command_lists_names_sizes_and_fields(user_model, capsys):
+    source, weights = user_model
+    assert main(["layers", "--model", f"{source}:Tiny", "--checkpoint", str(weights), "--input-size", "32"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Tiny (tiny.pt), input 32x32:"
+    assert out[2].split() == ["features.1", "8", "32x32", "3", "no"]
+    assert out[3].split() == ["features.5", "16", "16x16", "8", "yes"]
