@@ -9,6 +9,7 @@ them with a class attribute `layer_aliases` (SeedNet's `relu1` is `conv1`).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -102,14 +103,13 @@ class ModelGraph:
     """The traced model with its layers; `run` records the values a projection needs on the way down."""
 
     def __init__(self, model: nn.Module) -> None:
-        from torchvision.models.feature_extraction import NodePathTracer
-
         info = model_info(model)
         was_training = model.training
         model.eval()
         try:
-            tracer = NodePathTracer()
-            graph = tracer.trace(model)
+            tracer = _tracer()
+            with _TRACING:
+                graph = tracer.trace(model)
         except Exception as exc:
             raise ModelError(
                 f"{_class_name(model)}: torch.fx cannot trace it ({type(exc).__name__}: {_first_line(exc)}); "
@@ -295,15 +295,37 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else "no details"
 
 
+# torch.fx patches nn.Module.__call__ for the whole process while it traces: one trace at a time,
+# and module calls from other threads (a scan, a prediction) pass through untouched.
+_TRACING = threading.RLock()
+
+
+def _tracer():
+    from torchvision.models.feature_extraction import NodePathTracer
+
+    class ThreadLocalTracer(NodePathTracer):
+        def trace(self, root, concrete_args=None):  # type: ignore[override]
+            self._thread = threading.get_ident()
+            return super().trace(root, concrete_args)
+
+        def call_module(self, m, forward, args, kwargs):  # type: ignore[override]
+            if threading.get_ident() != getattr(self, "_thread", None):
+                return forward(*args, **kwargs)
+            return super().call_module(m, forward, args, kwargs)
+
+    return ThreadLocalTracer()
+
+
 _GRAPHS: weakref.WeakKeyDictionary[nn.Module, ModelGraph] = weakref.WeakKeyDictionary()
 
 
 def model_graph(model: nn.Module) -> ModelGraph:
     """The traced graph of `model`, traced once per model object (nothing is stored on the model)."""
-    graph = _GRAPHS.get(model)
-    if graph is None:
-        graph = ModelGraph(model)
-        _GRAPHS[model] = graph
+    with _TRACING:
+        graph = _GRAPHS.get(model)
+        if graph is None:
+            graph = ModelGraph(model)
+            _GRAPHS[model] = graph
     return graph
 
 
