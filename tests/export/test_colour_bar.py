@@ -36,7 +36,7 @@ def test_the_bar_is_drawn_with_the_tiles_colours(model, dataset):
     pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
     lay, dpi = layout(data), fig.dpi
     middle = MARGIN + _text_height(len(lay.caption_lines), CAPTION_PT) + BAR_BLOCK - BAR_H / 2  # inches from the bottom
-    row = pixels[int(round((lay.height - middle) * dpi))]
+    row = pixels[round((lay.height - middle) * dpi)]
     width = min(BAR_W, lay.width - 2 * MARGIN)
     left, right = (lay.width - width) / 2 * dpi, (lay.width + width) / 2 * dpi
     colours = scale_colours("viridis")[0]
