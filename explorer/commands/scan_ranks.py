@@ -88,9 +88,7 @@ def _run(ranks: Ranks, args, layers: list[str], out) -> int:
 
     def on_done(report: RankReport) -> None:
         rate = report.count / report.seconds if report.seconds > 0 else 0.0
-        sys.stderr.write(
-            f"{env.label}: {report.count} images in {report.seconds:.1f} s ({rate:.1f} images/s)\n"
-        )
+        sys.stderr.write(f"{env.label}: {report.count} images in {report.seconds:.1f} s ({rate:.1f} images/s)\n")
         sys.stderr.flush()
 
     progress = progress_line("scanning") if env.rank == 0 else None
@@ -102,9 +100,7 @@ def _run(ranks: Ranks, args, layers: list[str], out) -> int:
     results, unreadable = outcome
     warn_unreadable(SimpleNamespace(failures=unreadable), "count as black images")
     save_or_fail(results, meta, out)
-    sys.stdout.write(
-        f"wrote {out}: top {args.k} of {len(ds)} images for {', '.join(layers)} ({env.world} ranks)\n"
-    )
+    sys.stdout.write(f"wrote {out}: top {args.k} of {len(ds)} images for {', '.join(layers)} ({env.world} ranks)\n")
     return 0
 
 

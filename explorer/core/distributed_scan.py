@@ -9,6 +9,7 @@ order a single-process scan gives.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -124,7 +125,9 @@ class Ranks:
             # (it connects lazily), and the small lists travel on gloo either way.
             backend = "cpu:gloo,cuda:nccl" if cuda else "gloo"
             dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
-        self.group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s)) if cuda else None
+        group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s)) if cuda else None
+        assert group is None or isinstance(group, dist.ProcessGroup)  # every rank is in it
+        self.group: dist.ProcessGroup | None = group
 
     def _lost(self, exc: BaseException) -> RankLost:
         return RankLost(
@@ -159,10 +162,8 @@ class Ranks:
 
     def barrier(self) -> None:
         """Wait for every rank; a rank already gone is no reason to fail again."""
-        try:
+        with contextlib.suppress(RuntimeError):
             dist.barrier(group=self.group)
-        except RuntimeError:
-            pass
 
     def close(self) -> None:
         if dist.is_initialized():

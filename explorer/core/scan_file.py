@@ -12,6 +12,7 @@ import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -42,12 +43,14 @@ class ScanMeta:
 
 
 def describe(model: nn.Module, dataset: ImageSet, layers: Sequence[str], k: int, model_name: str = "") -> ScanMeta:
-    return ScanMeta(model_fingerprint(model), dataset.source_key, len(dataset), tuple(layers), k, model_name, dataset.name)
+    return ScanMeta(
+        model_fingerprint(model), dataset.source_key, len(dataset), tuple(layers), k, model_name, dataset.name
+    )
 
 
 def save_scan(results: dict[str, TopK], meta: ScanMeta, path: str | os.PathLike[str]) -> None:
     """Write the arrays and `meta` to an .npz, atomically (the previous file stays until the rename)."""
-    arrays: dict[str, np.ndarray] = {f"{layer}.{f}": getattr(t, f) for layer, t in results.items() for f in FIELDS}
+    arrays: dict[str, Any] = {f"{layer}.{f}": getattr(t, f) for layer, t in results.items() for f in FIELDS}
     arrays[META_KEY] = np.array(json.dumps(asdict(meta)))
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
