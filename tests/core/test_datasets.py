@@ -393,14 +393,19 @@ def test_common_path_in_chunks_is_commonpath():
     from explorer.core.datasets import _common_path
 
     rng = random.Random(1)
-    parts = ["a", "b", "ab", "a b", "ä", ".", "..", "x-y", "a/"]
+    parts = ["a", "b", "ab", "a b", "ä", ".", "..", "x-y", "a/", "a!", "b-", "/", "a.b"]
     for _ in range(2000):
         paths = [
-            "/".join(rng.choice(parts) for _ in range(rng.randint(1, 5))) + rng.choice(["", "/q"]) + ".png"
+            rng.choice(["", "/", "//", "./"])
+            + "/".join(rng.choice(parts) for _ in range(rng.randint(1, 5)))
+            + rng.choice(["", "/q"])
+            + ".png"
             for _ in range(rng.randint(1, 30))
         ]
         if rng.random() < 0.3:
             paths = ["/r/" + p for p in paths]
+        if rng.random() < 0.2:
+            paths = [paths[0]] * rng.randint(1, 3)
         expected = os.path.commonpath([os.path.abspath(p) for p in paths])
         for chunk in (1, 2, 3, 8192):
             assert _common_path(paths, chunk) == expected, paths
