@@ -6,26 +6,117 @@ A bad argument or file gives one line, `error: <what and which file>`, on stderr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from explorer.core.errors import ExplorerError
+from explorer.core.paths import check_output, same_file_as, show
 
 EXIT_USAGE = 2
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"error: {show(message)}\n")
         raise SystemExit(EXIT_USAGE)
+
+
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse `type=` for a whole number in low..high (no upper bound when high is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: must be {bound}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its message
+    return parse
+
+
+positive_int = int_in(1)
+
+
+def checkpoint_input(checkpoint: str | None, model: str | None = None) -> dict[str, str]:
+    """The files a command's model is read from, named as the user knows them: --checkpoint, a model card or
+    a model file, or the bundled weights."""
+    inputs = {}
+    spec = model or "seednet"
+    if spec.endswith(".toml"):
+        inputs["--model"] = spec
+    elif ".py:" in spec:
+        inputs["--model"] = spec.rsplit(":", 1)[0]
+    if checkpoint is not None:
+        inputs["--checkpoint"] = checkpoint
+    else:
+        from explorer.core.loading import bundled_weights
+        from explorer.core.zoo import BUNDLED_ARCHITECTURES
+
+        if spec in BUNDLED_ARCHITECTURES:
+            inputs["the bundled model"] = str(bundled_weights(spec))
+    return inputs
+
+
+def data_files(source: str, ds) -> list[str]:
+    """The files an opened image set reads: its image files, or the CIFAR-10 batch files behind it."""
+    if ds.paths is not None:
+        return list(ds.paths)
+    from explorer.core.datasets import cache_dir
+
+    folders = (
+        [cache_dir() / "cifar-10-batches-py"]
+        if source == "cifar10"
+        else [Path(source), Path(source) / "cifar-10-batches-py"]
+    )
+    return [str(f / name) for f in folders if f.is_dir() for name in sorted(os.listdir(f))]
+
+
+def refuse_data_inputs(out: Path, source: str, ds, flag: str = "--out") -> None:
+    """ExplorerError when `out` is one of the files of the data set (checked after listing, before decoding)."""
+    same = same_file_as(out, data_files(source, ds))
+    if same is not None:
+        raise ExplorerError(
+            f"{flag} {show(out)}: is the same file as {show(same)}, read from --data {show(source)}; refusing to overwrite it"
+        )
+
+
+MODEL_HELP = (
+    "seednet, zfnet-cifar, torchvision:NAME, FILE.py:CLASS, package.module:CLASS or CARD.toml (default: seednet)"
+)
+
+
+def rgb_triple(text: str) -> tuple[float, float, float]:
+    """argparse type: R,G,B as three numbers."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected three numbers R,G,B") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected three numbers R,G,B")
+    return values  # type: ignore[return-value]
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model, --checkpoint and the settings a model may need: the same on every subcommand and the window."""
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--checkpoint", default=None, help="a state dict for the model (default: the bundled weights)")
+    p.add_argument("--num-classes", type=positive_int, default=None, help="classes of a torchvision model's head")
+    p.add_argument("--input-size", type=positive_int, default=None, help="the model's input size in pixels")
+    p.add_argument("--mean", type=rgb_triple, default=None, help="R,G,B the model's input is normalised with")
+    p.add_argument("--std", type=rgb_triple, default=None, help="R,G,B (with --mean)")
 
 
 def add_common(p: argparse.ArgumentParser, *, data_default: str | None = "cifar10") -> None:
     p.add_argument("--data", default=data_default, help="cifar10, probes, or a folder of images (default: %(default)s)")
     p.add_argument("--split", default="test", choices=("train", "test"), help="(default: %(default)s)")
-    p.add_argument("--checkpoint", default=None, help="a SeedNet state dict (default: the bundled model)")
+    add_model_args(p)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: %(default)s)")
     p.add_argument("--download", action="store_true", help="download CIFAR-10 if it is not in the cache yet")
 
@@ -37,7 +128,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", default=None, help="cifar10, probes, or a folder of images (default: the last one used)")
     p.add_argument("--split", default=None, choices=("train", "test"))
-    p.add_argument("--checkpoint", default=None, help="a SeedNet state dict (default: the bundled model)")
+    add_model_args(p)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     return p
 
@@ -50,17 +141,42 @@ def _cmd_gui(argv: Sequence[str]) -> int:
 
 
 def load_from_args(args: argparse.Namespace):
-    from explorer.core.checkpoint import load_model
+    """(model, device) from --model, --checkpoint, --num-classes, --input-size, --mean, --std and --device."""
     from explorer.core.device import resolve_device
+    from explorer.core.loading import load_model
 
     device = resolve_device(args.device)
-    return load_model(args.checkpoint, device), device
+    model = load_model(
+        getattr(args, "model", None) or "seednet",
+        args.checkpoint,
+        device,
+        num_classes=getattr(args, "num_classes", None),
+        input_size=getattr(args, "input_size", None),
+        mean=getattr(args, "mean", None),
+        std=getattr(args, "std", None),
+    )
+    return model, device
+
+
+def check_layer_names(model, names: Sequence[str], flag: str) -> list[str]:
+    """The names, each checked to be a layer of `model`; an error listing the model's layers otherwise."""
+    from explorer.core.graph import layers
+
+    valid = [lay.name for lay in layers(model)]
+    bad = [n for n in names if n not in valid]
+    if bad or not names:
+        shown = ", ".join(valid[:30]) + (f" ... ({len(valid)} in all)" if len(valid) > 30 else "")
+        name = show(bad[0]) if bad else "(none)"
+        raise ExplorerError(f"{flag} {name}: not a layer of this model (its layers: {shown})")
+    return list(names)
 
 
 def open_from_args(source: str, split: str, download: bool):
     from explorer.core.datasets import open_dataset
 
-    return open_dataset(source, split, download=download)
+    ds = open_dataset(source, split, download=download)
+    warn_skipped(ds)
+    return ds
 
 
 def progress_line(prefix: str) -> Callable[[int, int], None]:
@@ -75,13 +191,25 @@ def progress_line(prefix: str) -> Callable[[int, int], None]:
 MAX_LISTED = 5
 
 
+def warn_skipped(ds) -> None:
+    """Name what the folder walk left out (unreadable folders, FIFOs and other non-files) on stderr."""
+    skipped = getattr(ds, "skipped", ())
+    if not skipped:
+        return
+    lines = [f"warning: {len(skipped)} folder(s) or file(s) were left out:"]
+    lines += [f"  {show(reason)}" for _, reason in skipped[:MAX_LISTED]]
+    if len(skipped) > MAX_LISTED:
+        lines.append(f"  ... and {len(skipped) - MAX_LISTED} more")
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
 def warn_unreadable(ds, fate: str = "were skipped") -> None:
     """Name the images that could not be decoded on stderr: the first few, then how many more."""
     if not ds.failures:
         return
     n = len(ds.failures)
     lines = [f"warning: {n} image(s) could not be read and {fate}:"]
-    lines += [f"  {ds.failures[i]}" for i in sorted(ds.failures)[:MAX_LISTED]]
+    lines += [f"  {show(ds.failures[i])}" for i in sorted(ds.failures)[:MAX_LISTED]]
     if n > MAX_LISTED:
         lines.append(f"  ... and {n - MAX_LISTED} more")
     sys.stderr.write("\n".join(lines) + "\n")
@@ -106,7 +234,7 @@ def save_or_fail(save: Callable[[], None], path: Path) -> None:
     try:
         save()
     except OSError as exc:
-        raise ExplorerError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise ExplorerError(f"{show(path)}: cannot write ({exc.strerror or exc})") from None
 
 
 def _cmd_evaluate(argv: Sequence[str]) -> int:
@@ -131,26 +259,27 @@ def _cmd_train(argv: Sequence[str]) -> int:
     )
     p.add_argument("--model", default="seednet", choices=("seednet", "zfnet-cifar"), help="(default: %(default)s)")
     p.add_argument("--data", default="cifar10", help="a source with train and test splits (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int_in(1, 100_000), default=30)
     p.add_argument("--out", required=True, help="where to save the trained state dict")
     p.add_argument("--snapshots", default="1,2,5,10,20", help="epochs whose conv weights are kept (and the last)")
     p.add_argument("--snapshots-out", default=None, help="default: OUT with .snapshots.pt")
     p.add_argument("--resume", action="store_true", help="go on from OUT.train-state.pt, saved after every epoch")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--download", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
     args = p.parse_args(argv)
-    if args.epochs < 1:
-        raise ExplorerError(f"--epochs {args.epochs}: must be at least 1")
     try:
         snaps = tuple(int(s) for s in args.snapshots.split(",") if s.strip())
     except ValueError:
-        raise ExplorerError(f"--snapshots {args.snapshots}: expected comma-separated epoch numbers") from None
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ExplorerError(f"{out}: folder {out.parent} does not exist")
-    snap_out = Path(args.snapshots_out) if args.snapshots_out else out.with_suffix(".snapshots.pt")
-    state_out = out.with_suffix(".train-state.pt")
+        raise ExplorerError(f"--snapshots {show(args.snapshots)}: expected comma-separated epoch numbers") from None
+    if any(e < 1 for e in snaps):
+        raise ExplorerError(f"--snapshots {show(args.snapshots)}: epoch numbers start at 1")
+    out = check_output(args.out)
+    snap_out = check_output(args.snapshots_out or out.with_suffix(".snapshots.pt"), flag="--snapshots-out")
+    state_out = check_output(out.with_suffix(".train-state.pt"), flag="the training state")
+    from explorer.core.paths import check_distinct_outputs
+
+    check_distinct_outputs({"--out": out, "--snapshots-out": snap_out, "the training state": state_out})
 
     import torch
 
@@ -171,6 +300,9 @@ def _cmd_train(argv: Sequence[str]) -> int:
     device = resolve_device(args.device)
     train_set = open_from_args(args.data, "train", args.download)
     test_set = open_from_args(args.data, "test", args.download)
+    for target, flag in ((out, "--out"), (snap_out, "--snapshots-out"), (state_out, "the training state")):
+        for ds in (train_set, test_set):
+            refuse_data_inputs(target, args.data, ds, flag)
     train_pixels, train_labels = readable(train_set, train_set.all_pixels(progress_line("decoding train")), args.data)
     test_pixels, test_labels = readable(test_set, test_set.all_pixels(progress_line("decoding test")), args.data)
     t0 = time.perf_counter()
@@ -218,7 +350,7 @@ def _cmd_train(argv: Sequence[str]) -> int:
     acc = evaluate(model, test_pixels, test_labels, device)
     minutes = (time.perf_counter() - t0) / 60
     print(
-        f"saved {out} and {snap_out}; test accuracy {100 * acc:.2f}% after {args.epochs} epochs ({minutes:.1f} min on {device})"
+        f"saved {show(out)} and {show(snap_out)}; test accuracy {100 * acc:.2f}% after {args.epochs} epochs ({minutes:.1f} min on {device})"
     )
     return 0
 
@@ -240,19 +372,28 @@ SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "scan": _lazy("scan"),
     "export": _lazy("export"),
     "bench": _lazy("bench"),
+    "layers": _lazy("layers"),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # a name no encoding can show is escaped, never a crash
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     command = SUBCOMMANDS.get(argv[0]) if argv else None
     try:
         if command is not None:
+            # Not for the window: a Python handler would wait for the Qt event loop to run Python code.
+            from explorer.core.atomic import clean_up_on_sigterm
+
+            clean_up_on_sigterm()
             return command(argv[1:])
         return _cmd_gui(argv)
     except ExplorerError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {show(exc)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -39,7 +39,7 @@ def test_train_then_evaluate(tiny_data, tmp_path, capsys):
     [
         (["evaluate", "--data", "/no/such/folder"], "/no/such/folder"),
         (["evaluate", "--data", "probes", "--checkpoint", "/no/such.pt"], "/no/such.pt"),
-        (["train", "--data", "probes", "--epochs", "0", "--out", "x.pt"], "--epochs 0"),
+        (["train", "--data", "probes", "--epochs", "0", "--out", "x.pt"], "--epochs: 0 is out of range"),
         (["evaluate", "--split", "valid"], "valid"),
         (["evaluate", "--device", "cuda", "--data", "probes"], "cuda"),
     ],

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from explorer.cli import Parser, load_from_args, open_from_args
+from explorer.cli import Parser, int_in, load_from_args, open_from_args
 from explorer.core.errors import ExplorerError
 
 KEYS = (
@@ -65,10 +65,13 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
-        "--repeats", type=int, default=5, help="runs per figure; medians are reported (default: %(default)s)"
+        "--repeats", type=int_in(1, 100), default=5, help="runs per figure; medians are reported (default: %(default)s)"
     )
     p.add_argument(
-        "--changes", type=int, default=500, help="feature changes for the scrub figure (default: %(default)s)"
+        "--changes",
+        type=int_in(1, 100_000),
+        default=500,
+        help="feature changes for the scrub figure (default: %(default)s)",
     )
     p.add_argument(
         "--quick", action="store_true", help="a fast smoke run: few repeats and changes, test split for memory"

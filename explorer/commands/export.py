@@ -9,10 +9,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line
+from explorer.cli import (
+    Parser,
+    add_common,
+    check_layer_names,
+    checkpoint_input,
+    int_in,
+    load_from_args,
+    open_from_args,
+    positive_int,
+    progress_line,
+    refuse_data_inputs,
+)
 from explorer.commands import export_backprop
-from explorer.core.model import LAYERS
+from explorer.core.paths import check_output, show
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
 from explorer.export.errors import ExportError
 from explorer.export.selection import parse_index, parse_indices
@@ -34,10 +46,17 @@ def build_parser() -> Parser:
     for kind, text in KIND_HELP.items():
         sp = sub.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".")
         add_common(sp)
-        sp.add_argument("--layer", default="conv1", help=f"{', '.join(LAYERS)} (default: %(default)s)")
+        sp.add_argument("--layer", default=None, help="a layer of the model (default: its first)")
         sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
-        sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
-        sp.add_argument("--columns", type=int, default=None, help="cells per row (default: depends on the figure)")
+        sp.add_argument(
+            "--dpi",
+            type=int_in(*DPI_RANGE),
+            default=DEFAULT_DPI,
+            help="resolution of PNG output (default: %(default)s)",
+        )
+        sp.add_argument(
+            "--columns", type=int_in(1, 1024), default=None, help="cells per row (default: depends on the figure)"
+        )
         if kind in ("maps", "projections"):
             sp.add_argument("--image", default="0", help="dataset index of the image (default: %(default)s)")
         if kind == "feature":
@@ -48,7 +67,7 @@ def build_parser() -> Parser:
         if kind in ("projections", "topk", "maxact"):
             sp.add_argument("--features", default=None, help="indices: N, A:B, A:B:STEP or N,M,... (default: all)")
         if kind == "topk":
-            sp.add_argument("-k", type=int, default=9, help="images per feature (default: %(default)s)")
+            sp.add_argument("-k", type=positive_int, default=9, help="images per feature (default: %(default)s)")
         if kind in USES_PROJECTION:
             sp.add_argument("--method", default="deconvnet", help=f"{', '.join(METHODS)} (default: %(default)s)")
             sp.add_argument("--unpool", default="switches", help=f"{', '.join(UNPOOLS)} (default: %(default)s)")
@@ -60,7 +79,7 @@ def build_parser() -> Parser:
 
 def _choice(flag: str, value: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
-        raise ExportError(f"{flag} {value}: unknown (use {', '.join(allowed)})")
+        raise ExportError(f"{flag} {show(value)}: unknown (use {', '.join(allowed)})")
     return value
 
 
@@ -69,7 +88,7 @@ def _check_options(args: argparse.Namespace) -> None:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
-    _choice("--layer", args.layer, tuple(LAYERS))
+    check_output(args.out, checkpoint_input(args.checkpoint, getattr(args, "model", None)))
     if args.columns is not None and args.columns < 1:
         raise ExportError(f"--columns {args.columns}: must be at least 1")
     if args.kind in USES_PROJECTION:
@@ -88,14 +107,18 @@ def main(argv: Sequence[str]) -> int:
     if args.kind == "backprop":
         return export_backprop.run(args, load_from_args, open_from_args)
     _check_options(args)
-    channels = LAYERS[args.layer].channels
-    feature = parse_index(args.feature, channels, "--feature") if args.kind == "feature" else 0
-    features = parse_indices(args.features, channels, "--features") if getattr(args, "features", None) else None
 
+    from explorer.core.graph import layers
     from explorer.export import FigureRequest, compute_figure, export_figure, model_label
 
     model, _device = load_from_args(args)
+    found = layers(model)
+    args.layer = found[0].name if args.layer is None else check_layer_names(model, [args.layer], "--layer")[0]
+    channels = next(lay.channels for lay in found if lay.name == args.layer)
+    feature = parse_index(args.feature, channels, "--feature") if args.kind == "feature" else 0
+    features = parse_indices(args.features, channels, "--features") if getattr(args, "features", None) else None
     ds = open_from_args(args.data, args.split, args.download)
+    refuse_data_inputs(Path(args.out), args.data, ds)
     image = parse_index(args.image, len(ds), "--image") if args.kind in ("maps", "projections") else 0
     images = parse_indices(args.images, len(ds), "--images") if getattr(args, "images", None) else ()
     request = FigureRequest(
@@ -111,6 +134,9 @@ def main(argv: Sequence[str]) -> int:
         k=getattr(args, "k", 9),
         columns=args.columns,
     )
+    from explorer.export.compute import check_size
+
+    check_size(ds, request, channels)  # before the scan: a figure too big to draw is refused before any work
     top_k = None
     if args.kind == "topk":
         from explorer.core.datasets import cache_dir
@@ -120,10 +146,12 @@ def main(argv: Sequence[str]) -> int:
             model, ds, [args.layer], args.k, cache_dir() / "scans", progress=progress_line("scanning")
         )
         top_k = results[args.layer]
-    data = compute_figure(model, ds, request, model_name=model_label(args.checkpoint), top_k=top_k)
+    data = compute_figure(model, ds, request, model_name=model_label(model), top_k=top_k)
     path = export_figure(data, args.out, dpi=args.dpi)
     if ds.failures:
         first = next(iter(ds.failures.values()))
-        sys.stderr.write(f"warning: {len(ds.failures)} image(s) could not be read and show as black (first: {first})\n")
-    sys.stdout.write(f"wrote {path}: {args.kind}, {len(data.labels)} cells, {len(data.tiles)} tiles\n")
+        sys.stderr.write(
+            f"warning: {len(ds.failures)} image(s) could not be read and show as black (first: {show(first)})\n"
+        )
+    sys.stdout.write(f"wrote {show(path)}: {args.kind}, {len(data.labels)} cells, {len(data.tiles)} tiles\n")
     return 0

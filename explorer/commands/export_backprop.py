@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     ds = open_from_args(args.data, args.split, args.download)
     image = parse_index(args.image, len(ds), "--image")
     request = BackpropRequest(args.layer, image, channel, row, col, out_channel)
-    data = compute_backprop(model, ds, request, model_name=model_label(args.checkpoint))
+    data = compute_backprop(model, ds, request, model_name=model_label(model))
     path = export_backprop(data, args.out, dpi=args.dpi)
     e = data.explanation
     sys.stdout.write(

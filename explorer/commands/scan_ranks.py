@@ -13,12 +13,14 @@ import contextlib
 import io
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import SimpleNamespace
 
-from explorer.cli import EXIT_USAGE, load_from_args, open_from_args, progress_line, warn_unreadable
-from explorer.commands.scan import check_args, parser, save_or_fail
+from explorer.cli import EXIT_USAGE, load_from_args, open_from_args, progress_line, refuse_data_inputs, warn_unreadable
+from explorer.commands.scan import check_out, parse_layers, parser, save_or_fail
 from explorer.core.distributed_scan import RankEnv, RankFailed, RankReport, Ranks, first_failure, scan_share
 from explorer.core.errors import ExplorerError
+from explorer.core.paths import show
 
 
 def _reason(exc: BaseException) -> str:
@@ -26,12 +28,17 @@ def _reason(exc: BaseException) -> str:
 
 
 def main_rank(argv: Sequence[str], env: RankEnv) -> int:
+    import torch
+
+    from explorer.core.device import resolve_device
+
     # Every rank parses the same arguments: rank 0 alone says what is wrong with them.
     quiet = contextlib.redirect_stderr(io.StringIO()) if env.rank else contextlib.nullcontext()
     try:
         with quiet:
             args = parser().parse_args(argv)
-        layers, out = check_args(args)
+        out = check_out(args) if env.rank == 0 else Path(args.out)  # only rank 0 writes
+        device = resolve_device(args.device)
     except ExplorerError:
         if env.rank:
             return EXIT_USAGE
@@ -40,11 +47,6 @@ def main_rank(argv: Sequence[str], env: RankEnv) -> int:
         if env.rank:
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         raise
-    import torch
-
-    from explorer.core.device import resolve_device
-
-    device = resolve_device(args.device)
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.set_device(env.local_rank % torch.cuda.device_count())
@@ -53,7 +55,7 @@ def main_rank(argv: Sequence[str], env: RankEnv) -> int:
     except (RuntimeError, ValueError) as exc:
         raise ExplorerError(f"{env.label}: cannot join the other ranks ({exc})") from None
     try:
-        return _run(ranks, args, layers, out)
+        return _run(ranks, args, out)
     except RankFailed as exc:
         if env.rank == 0:  # it names the rank and the reason; the others say nothing
             sys.stderr.write(f"error: {exc}\n")
@@ -65,7 +67,7 @@ def main_rank(argv: Sequence[str], env: RankEnv) -> int:
         ranks.close()
 
 
-def _run(ranks: Ranks, args, layers: list[str], out) -> int:
+def _run(ranks: Ranks, args, out: Path) -> int:
     from explorer.core.model_info import model_info
     from explorer.core.scan_file import describe
 
@@ -74,7 +76,10 @@ def _run(ranks: Ranks, args, layers: list[str], out) -> int:
     meta = None
     try:
         model, _device = load_from_args(args)
+        layers = parse_layers(args.layers, model)
         ds = open_from_args(args.data, args.split, args.download)
+        if env.rank == 0:
+            refuse_data_inputs(out, args.data, ds)
         meta = describe(model, ds, layers, args.k, model_info(model).name)
     except Exception as exc:  # reported by rank 0, naming this rank
         error = _reason(exc)
@@ -100,7 +105,9 @@ def _run(ranks: Ranks, args, layers: list[str], out) -> int:
     results, unreadable = outcome
     warn_unreadable(SimpleNamespace(failures=unreadable), "count as black images")
     save_or_fail(results, meta, out)
-    sys.stdout.write(f"wrote {out}: top {args.k} of {len(ds)} images for {', '.join(layers)} ({env.world} ranks)\n")
+    sys.stdout.write(
+        f"wrote {show(out)}: top {args.k} of {len(ds)} images for {', '.join(layers)} ({env.world} ranks)\n"
+    )
     return 0
 
 

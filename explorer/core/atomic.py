@@ -1,17 +1,48 @@
 """Atomic file writes: a temporary file beside the target, then a rename.
 
-A failed write leaves the previous file as it was and no temporary file behind.
+A failed write leaves the previous file as it was and no temporary file behind, whether it fails
+by an error, Ctrl-C (SIGINT) or SIGTERM. Only regular files are replaced, and never a read-only one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from explorer.core.paths import writable_target_problem
+
+# Temporary files being written right now, by any thread: a SIGTERM removes them before the process ends.
+_LIVE: set[str] = set()
+_LIVE_LOCK = threading.RLock()  # re-entrant: the handler runs on the main thread, which may hold it
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    with _LIVE_LOCK:
+        for tmp in list(_LIVE):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        _LIVE.clear()
+    # Then end as SIGTERM would have: default action, so the exit status still says "terminated".
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def clean_up_on_sigterm() -> None:
+    """Make SIGTERM remove unfinished temporary files (as SIGINT does); a no-op off the main thread
+    or where the program installed its own handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _umask() -> int:
@@ -38,7 +69,13 @@ def _final_mode(target: Path) -> int:
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
     """Call `write(file)` on a temporary file beside `path`, then rename it to `path`."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    problem = writable_target_problem(target)
+    if problem:
+        raise PermissionError(errno.EACCES, problem, os.fspath(target))
+    clean_up_on_sigterm()
+    with _LIVE_LOCK:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        _LIVE.add(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -50,6 +87,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(tmp)
     return target
 
 

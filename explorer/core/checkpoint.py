@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 from explorer.core.atomic import atomic_write
 from explorer.core.errors import CheckpointError
 from explorer.core.model import SeedNet
+from explorer.core.paths import file_kind
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"  # the package `explorer.weights`
 BUNDLED_MODEL = WEIGHTS / "seednet.pt"
@@ -33,6 +35,8 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Load a state dict with `weights_only=True`; raise CheckpointError naming the file and problem."""
     name = os.fspath(path)
     if not os.path.isfile(name):
+        if os.path.exists(name):
+            raise CheckpointError(f"{name}: is {file_kind(os.stat(name).st_mode)}, not a checkpoint file")
         raise CheckpointError(f"{name}: no such checkpoint file")
     if os.path.getsize(name) == 0:
         raise CheckpointError(f"{name}: the file is empty (0 bytes)")
@@ -42,7 +46,10 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         # Checked here because torch.load warns that it dispatches to torch.jit.load, then refuses.
         raise CheckpointError(f"{name}: a TorchScript archive, not a state dict; save model.state_dict() instead")
     try:
-        obj = torch.load(name, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns while it checks sparse tensors and old storages; the tensors are judged below.
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(name, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if any(marker in text for marker in _NOT_A_PICKLE):
@@ -112,8 +119,29 @@ def _as_state_dict(obj: object, name: str) -> dict[str, torch.Tensor]:
         # DataParallel and DistributedDataParallel save their parameters under "module.".
         if key.startswith("module."):
             key = key[len("module.") :]
+        problem = tensor_problem(v)
+        if problem:
+            raise CheckpointError(f"{name}: tensor {key} {problem}; save a plain dense state dict (model.state_dict())")
         out[key] = v
     return out
+
+
+def tensor_problem(t: torch.Tensor) -> str | None:
+    """Why `t` cannot be loaded as a weight (sparse, on the meta device, quantized, nested, complex, ...), or None."""
+    if t.is_meta or t.device.type == "meta":
+        return "is on the meta device (it has a shape but no values)"
+    if t.layout != torch.strided:
+        return f"is {str(t.layout).removeprefix('torch.').replace('_', ' ')} (layout {t.layout}), not dense"
+    if t.is_quantized:
+        return f"is quantized ({t.dtype}), not a float tensor"
+    if getattr(t, "is_nested", False):
+        return "is a nested tensor"
+    if t.is_complex() or not (t.is_floating_point() or t.dtype in _INTEGER_DTYPES):
+        return f"has dtype {t.dtype}, not a float (or integer buffer) dtype"
+    return None
+
+
+_INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool)
 
 
 def check_architecture(state: Mapping[str, torch.Tensor], name: str) -> None:

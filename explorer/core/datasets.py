@@ -17,6 +17,7 @@ import numpy as np
 from explorer.core.errors import DataError, DataUnavailable
 from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES
+from explorer.core.paths import file_kind, show
 
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
@@ -134,38 +135,105 @@ def _is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
-def _class_samples(path: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
+class _Listing:
+    """What a folder walk found: image files, and what it skipped with the reason."""
+
+    def __init__(self) -> None:
+        self.skipped: list[tuple[str, str]] = []
+        self._seen: set[tuple[int, int]] = set()
+
+    def scan(self, folder: str) -> tuple[list[str], list[str]] | None:
+        """(sub-folders, image files) of `folder`, or None when it was walked already or cannot be read.
+
+        Entries are classified without opening them: links are followed, and anything that is not a
+        regular file (a FIFO, a device, a socket, a dangling link) is never taken for an image.
+        """
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in self._seen:  # a symlink loop, or a folder reached twice
+                return None
+            self._seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            self.skipped.append((folder, f"{show(folder)}: folder cannot be read ({exc.strerror or exc})"))
+            return None
+        dirs, files = [], []
+        for e in entries:
+            try:
+                is_dir = e.is_dir()
+                is_file = not is_dir and e.is_file()
+            except OSError:
+                is_dir = is_file = False
+            if is_dir:
+                dirs.append(e.name)
+            elif e.name.lower().endswith(IMAGE_EXTENSIONS):
+                if is_file:
+                    files.append(e.name)
+                else:
+                    path = os.path.join(folder, e.name)
+                    self.skipped.append((path, f"{show(path)}: {_not_regular(path)}, skipped"))
+        return dirs, files
+
+    def walk(self, top: str) -> list[tuple[str, list[str]]]:
+        """(folder, image files) for `top` and every folder below it, each folder once."""
+        out = []
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            found = self.scan(folder)
+            if found is None:
+                continue
+            dirs, files = found
+            out.append((folder, files))
+            stack.extend(os.path.join(folder, d) for d in reversed(dirs))
+        return out
+
+
+def _not_regular(path: str) -> str:
+    try:
+        return f"is {file_kind(os.stat(path).st_mode)}, not an image file"
+    except OSError as exc:
+        return f"cannot be opened ({exc.strerror or exc})"
+
+
+def _class_samples(path: Path, class_to_idx: dict[str, int], listing: _Listing) -> list[tuple[str, int]]:
     """(file, label) in the order of torchvision's ImageFolder (make_dataset), which is not imported:
     importing torchvision costs a second at start-up. Classes sorted; each class folder walked
-    recursively, following links, folders and files sorted; files kept by extension."""
+    recursively, following links (each folder once, so a link loop ends), folders and files sorted;
+    files kept by extension."""
     samples = []
     for cls in sorted(class_to_idx):
-        for root, _, names in sorted(os.walk(path / cls, followlinks=True)):
-            samples += [
-                (os.path.join(root, f), class_to_idx[cls])
-                for f in sorted(names)
-                if f.lower().endswith(IMAGE_EXTENSIONS)
-            ]
+        for root, names in sorted(listing.walk(os.path.join(path, cls))):
+            samples += [(os.path.join(root, f), class_to_idx[cls]) for f in names]
     return samples
 
 
 def open_folder(path: Path, name: str | None = None) -> ImageSet:
-    """Class folders in torchvision's ImageFolder order, or the images of a flat folder, sorted."""
+    """Class folders in torchvision's ImageFolder order, or the images of a flat folder, sorted.
+
+    Unreadable sub-folders and entries that are not regular files are listed in `skipped`."""
     path = Path(path)
-    subdirs = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+    listing = _Listing()
+    top = listing.scan(str(path))
+    if top is None:
+        raise DataError(listing.skipped[-1][1] if listing.skipped else f"{show(path)}: folder cannot be read")
+    dirs, files = top
+    subdirs = [d for d in dirs if not d.startswith(".")]
     samples: list[tuple[str, int]] = []
     classes: list[str] = []
     if subdirs:
         classes = subdirs
         to_idx = {c: i for i, c in enumerate(classes)}
-        samples = _class_samples(path, to_idx)
-    flat = sorted(e.name for e in os.scandir(path) if e.is_file() and _is_image(e.name))
-    samples += [(str(path / f), -1) for f in flat]
+        samples = _class_samples(path, to_idx, listing)
+    samples += [(str(path / f), -1) for f in files if not f.startswith(".")]
     if not samples:
-        raise DataError(f"{path}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        why = f"; skipped: {listing.skipped[0][1]}" if listing.skipped else ""
+        raise DataError(f"{show(path)}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)}){why}")
     if classes and set(classes) <= set(CLASSES) and len(classes) == len(CLASSES):
         classes = list(CLASSES)
-    return files_dataset([s for s, _ in samples], [lbl for _, lbl in samples], classes, name or path.name)
+    ds = files_dataset([s for s, _ in samples], [lbl for _, lbl in samples], classes, name or path.name)
+    ds.skipped = listing.skipped
+    return ds
 
 
 def files_dataset(
@@ -173,11 +241,11 @@ def files_dataset(
 ) -> ImageSet:
     """An image set over the given files, decoded lazily."""
     labels_arr = np.full(len(paths), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
-    key = f"files:{_common_path(paths)}:{len(paths)}"
+    key = f"files:{common_path(paths)}:{len(paths)}"
     return ImageSet(name, classes, labels_arr, paths=list(paths), source_key=key)
 
 
-def _common_path(paths: Sequence[str], chunk: int = 8192) -> str:
+def common_path(paths: Sequence[str], chunk: int = 8192) -> str:
     """os.path.commonpath of the absolute paths, a chunk at a time: for a million files the one-list
     form takes half a minute and peaks near a gigabyte. The same answer, found from strings."""
     common: str | None = None

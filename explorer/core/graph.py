@@ -9,6 +9,7 @@ them with a class attribute `layer_aliases` (SeedNet's `relu1` is `conv1`).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -102,17 +103,16 @@ class ModelGraph:
     """The traced model with its layers; `run` records the values a projection needs on the way down."""
 
     def __init__(self, model: nn.Module) -> None:
-        from torchvision.models.feature_extraction import NodePathTracer
-
         info = model_info(model)
         was_training = model.training
         model.eval()
         try:
-            tracer = NodePathTracer()
-            graph = tracer.trace(model)
+            tracer = _tracer()
+            with _TRACING:
+                graph = tracer.trace(model)
         except Exception as exc:
             raise ModelError(
-                f"{type(model).__name__}: torch.fx cannot trace it ({type(exc).__name__}: {_first_line(exc)}); "
+                f"{_class_name(model)}: torch.fx cannot trace it ({type(exc).__name__}: {_first_line(exc)}); "
                 "data-dependent control flow in forward() is the usual cause"
             ) from None
         finally:
@@ -145,7 +145,7 @@ class ModelGraph:
             raise
         except Exception as exc:
             raise ModelError(
-                f"{type(model).__name__}: fails on a 3x{size}x{size} input ({type(exc).__name__}: {_first_line(exc)}); "
+                f"{_class_name(model)}: fails on a 3x{size}x{size} input ({type(exc).__name__}: {_first_line(exc)}); "
                 "give the input size it expects (--input-size)"
             ) from None
         return {n: tuple(v.shape) for n, v in values.items() if isinstance(v, torch.Tensor)}
@@ -285,9 +285,35 @@ def _descendants(start: fx.Node) -> set[fx.Node]:
     return seen
 
 
+def _class_name(model: nn.Module) -> str:
+    """The user's class, not the explorer's normalising wrapper around it."""
+    return type(getattr(model, "inner", model)).__name__
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else "no details"
+
+
+# torch.fx patches nn.Module.__call__ for the whole process while it traces: one trace at a time,
+# and module calls from other threads (a scan, a prediction) pass through untouched.
+_TRACING = threading.RLock()
+
+
+def _tracer():
+    from torchvision.models.feature_extraction import NodePathTracer
+
+    class ThreadLocalTracer(NodePathTracer):
+        def trace(self, root, concrete_args=None):  # type: ignore[override]
+            self._thread = threading.get_ident()
+            return super().trace(root, concrete_args)
+
+        def call_module(self, m, forward, args, kwargs):  # type: ignore[override]
+            if threading.get_ident() != getattr(self, "_thread", None):
+                return forward(*args, **kwargs)
+            return super().call_module(m, forward, args, kwargs)
+
+    return ThreadLocalTracer()
 
 
 _GRAPHS: weakref.WeakKeyDictionary[nn.Module, ModelGraph] = weakref.WeakKeyDictionary()
@@ -295,10 +321,11 @@ _GRAPHS: weakref.WeakKeyDictionary[nn.Module, ModelGraph] = weakref.WeakKeyDicti
 
 def model_graph(model: nn.Module) -> ModelGraph:
     """The traced graph of `model`, traced once per model object (nothing is stored on the model)."""
-    graph = _GRAPHS.get(model)
-    if graph is None:
-        graph = ModelGraph(model)
-        _GRAPHS[model] = graph
+    with _TRACING:
+        graph = _GRAPHS.get(model)
+        if graph is None:
+            graph = ModelGraph(model)
+            _GRAPHS[model] = graph
     return graph
 
 

@@ -7,7 +7,9 @@ to 32 pixels (bilinear, antialiased); the centre 32x32 square cropped.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,6 +19,11 @@ import torch
 from PIL import Image, ImageOps
 
 from explorer.core.errors import DataError
+from explorer.core.paths import file_kind
+
+# The resized image before the crop is at most this many pixels on its long side: a 1,000,000 x 1
+# picture is cut to its centre square before resizing instead of being resized to 32,000,000 x 32.
+MAX_RESIZED_SIDE = 4 * 1024
 
 SIZE = 32
 CONVERSION_RULE = (
@@ -60,6 +67,12 @@ def convert_image(img: Image.Image) -> np.ndarray:
     short = min(w, h)
     new_w = max(SIZE, round(w * SIZE / short))
     new_h = max(SIZE, round(h * SIZE / short))
+    if max(new_w, new_h) > MAX_RESIZED_SIDE:
+        # Extreme aspect ratio: resize only the source region the centre crop comes from.
+        scale_x, scale_y = w / new_w, h / new_h
+        left, top = (new_w - SIZE) // 2, (new_h - SIZE) // 2
+        box = (left * scale_x, top * scale_y, (left + SIZE) * scale_x, (top + SIZE) * scale_y)
+        return np.asarray(img.resize((SIZE, SIZE), Image.Resampling.BILINEAR, box=box), dtype=np.uint8).copy()
     if (new_w, new_h) != (w, h):
         img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
     left = (new_w - SIZE) // 2
@@ -75,16 +88,40 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its pixel limit; refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(name) as img:
+            with _open_regular(name) as fh, Image.open(fh) as img:
                 return convert_image(img)
+    except DataError:
+        raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise DataError(f"{name}: refused, {exc}") from None
     except FileNotFoundError:
         raise DataError(f"{name}: no such file") from None
-    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as exc:
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{name}: cannot be read as an image (not a format Pillow knows, or damaged)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{name}: cannot be read as an image ({exc})") from None
     except Exception as exc:  # a hostile file can trip a decoder in other ways (struct.error, IndexError, ...)
         raise DataError(f"{name}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
+
+
+def _open_regular(name: str):
+    """The file opened for reading, or DataError when it is not a regular file (a FIFO, device or folder).
+
+    Opened without blocking and checked on the open descriptor, so a FIFO never hangs the reader
+    and nothing can be swapped in between the check and the read.
+    """
+    try:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:
+        raise DataError(f"{name}: is a folder, not an image file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DataError(f"{name}: is {file_kind(mode)}, not an image file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class ImageSet:
@@ -152,6 +189,26 @@ class ImageSet:
                 self._pixels[i] = 0
                 self.failures[int(i)] = str(exc)
             self._ready[i] = True
+
+    def is_decoded(self, index: int) -> bool:
+        """Whether image `index` is in memory already (asking for it then reads no file)."""
+        return self._ready is None or bool(self._ready[index])
+
+    def content_key(self) -> str:
+        """A hash of what the pictures depend on: every file's name, size and modification time for a
+        file-backed set (a file replaced under the same name changes it), the pixels themselves otherwise."""
+        h = hashlib.sha256()
+        if self._ready is None:
+            h.update(np.ascontiguousarray(self._pixels).data)
+            return "pixels:" + h.hexdigest()[:32]
+        assert self.paths is not None
+        for path in self.paths:
+            try:
+                st = os.stat(path)
+                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode(errors="surrogateescape"))
+            except OSError as exc:
+                h.update(f"{path}\0{type(exc).__name__}\n".encode(errors="surrogateescape"))
+        return "files:" + h.hexdigest()[:32]
 
     def images(self, indices: Sequence[int] | np.ndarray | slice) -> np.ndarray:
         """uint8 [n, 32, 32, 3] for the given indices (decoded on first use)."""

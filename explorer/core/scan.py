@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import shutil
+import stat
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -154,9 +156,47 @@ def model_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:20]
 
 
+# Bump when the entry's layout or meaning changes: older entries are then simply not found.
+CACHE_FORMAT = 2
+
+
 def cache_key(model: nn.Module, dataset: ImageSet, layers: Sequence[str], k: int) -> str:
-    parts = [model_fingerprint(model), dataset.source_key, str(len(dataset)), ",".join(layers), str(k)]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+    """The entry's name: the model's weights, the images' content (each file's name, size and
+    modification time, or the pixels), the layers, k and the cache format."""
+    parts = [
+        f"format{CACHE_FORMAT}", model_fingerprint(model), dataset.source_key, dataset.content_key(),
+        str(len(dataset)), ",".join(layers), str(k),
+    ]  # fmt: skip
+    return hashlib.sha256("|".join(parts).encode(errors="surrogateescape")).hexdigest()[:32]
+
+
+class DamagedEntry(ValueError):
+    """A cache entry that loads but does not fit the model and images it is meant for."""
+
+
+def check_entry(results: dict[str, TopK], layers: Sequence[str], k: int, n: int, channels: dict[str, int]) -> None:
+    """DamagedEntry unless `results` holds exactly `layers`, each [C, min(k, n)] with indices in 0..n-1,
+    finite values sorted highest first, and positions and boxes of the right shape and sign."""
+    if sorted(results) != sorted(layers):
+        raise DamagedEntry(f"layers {sorted(results)}, expected {sorted(layers)}")
+    k_eff = min(k, n)
+    for layer, top in results.items():
+        c = channels[layer]
+        shapes = {"indices": (c, k_eff), "values": (c, k_eff), "positions": (c, k_eff, 2), "boxes": (c, k_eff, 4)}
+        for f, shape in shapes.items():
+            a = getattr(top, f)
+            if not isinstance(a, np.ndarray) or a.shape != shape:
+                raise DamagedEntry(f"{layer}.{f}: shape {getattr(a, 'shape', None)}, expected {shape}")
+            if f == "values" and not np.issubdtype(a.dtype, np.floating):
+                raise DamagedEntry(f"{layer}.{f}: dtype {a.dtype}")
+            if f != "values" and not np.issubdtype(a.dtype, np.integer):
+                raise DamagedEntry(f"{layer}.{f}: dtype {a.dtype}")
+        if top.indices.size and (top.indices.min() < 0 or top.indices.max() >= n):
+            raise DamagedEntry(f"{layer}.indices: outside 0..{n - 1}")
+        if not np.isfinite(top.values).all() or (np.diff(top.values, axis=1) > 0).any():
+            raise DamagedEntry(f"{layer}.values: not finite or not sorted")
+        if (top.positions < 0).any() or (top.boxes < 0).any():
+            raise DamagedEntry(f"{layer}: negative positions or boxes")
 
 
 def save_top_k(results: dict[str, TopK], path: str | os.PathLike[str]) -> None:
@@ -166,12 +206,48 @@ def save_top_k(results: dict[str, TopK], path: str | os.PathLike[str]) -> None:
 
 
 def load_top_k(path: str | os.PathLike[str]) -> dict[str, TopK]:
-    """Read a file written by save_top_k."""
+    """Read a file written by save_top_k (ValueError when it is not a regular file; never blocks on a FIFO)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DamagedEntry(f"{os.fspath(path)}: not a regular file")
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
     # An open file of our own: np.load leaks the one it opens when the archive is damaged.
-    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+    with fh, np.load(fh, allow_pickle=False) as data:
         # Only layers' arrays: a scan file also holds meta.* entries (explorer.core.scan_file).
         layers = sorted(key.rsplit(".", 1)[0] for key in data.files if key.endswith(".indices"))
         return {layer: TopK(*(data[f"{layer}.{f}"] for f in FIELDS)) for layer in layers}
+
+
+def _remove_entry(path: Path) -> None:
+    """Remove a damaged entry, whatever it is (a file, a FIFO, a folder left in its place)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass  # then the new entry cannot be saved either; the scan result is still given
+
+
+def _load_valid(
+    path: Path, model: nn.Module, dataset: ImageSet, layers: Sequence[str], k: int
+) -> dict[str, TopK] | None:
+    if not os.path.lexists(path):
+        return None
+    try:
+        results = load_top_k(path)
+        check_entry(
+            results, layers, k, len(dataset), {layer: model_graph(model).layer(layer).channels for layer in layers}
+        )
+        return results
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile):
+        _remove_entry(path)  # a damaged entry is rescanned
+        return None
 
 
 def cached_scan(
@@ -184,11 +260,9 @@ def cached_scan(
 ) -> tuple[dict[str, TopK], bool]:
     """scan_top_k through an on-disk cache; returns (results, whether they came from the cache)."""
     path = Path(cache_dir) / f"topk-{cache_key(model, dataset, layers, k)}.npz"
-    if path.exists():
-        try:
-            return load_top_k(path), True
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            path.unlink(missing_ok=True)  # a damaged entry is rescanned
+    cached = _load_valid(path, model, dataset, layers, k)
+    if cached is not None:
+        return cached, True
     try:
         results = scan_top_k(model, dataset, layers, k, **kwargs)
     except torch.OutOfMemoryError:

@@ -7,6 +7,7 @@ shows it only when these match the model and images it has open, and says why no
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
@@ -18,9 +19,10 @@ import numpy as np
 from torch import nn
 
 from explorer.core.atomic import atomic_write
+from explorer.core.datasets import common_path
 from explorer.core.errors import ExplorerError
 from explorer.core.images import ImageSet
-from explorer.core.scan import FIELDS, TopK, load_top_k, model_fingerprint
+from explorer.core.scan import FIELDS, DamagedEntry, TopK, check_entry, load_top_k, model_fingerprint
 
 META_KEY = "meta.json"
 FORMAT = 1
@@ -33,18 +35,42 @@ class ScanFileError(ExplorerError):
 @dataclass(frozen=True)
 class ScanMeta:
     model: str  # model_fingerprint of the weights
-    dataset: str  # ImageSet.source_key
+    data: str  # data_key: the same images wherever they are stored
     count: int  # images scanned
     layers: tuple[str, ...]
     k: int
     model_name: str = ""
     dataset_name: str = ""
+    dataset: str = ""  # ImageSet.source_key where it was made
     format: int = FORMAT
 
 
+def data_key(dataset: ImageSet) -> str:
+    """The images, independent of the machine: each file's path below the folder the files share and
+    its label (a cluster's /data/imagenet and a laptop's ~/imagenet agree), or the pixels themselves.
+    Unlike the cache's content key it holds no sizes, times or inodes, which differ between copies."""
+    h = hashlib.sha256()
+    if dataset.paths is None:
+        return dataset.content_key()
+    root = common_path(dataset.paths)
+    skip = len(root) if len(dataset.paths) > 1 else len(os.path.dirname(os.path.abspath(dataset.paths[0])))
+    for path in dataset.paths:
+        h.update(os.path.abspath(path)[skip:].lstrip(os.sep).encode(errors="surrogateescape") + b"\0")
+    h.update(np.ascontiguousarray(dataset.labels, dtype=np.int64).tobytes())
+    return "files:" + h.hexdigest()[:32]
+
+
 def describe(model: nn.Module, dataset: ImageSet, layers: Sequence[str], k: int, model_name: str = "") -> ScanMeta:
+    """What a scan of `dataset` with `model` is made from, for its file."""
     return ScanMeta(
-        model_fingerprint(model), dataset.source_key, len(dataset), tuple(layers), k, model_name, dataset.name
+        model_fingerprint(model),
+        data_key(dataset),
+        len(dataset),
+        tuple(layers),
+        k,
+        model_name,
+        dataset.name,
+        dataset.source_key,
     )
 
 
@@ -83,7 +109,7 @@ def mismatch(meta: ScanMeta | None, model: nn.Module, dataset: ImageSet, model_l
     """Why a scan file does not belong to this model and these images, or None when it does."""
     if meta is None:
         return "it has no record of the model and images it was made from (scan it again with `cnn-explorer scan`)"
-    if meta.dataset != dataset.source_key or meta.count != len(dataset):
+    if meta.count != len(dataset) or meta.data != data_key(dataset):
         made = f"{meta.dataset_name or meta.dataset} ({meta.count:,} images)"
         return f"it was made from other images: {made}, not the open {dataset.name} ({len(dataset):,} images)"
     unknown = [layer for layer in meta.layers if layer not in model_layers]
@@ -93,3 +119,21 @@ def mismatch(meta: ScanMeta | None, model: nn.Module, dataset: ImageSet, model_l
         made = f" ({meta.model_name})" if meta.model_name else ""
         return f"it was made with other model weights{made}"
     return None
+
+
+def open_for(path: str | os.PathLike[str], model: nn.Module, dataset: ImageSet) -> dict[str, TopK]:
+    """A scan file's results when it was made from `model` and `dataset`; else ScanFileError saying why."""
+    from explorer.core.graph import model_graph
+
+    name = os.path.basename(os.fspath(path))
+    results, meta = load_scan(path)
+    graph_layers = {layer.name: layer.channels for layer in model_graph(model).layers}
+    why = mismatch(meta, model, dataset, list(graph_layers))
+    if why:
+        raise ScanFileError(f"{name} is not shown: {why}")
+    assert meta is not None
+    try:
+        check_entry(results, meta.layers, meta.k, len(dataset), {layer: graph_layers[layer] for layer in meta.layers})
+    except DamagedEntry as exc:
+        raise ScanFileError(f"{name} is not shown: its arrays are damaged ({exc})") from None
+    return results

@@ -15,7 +15,7 @@ from explorer.core.images import ImageSet
 from explorer.core.projection import activations, model_device
 from explorer.core.scan import TopK
 from explorer.export.errors import ExportError
-from explorer.export.figure_data import FigureData
+from explorer.export.figure_data import ACTIVATION_SCALE_LABEL, RELATIVE_SCALE, ColourScale, FigureData
 from explorer.export.normalise import IMAGE_RULE, MAPS_RULE, PROJECTION_RULE, maps_rgb8, maps_scale, projection_rgb8
 from explorer.export.request import FigureRequest, layer_of
 from explorer.export.selection import check_indices, describe_indices
@@ -24,6 +24,34 @@ from explorer.export.topk import compute_topk
 
 BATCH = 256  # images per forward pass, so long selections never hold every activation at once
 DEFAULT_IMAGES = {"feature": 16, "maxact": 256}
+MAX_CELLS = 512  # cells in one figure: time and memory stay bounded, and the tiles stay big enough to see
+
+
+def cell_count(dataset: ImageSet, request: FigureRequest, channels: int) -> int:
+    """How many cells the figure would draw (feature: one per image; topk: k per feature; others: per feature)."""
+    if request.kind == "feature":
+        return len(request.images or default_images(dataset, "feature"))
+    if request.kind in ("maps",):
+        return channels
+    features = len(request.features) if request.features is not None else channels
+    return features * min(request.k, len(dataset)) if request.kind == "topk" else features
+
+
+def check_size(dataset: ImageSet, request: FigureRequest, channels: int) -> None:
+    """ExportError, before any work, when the figure would hold more than MAX_CELLS cells (`channels`: the layer's)."""
+    n = cell_count(dataset, request, channels)
+    if n > MAX_CELLS:
+        what = (
+            "images (--images)"
+            if request.kind == "feature"
+            else "features x k"
+            if request.kind == "topk"
+            else "features"
+        )
+        raise ExportError(
+            f"{request.kind} figure of {n:,} cells: more than the {MAX_CELLS} one figure holds; "
+            f"choose fewer {what}, e.g. every STEP-th with A:B:STEP"
+        )
 
 
 def compute_figure(
@@ -31,12 +59,13 @@ def compute_figure(
     dataset: ImageSet,
     request: FigureRequest,
     *,
-    model_name: str = "nn.Module",
+    model_name: str = "SeedNet",
     top_k: TopK | None = None,
 ) -> FigureData:
     """The figure `request` asks for. topk uses `top_k` (the layer's scan) when given, else scans `dataset`."""
     if len(dataset) == 0:
         raise ExportError(f"{dataset.name}: no images to draw")
+    check_size(dataset, request, layer_of(model, request.layer).channels)
     if request.kind == "topk":
         return compute_topk(model, dataset, request, model_name=model_name, top_k=top_k)
     build = {"maps": _maps, "projections": _projections, "feature": _feature, "maxact": _maxact}[request.kind]
@@ -71,6 +100,7 @@ def _maps(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_nam
         tiles=tuple(maps_rgb8(maps, vmax)),
         labels=tuple(f"f{c}" for c in range(channels)),
         columns=request.columns or 8,
+        scale=ColourScale("viridis", 0.0, vmax, ACTIVATION_SCALE_LABEL),
     )
 
 
@@ -91,6 +121,7 @@ def _projections(model: nn.Module, dataset: ImageSet, request: FigureRequest, mo
         tiles=tuple(projection_rgb8(p)),
         labels=tuple(f"f{f}" for f in feats),
         columns=request.columns or 8,
+        scale=RELATIVE_SCALE,
     )
 
 
@@ -116,6 +147,7 @@ def _feature(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_
         labels=tuple(image_label(dataset, i) for i in images),
         group=2,
         columns=request.columns or 4,
+        scale=RELATIVE_SCALE,
     )
 
 
@@ -145,6 +177,7 @@ def _maxact(model: nn.Module, dataset: ImageSet, request: FigureRequest, model_n
         labels=tuple(f"f{f}\n{image_label(dataset, i)}" for f, i in zip(feats, best, strict=True)),
         group=2,
         columns=request.columns or 4,
+        scale=RELATIVE_SCALE,
     )
 
 

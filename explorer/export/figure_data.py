@@ -17,6 +17,20 @@ def _frozen(tile: np.ndarray) -> np.ndarray:
     return arr
 
 
+@dataclass(frozen=True)
+class ColourScale:
+    """The colour bar under a figure's grid: `kind` "viridis" (activations) or "signed" (black, grey 0, white)."""
+
+    kind: str
+    low: float
+    high: float
+    label: str
+
+
+ACTIVATION_SCALE_LABEL = "activation (post-ReLU), one scale for all maps"
+RELATIVE_SCALE = ColourScale("signed", -1.0, 1.0, "projection p / max|p|, each tile on its own scale (grey = 0)")
+
+
 @dataclass(frozen=True, eq=False)
 class FigureData:
     """A grid of cells; each cell is `group` tiles side by side (an image beside its projection) under one label.
@@ -31,6 +45,7 @@ class FigureData:
     labels: tuple[str, ...]
     group: int = 1
     columns: int = 8
+    scale: ColourScale | None = None  # the colour bar drawn under the grid, if the tiles are scaled
 
     def __post_init__(self) -> None:
         if self.group < 1:

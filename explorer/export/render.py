@@ -11,10 +11,12 @@ import math
 import textwrap
 from dataclasses import dataclass
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from explorer.export.figure_data import FigureData
+from explorer.export.figure_data import ColourScale, FigureData
+from explorer.export.normalise import maps_rgb8
 from explorer.export.style import figure_style
 
 TITLE_PT, LABEL_PT, CAPTION_PT = 9.0, 5.5, 6.5
@@ -25,6 +27,8 @@ TEXT_GAP = 0.1  # between the title or caption and the grid
 PAGE_WIDTH = 7.0  # the grid's width budget when choosing the tile size
 TILE_RANGE = (0.3, 0.75)  # the tile side, inches
 QUANTUM = 64  # page sizes are whole multiples of 1/64 inch: exact in binary, so size x DPI is exact
+BAR_W, BAR_H = 2.5, 0.1  # the colour bar, inches (narrower where the grid is)
+BAR_BLOCK = BAR_H + 2 * LABEL_PT * LINE / 72 + TEXT_GAP  # the bar, its tick values and its label
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ def layout(data: FigureData, tile_inches: float | None = None) -> Layout:
         + TEXT_GAP
         + grid_h
         + TEXT_GAP
+        + (BAR_BLOCK if data.scale is not None else 0.0)
         + _text_height(len(caption), CAPTION_PT)
     )
     return Layout(
@@ -144,4 +149,33 @@ def render_figure(data: FigureData, *, tile_inches: float | None = None) -> Figu
                 ax = fig.add_axes((tx / lay.width, y / lay.height, lay.tile / lay.width, lay.tile / lay.height))
                 ax.imshow(tile, interpolation="none", aspect="equal")
                 ax.set_axis_off()
+        if data.scale is not None:
+            bar_top = MARGIN + _text_height(len(lay.caption_lines), CAPTION_PT) + BAR_BLOCK
+            _colour_bar(fig, lay, data.scale, min(BAR_W, grid_w), bar_top)
     return fig
+
+
+def scale_colours(kind: str) -> np.ndarray:
+    """uint8 [1, 256, 3]: the colours of a ColourScale from low to high, by the rules the tiles follow."""
+    if kind == "viridis":
+        return maps_rgb8(np.arange(256, dtype=np.float32), 255.0)[None]
+    grey = np.arange(256, dtype=np.uint8)
+    return np.repeat(grey[None, :, None], 3, axis=2)
+
+
+def _colour_bar(fig: Figure, lay: Layout, scale: ColourScale, width: float, top: float) -> None:
+    """The bar centred under the grid, its ends and middle valued, its label below."""
+    left = (lay.width - width) / 2
+    y = top - BAR_H
+    ax = fig.add_axes((left / lay.width, y / lay.height, width / lay.width, BAR_H / lay.height))
+    ax.imshow(scale_colours(scale.kind), interpolation="none", aspect="auto")
+    ax.set_axis_off()
+    inches = fig.dpi_scale_trans
+    values = (scale.low, (scale.low + scale.high) / 2, scale.high)
+    for frac, value in zip((0.0, 0.5, 1.0), values, strict=True):
+        ha = {0.0: "left", 0.5: "center", 1.0: "right"}[frac]
+        fig.text(left + frac * width, y - 0.02, f"{value:.3g}", transform=inches, fontsize=LABEL_PT, ha=ha, va="top")
+    fig.text(
+        lay.width / 2, y - 0.02 - LABEL_PT * LINE / 72, scale.label, transform=inches, fontsize=LABEL_PT,
+        ha="center", va="top",
+    )  # fmt: skip

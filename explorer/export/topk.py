@@ -47,7 +47,7 @@ def compute_topk(
     dataset: ImageSet,
     request: FigureRequest,
     *,
-    model_name: str = "nn.Module",
+    model_name: str = "SeedNet",
     top_k: TopK | None = None,
 ) -> FigureData:
     """Row by row, one feature's top-k pairs (patch, projection with keep="max"), strongest first."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 DPI_RANGE = (10, 2400)
 DEFAULT_DPI = 200
+MAX_PIXELS = 150_000_000  # a PNG page larger than this is refused before drawing (matplotlib would need GBs)
 
 
 def figure_format(path: str | os.PathLike[str]) -> str:
@@ -69,7 +70,15 @@ def export_figure(
     data: FigureData, path: str | os.PathLike[str], *, dpi: int = DEFAULT_DPI, tile_inches: float | None = None
 ) -> Path:
     """Render `data` and write it to `path`: what both the window and the command line call."""
-    check_target(path, dpi)
-    from explorer.export.render import render_figure
+    fmt = check_target(path, dpi)
+    from explorer.export.render import layout, render_figure
 
+    if fmt == "png":
+        page = layout(data, tile_inches)
+        pixels = round(page.width * dpi) * round(page.height * dpi)
+        if pixels > MAX_PIXELS:
+            raise ExportError(
+                f"{os.fspath(path)}: a {page.width:.1f} x {page.height:.1f} inch page at {dpi} dpi is {pixels / 1e6:,.0f} "
+                f"megapixels, more than {MAX_PIXELS / 1e6:,.0f}; lower --dpi or use .svg or .pdf"
+            )
     return write_figure(render_figure(data, tile_inches=tile_inches), path, dpi=dpi, title=data.title)

@@ -76,7 +76,34 @@ ACTIONS = (
         "Count one input element's delta on fingers: delta x weight over the outputs it fed, the kernel turned 180°",
     ),
     ActionInfo("reset_layout", "&Reset layout", "&View"),
+    ActionInfo(
+        "copy_view",
+        "&Copy the view under the mouse",
+        "&View",
+        QKeySequence.StandardKey.Copy,
+        "Copy the picture or plot under the mouse pointer to the clipboard, as an image",
+    ),
+    ActionInfo("shortcuts", "&Keyboard shortcuts", "&Help", QKeySequence.StandardKey.HelpContents),
+    ActionInfo("about", "&About", "&Help", None, "Versions, device, model and data"),
 )
+
+MOUSE = (  # what the mouse does over the views, for Help > Keyboard shortcuts
+    ("wheel over a view", "next / previous feature"),
+    ("Ctrl + wheel over a picture", "zoom about the mouse"),
+    ("Ctrl + drag on a picture", "pan"),
+    ("right click on a picture", "show the whole picture again"),
+    ("click a map, pair or feature", "select it"),
+)
+
+
+def shortcut_rows() -> list[tuple[str, str]]:
+    """(keys, what they do) for every action with a shortcut, then the mouse gestures."""
+    rows = [
+        (QKeySequence(info.shortcut).toString(QKeySequence.SequenceFormat.NativeText), info.text.replace("&", ""))
+        for info in ACTIONS
+        if info.shortcut is not None
+    ]
+    return [row for row in rows if row[0]] + list(MOUSE)  # a standard key this platform leaves unbound is left out
 
 
 def build_actions(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from explorer.core.checkpoint import load_model
 from explorer.core.device import resolve_device
 from explorer.core.errors import ExplorerError
+from explorer.gui.controller import still_running
 from explorer.gui.main_window import MainWindow
 from explorer.gui.settings import APPLICATION, ORGANIZATION, open_settings
 
@@ -40,7 +42,14 @@ def run_app(args: argparse.Namespace) -> int:
         split=args.split, device_notice=device_notice,
     )  # fmt: skip
     window.show()
-    return app.exec()
+    code = app.exec()
+    if still_running():
+        # A thread that ignored the stop (blocked in a system call) must not hold the exit up, and Qt
+        # aborts when a running QThread is destroyed: end the process here, files and streams flushed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def gui_device(choice: str) -> tuple[torch.device, str]:

@@ -12,7 +12,7 @@ import copy
 from collections import deque
 
 import torch
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal
 
 from explorer.core.model import SeedNet
 from explorer.gui.messages import (
@@ -34,6 +34,14 @@ PRIORITY = (
     LoadRequest, ViewRequest, BackpropViewRequest, ExportRequest, TopPatchesRequest, PageRequest, PredictRequest
 )  # fmt: skip
 QUEUED = (ExportRequest,)  # kinds that wait in line instead of replacing the waiting one
+SHUTDOWN_WAIT_MS = 800  # how long closing the window waits for the threads, in all
+_STILL_RUNNING: list[tuple[QThread, QObject, QObject]] = []  # threads shutdown stopped waiting for
+
+
+def still_running() -> list[QThread]:
+    """Threads a shutdown gave up waiting for that have not ended yet."""
+    _STILL_RUNNING[:] = [entry for entry in _STILL_RUNNING if entry[0].isRunning()]
+    return [entry[0] for entry in _STILL_RUNNING]
 
 
 class Controller(QObject):
@@ -121,17 +129,27 @@ class Controller(QObject):
         self._scan_waiting = None
         self.scan_job.stop.set()
 
-    def shutdown(self) -> None:
-        """Drop waiting work, stop a scan at its next batch, let the running request finish (a running export
-        stops before it writes), stop the threads."""
+    def shutdown(self, wait_ms: int = SHUTDOWN_WAIT_MS) -> bool:
+        """Drop waiting work, stop a scan at its next batch, ask the threads to stop (a running export stops
+        before it writes) and wait for them at most `wait_ms` in all: the window closes within a second
+        whatever runs. Returns whether both threads stopped; the ones that did not are kept (see
+        `still_running`) so they are never destroyed while they run."""
         self._closed = True
         self._waiting.clear()
         self.worker.closing.set()
         self.cancel_scan()
-        for thread in (self._thread, self._scan_thread):
+        threads = (self._thread, self._scan_thread)
+        for thread in threads:
             thread.quit()
-        for thread in (self._thread, self._scan_thread):
-            thread.wait()
+        deadline = QDeadlineTimer(wait_ms)
+        for thread in threads:
+            thread.wait(deadline)
+        running = [t for t in threads if t.isRunning()]
+        if running:
+            # A request that ignores the stop (a decoder stuck in a system call) finishes on its own; until
+            # then its thread and objects stay referenced, and the app ends the process without waiting.
+            _STILL_RUNNING.extend((t, self.worker, self.scan_job) for t in running)
+        return not running
 
     def _start_scan(self, request: ScanRequest) -> None:
         self._scanning = request

@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
+from explorer.core.checkpoint import BUNDLED_MODEL
+from explorer.core.paths import OutputError, check_output, same_file_as, show
 from explorer.export import model_label
 from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.errors import ExportError
 from explorer.export.request import FigureRequest
 from explorer.export.write import FORMATS, check_target
+from explorer.gui import dialogs, image_choice
 from explorer.gui.export_requests import VIEW_KINDS, default_file_name, figure_request
 from explorer.gui.messages import ExportDone, ExportRequest, Failure
 
@@ -67,6 +70,14 @@ class ExportWiring(QObject):
             if not page:
                 w.status.showMessage("Feature across images: the browser's filter shows no images")
                 return None
+            try:  # the page, the whole filter, or a range: the exact set the user chose
+                chosen = image_choice.ask_images(w, page, w.browser.model.rows, len(w.images))
+            except ExportError as exc:
+                self._report_failure(str(exc))
+                return None
+            if chosen is None:
+                return None
+            page = chosen
         figure = figure_request(kind, w.state, page=page, k=k)
         return ExportRequest(w.images, figure, "", model_label(w.checkpoint), top_k)
 
@@ -83,7 +94,13 @@ class ExportWiring(QObject):
             return
         try:
             check_target(path, request.dpi)
-        except ExportError as exc:
+            check_output(
+                path, {"the model's checkpoint": self.window.checkpoint or str(BUNDLED_MODEL)}, flag="export to"
+            )
+            same = same_file_as(path, request.images.paths or ())
+            if same is not None:
+                raise OutputError(f"{show(path)}: is the image {show(same)} of the open set; refusing to overwrite it")
+        except (ExportError, OutputError) as exc:
             self._report_failure(str(exc))
             return
         request = ExportRequest(request.images, request.figure, path, request.model_name, request.top_k, request.dpi)
@@ -97,7 +114,7 @@ class ExportWiring(QObject):
         fmt = fmt if fmt in FILTERS else "png"
         folder = str(settings.value(FOLDER_KEY, "")) or os.getcwd()
         start = os.path.join(folder, default_file_name(figure, fmt))
-        path, chosen = QFileDialog.getSaveFileName(self.window, TITLE, start, ";;".join(FILTERS.values()), FILTERS[fmt])
+        path, chosen = dialogs.get_save_file_name(self.window, TITLE, start, ";;".join(FILTERS.values()), FILTERS[fmt])
         if not path:
             return ""
         chosen_fmt = next((f for f, text in FILTERS.items() if text == chosen), fmt)

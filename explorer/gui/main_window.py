@@ -10,16 +10,19 @@ import numpy as np
 import torch
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from explorer.core.datasets import IMAGE_EXTENSIONS
 from explorer.core.device import describe_device
 from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES, LAYERS, SeedNet
+from explorer.core.pooling import pooled_below
+from explorer.gui import dialogs
 from explorer.gui.actions import build_actions
 from explorer.gui.backprop_wiring import BackpropWiring
 from explorer.gui.controller import Controller
 from explorer.gui.export_wiring import ExportWiring
+from explorer.gui.help_dialogs import copy_view, show_about, show_shortcuts
 from explorer.gui.messages import (
     DataLoaded,
     ExportRequest,
@@ -42,9 +45,11 @@ from explorer.gui.panes.prediction import PredictionPane
 from explorer.gui.panes.projection import ProjectionPane
 from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.settings import read_bytes, read_state, write_state
+from explorer.gui.shortcut_guard import ShortcutGuard
 from explorer.gui.status import ExplorerStatusBar
 from explorer.gui.top_images_wiring import TopImagesWiring
-from explorer.gui.window_layout import build_layout, default_sizes
+from explorer.gui.unreadable import unreadable_lines, unreadable_notice
+from explorer.gui.window_layout import build_layout, default_sizes, default_window_size
 
 PREDICT_BATCH = 500
 PAGE_DELAY_MS = 100  # the page of Feature across images is asked for once scrubbing pauses this long
@@ -82,6 +87,7 @@ class MainWindow(QMainWindow):
         self._page_timer = QTimer(self, singleShot=True, interval=PAGE_DELAY_MS)
         self._page_timer.timeout.connect(self._request_page)
         self.controller = Controller(model, device, self)
+        self.pooled = {layer: pooled_below(model, layer) for layer in LAYERS}  # max-pooling below each layer?
 
         self.browser = BrowserPane(CLASSES)
         self.layer_select = LayerSelectPane()
@@ -92,6 +98,8 @@ class MainWindow(QMainWindow):
         self.top_images = TopImagesPane()
         self.notice = NoticeBar()
         self.device_notice = NoticeBar(offers=False)
+        self.unreadable_notice = NoticeBar(offers=False)
+        self._loads: dict[int, LoadRequest] = {}  # sources asked for and not yet answered
         self._build_layout()
         self.status = ExplorerStatusBar()
         self.setStatusBar(self.status)
@@ -110,14 +118,19 @@ class MainWindow(QMainWindow):
             "find_top_images": lambda: self.top_wiring.start_scan(), "cancel_scan": lambda: self.top_wiring.cancel_scan(),
             "open_scan": lambda: self.top_wiring.open_scan_file(),
             "open_backprop": lambda: self.backprop_wiring.open(),
+            "copy_view": lambda: self.status.showMessage(copy_view(self)), "shortcuts": lambda: show_shortcuts(self),
+            "about": lambda: show_about(self, *self.status.facts()),
         })  # fmt: skip
         for dock in self.docks:
             menus["&View"].addAction(dock.toggleViewAction())
+        self._shortcut_guard = ShortcutGuard(self)  # an editor with focus keeps its arrow keys
+        QApplication.instance().installEventFilter(self._shortcut_guard)
         self._connect()
         self.top_wiring = TopImagesWiring(self, self.top_images, self.docks[5])
         self.backprop_wiring = BackpropWiring(self)
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
+        self.projection.show_layer(self.state.layer, self.pooled[self.state.layer])
         self._restore_layout()
         if device_notice:
             self.status.showMessage(device_notice)
@@ -131,21 +144,27 @@ class MainWindow(QMainWindow):
 
     def _build_layout(self) -> None:
         panes = [self.browser, self.layer_select, self.prediction, self.projection, self.across, self.top_images]
-        self.docks = build_layout(self, [self.device_notice, self.notice, self.activations], panes)
+        self.docks = build_layout(
+            self, [self.device_notice, self.notice, self.unreadable_notice, self.activations], panes
+        )
         self._default_state = self.saveState()
 
     def _restore_layout(self) -> None:
         geometry = read_bytes(self.settings, "window/geometry")
         state = read_bytes(self.settings, "window/state")
+        if geometry is None or not self.restoreGeometry(geometry):
+            default_window_size(self)
         if state is None or not self.restoreState(state):
-            default_sizes(self, self.docks)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+            QTimer.singleShot(0, self, lambda: default_sizes(self, self.docks))  # once the window has its size
 
     def _on_reset_layout_triggered(self) -> None:
+        """Every dock back in its place, shown and docked, sized to the window as it is now."""
+        for dock in self.docks:
+            dock.setFloating(False)
         self.restoreState(self._default_state)
         for dock in self.docks:
             dock.show()
+        self.docks[4].raise_()
         default_sizes(self, self.docks)
 
     # Wiring --------------------------------------------------------------------------------------
@@ -185,6 +204,7 @@ class MainWindow(QMainWindow):
         feature = min(self.state.feature, LAYERS[layer].channels - 1)
         self._update(layer=layer, feature=feature)
         self.layer_select.show_state(layer, feature)
+        self.projection.show_layer(layer, self.pooled[layer])
         self.request_view()
 
     def set_feature(self, feature: int) -> None:
@@ -257,7 +277,10 @@ class MainWindow(QMainWindow):
         if self._drawn.get("probs") != r.index:
             self._drawn["probs"] = r.index
             truth = self.browser.model.truth
-            self.prediction.show_probs(r.probs, int(truth[r.index]) if r.index < len(truth) else -1)
+            if r.unreadable:
+                self.prediction.show_unreadable(r.unreadable)
+            else:
+                self.prediction.show_probs(r.probs, int(truth[r.index]) if r.index < len(truth) else -1)
         self.status.show_timing(r.elapsed_ms)
 
     def _show_page(self, r: PageResult) -> None:
@@ -274,8 +297,18 @@ class MainWindow(QMainWindow):
             or len(self.browser.model.predicted) != len(self.images)
         ):
             return
-        self.browser.set_predictions(r.start, r.predicted)
+        self.browser.set_predictions(r.start, r.predicted, r.unreadable)
+        if r.unreadable:
+            self._show_unreadable()
         self._predict_from(r.start + len(r.predicted))
+
+    def _show_unreadable(self) -> None:
+        """Name the files of this set that could not be read, and why, above the views."""
+        assert self.images is not None
+        lines = unreadable_lines(self.browser.model.reasons, self.images.paths, self.images.skipped)
+        text, tip = unreadable_notice(lines)
+        self.unreadable_notice.show_notice(text)
+        self.unreadable_notice.setToolTip(tip)
 
     def _predict_from(self, start: int) -> None:
         assert self.images is not None
@@ -284,6 +317,9 @@ class MainWindow(QMainWindow):
 
     def _on_controller_failed(self, failure: Failure) -> None:
         self.status.show_failure(failure.message)
+        load = self._loads.pop(failure.request_id, None)
+        if load is not None:
+            dialogs.explain_load_failure(self, load.download, _source_name(load.source), failure.message)
 
     def _on_controller_device_fell_back(self, message: str) -> None:
         self.status.show_device(f"cpu ({message.split(':')[0].lower()})")
@@ -304,12 +340,15 @@ class MainWindow(QMainWindow):
         self, source: str | tuple[str, ...], split: str | None = None, *, fallback: bool = False, download: bool = False
     ) -> None:
         """Open a source (cifar10, probes, a folder, or a tuple of files) on the worker."""
-        self.controller.submit(LoadRequest(source, split or self.split, download=download, fallback=fallback))
+        request = LoadRequest(source, split or self.split, download=download, fallback=fallback)
+        self._loads[request.id] = request
+        self.controller.submit(request)
 
     def download_cifar10(self) -> None:
         self.open_source("cifar10", download=True)
 
     def _show_images(self, images: ImageSet, source: str | tuple[str, ...], notice: str) -> None:
+        self._loads.clear()
         self.images = images
         self.source = source
         if isinstance(source, str) and source != "probes":
@@ -325,8 +364,7 @@ class MainWindow(QMainWindow):
         self.browser.set_images(images, self.split)
         self.status.show_data(images.name, len(images))
         self.top_wiring.images_changed(images)
-        if images.failures or images.skipped:
-            self.status.show_failure(f"{len(images.failures) + len(images.skipped)} files could not be read")
+        self._show_unreadable()
         image = self.state.image if self.state.image < len(images) else 0
         self._update(image=image)
         self.browser.show_current(image)
@@ -340,13 +378,13 @@ class MainWindow(QMainWindow):
             self.open_source(self.source, split)
 
     def _on_open_folder_triggered(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        folder = dialogs.get_existing_directory(self, "Open a folder of images")
         if folder:
             self.open_source(folder)
 
     def _on_open_files_triggered(self) -> None:
         pattern = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", pattern)
+        files = dialogs.get_open_file_names(self, "Open images", pattern)
         if files:
             self.open_source(tuple(files))
 
@@ -372,6 +410,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
+        self.browser.model.close()
         self.controller.shutdown()
         super().closeEvent(event)
 

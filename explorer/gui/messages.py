@@ -157,6 +157,7 @@ class ViewResult:
     probs: np.ndarray  # float32 [classes]
     projections: tuple[tuple[str, np.ndarray], ...]  # (title, [3, H, W])
     elapsed_ms: float
+    unreadable: str = ""  # why the image's file could not be read ("" when it was): it gets no prediction
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,6 +178,7 @@ class PredictionsReady:
     start: int
     predicted: np.ndarray  # int64 [stop - start]
     elapsed_ms: float
+    unreadable: tuple[tuple[int, str], ...] = ()  # (image, reason) of the files in the batch that could not be read
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,6 @@ core writes the cache only after a completed scan, so a stopped scan leaves no f
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from explorer.core.errors import ExplorerError
 from explorer.core.images import ImageSet
 from explorer.core.model import LAYERS, SeedNet
 from explorer.core.scan import ScanCancelled, TopK, cached_scan
-from explorer.core.scan_file import ScanFileError, load_scan, mismatch
+from explorer.core.scan_file import ScanFileError, open_for
 from explorer.export.topk import field_size
 from explorer.gui.imaging import field_tiles
 from explorer.gui.messages import Failure, next_request_id
@@ -80,17 +79,6 @@ def overview_patches(images: ImageSet, top: TopK, side: int, n: int = OVERVIEW_T
     return field_tiles(pixels, boxes, side).reshape(top.indices.shape[0], n, side, side, 3)
 
 
-def scan_from_file(model: SeedNet, images: ImageSet, path: str) -> dict[str, TopK]:
-    """A scan file's results when it was made from this model and these images; else ScanFileError saying why."""
-    from explorer.core.graph import model_graph
-
-    results, meta = load_scan(path)
-    why = mismatch(meta, model, images, [layer.name for layer in model_graph(model).layers])
-    if why:
-        raise ScanFileError(f"{os.path.basename(path)} is not shown: {why}")
-    return results
-
-
 class ScanJob(QObject):
     """Runs one ScanRequest at a time on its thread; reports progress, the results, a stop or a failure."""
 
@@ -114,7 +102,7 @@ class ScanJob(QObject):
         should_stop = (lambda: True) if req.cached_only else self.stop.is_set
         try:
             if req.from_file is not None:
-                results, from_cache = scan_from_file(self.model, req.images, req.from_file), True
+                results, from_cache = open_for(req.from_file, self.model, req.images), True
             else:
                 results, from_cache = cached_scan(
                     self.model, req.images, list(req.layers), req.k, cache_dir() / "scans",

@@ -67,7 +67,7 @@ def read_state(settings: QSettings) -> ExplorerState:
         _choice(settings, "projection/unpool", UNPOOLS, d.options.unpool),
         _choice(settings, "projection/keep", KEEPS, d.options.keep),
         _choice(settings, "projection/compare", COMPARES, d.options.compare),
-    ).normalised()
+    )  # kept as chosen: fill under guided waits for a switch back to deconvnet
     return ExplorerState(
         source=_text(settings, "data/source", d.source),
         split=_choice(settings, "data/split", SPLITS, d.split),

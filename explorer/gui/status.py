@@ -17,8 +17,17 @@ class ExplorerStatusBar(QStatusBar):
         self.model_name = QLabel()
         self.data = QLabel()
         self.timing = QLabel("last pass: –")
+        tips = {
+            self.device: "device: where the model runs (cpu, or cuda and the GPU's name)",
+            self.model_name: "model: the network's weights (bundled: the model shipped with the explorer, else the file)",
+            self.data: "data: the image set open now and how many images it holds",
+            self.timing: "last pass: how long the worker took to compute what the views show for the last choice",
+        }
         for w in (self.busy_text, self.busy, self.device, self.model_name, self.data, self.timing):
             self.addPermanentWidget(w)
+            if w in tips:  # the status line names what the bar abbreviates, on hover
+                w.setToolTip(tips[w])
+                w.setStatusTip(tips[w])
 
     def show_device(self, text: str) -> None:
         self.device.setText(f"device: {text}")
@@ -31,6 +40,10 @@ class ExplorerStatusBar(QStatusBar):
 
     def show_timing(self, ms: float) -> None:
         self.timing.setText(f"last pass: {ms:.0f} ms")
+
+    def facts(self) -> tuple[str, str, str]:
+        """(device, model, data) as shown, without their labels: for Help > About."""
+        return tuple(w.text().split(": ", 1)[-1] for w in (self.device, self.model_name, self.data))  # type: ignore[return-value]
 
     def set_busy(self, text: str | None) -> None:
         """Show an indeterminate progress bar with `text`, or hide it when None."""

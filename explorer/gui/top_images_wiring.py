@@ -52,6 +52,14 @@ class TopImagesWiring(QObject):
         pane.image_selected.connect(window.set_image)
         pane.feature_selected.connect(window.set_feature)
         pane.wheel_scrolled.connect(lambda steps: window.set_feature(window.state.feature + steps))
+        self._set_scanning(False)
+
+    def _set_scanning(self, scanning: bool) -> None:
+        """The pane's controls and Analyse > Cancel scan follow whether a scan runs."""
+        self.pane.set_scanning(scanning)
+        cancel = self.window.menu_actions.get("cancel_scan")
+        if cancel is not None:
+            cancel.setEnabled(scanning)
 
     # Scans ---------------------------------------------------------------------------------------
 
@@ -61,7 +69,7 @@ class TopImagesWiring(QObject):
             return
         k = self.pane.k.value() if k is None else k
         self._ask_scan(ScanRequest(self.window.images, k, batch_size=self.batch_size))
-        self.pane.set_scanning(True)
+        self._set_scanning(True)
         self.dock.show()
         self.dock.raise_()
         self.window.status.showMessage(f"scan: {len(self.window.images):,} images…")
@@ -88,8 +96,10 @@ class TopImagesWiring(QObject):
         self._shown_id = next_request_id()
         self.window.controller.cancel(TopPatchesRequest)
         self.pane.clear()
-        self.pane.set_scanning(False)
+        self._set_scanning(False)
         self.pane.show_note("No scan yet for these images and this model: press Find top images.")
+        if self.window.status.currentMessage().startswith("scan"):
+            self.window.status.clearMessage()  # it spoke of the images before these
         if self.window.controller.scanning is not None:
             self.window.controller.cancel_scan()
         if self._autoscan:
@@ -116,7 +126,7 @@ class TopImagesWiring(QObject):
     def _on_controller_scan_ended(self, outcome: object) -> None:
         if getattr(outcome, "request_id", None) != self._scan_id:
             return  # a scan replaced or made stale by newer images
-        self.pane.set_scanning(False)
+        self._set_scanning(False)
         status = self.window.status
         if isinstance(outcome, ScanFinished):
             if outcome.from_file:
@@ -132,11 +142,14 @@ class TopImagesWiring(QObject):
             self.follow()
         elif isinstance(outcome, ScanStopped) and not outcome.cached_only:
             status.showMessage("scan cancelled")
+            shown = "The results above are from the earlier scan. " if self.scan is not None else ""
+            self.pane.show_note(f"Scan cancelled; nothing was kept. {shown}Press Find top images to scan again.")
         elif isinstance(outcome, Failure):
             status.showMessage(f"⚠ {outcome.message}")
             if outcome.request_id == self._file_request:
-                # Whatever was shown stays; the note says why the file is not.
-                self.pane.show_note(outcome.message)
+                self.pane.show_note(outcome.message)  # why the file is not shown
+            else:
+                self.pane.show_note(f"The scan failed: {outcome.message}")
 
     # The selected feature ------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 Area = Qt.DockWidgetArea
 # Dock titles and areas, in the order of MainWindow.docks.
@@ -34,10 +35,53 @@ def build_layout(window: QMainWindow, central: list[QWidget], panes: list[QWidge
     return docks
 
 
+class FitScrollArea(QScrollArea):
+    """Gives its pane the whole viewport, or the pane's minimum size where the viewport is smaller (then scrolls).
+
+    Not widgetResizable: that sizes a pane holding word-wrapped labels to its preferred height for the width,
+    which is far taller than the dock, and the views inside drift out of sight.
+    """
+
+    def __init__(self, pane: QWidget) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidget(pane)
+        pane.installEventFilter(self)
+
+    def fit(self) -> None:
+        pane, view, need = self.widget(), self.viewport().size(), self.widget().minimumSizeHint()
+        pane.resize(max(view.width(), need.width()), max(view.height(), need.height()))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit()
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:  # a scroll bar came or went
+            self.fit()
+        return super().viewportEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.fit()
+        return False
+
+
+def scrolling(pane: QWidget) -> QScrollArea:
+    """`pane` in a scroll area: squeezed below its minimum size, it scrolls instead of being cut off or overlapped."""
+    return FitScrollArea(pane)
+
+
+def pane_of(dock: QDockWidget) -> QWidget:
+    """The pane a dock shows (inside its scroll area)."""
+    widget = dock.widget()
+    return widget.widget() if isinstance(widget, QScrollArea) else widget
+
+
 def _dock(window: QMainWindow, title: str, pane: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(title.lower().replace(" ", "_"))
-    dock.setWidget(pane)
+    dock.setWidget(scrolling(pane))
     dock.setFeatures(
         QDockWidget.DockWidgetFeature.DockWidgetMovable
         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -47,14 +91,18 @@ def _dock(window: QMainWindow, title: str, pane: QWidget, area: Qt.DockWidgetAre
     return dock
 
 
-def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
+def default_window_size(window: QMainWindow) -> None:
+    """A first start fills the screen: every pane gets the most room (the layout holds from 1024x640 up)."""
     screen = window.screen().availableGeometry()
-    window.resize(
-        min(screen.width(), max(1280, screen.width() * 3 // 4)),
-        min(screen.height(), max(800, screen.height() * 3 // 4)),
-    )
-    window.resizeDocks(docks[:1], [330], Qt.Orientation.Horizontal)
-    window.resizeDocks(docks[1:3], [150, 250], Qt.Orientation.Vertical)
-    window.resizeDocks(docks[1:2], [290], Qt.Orientation.Horizontal)
-    window.resizeDocks(docks[3:4], [340], Qt.Orientation.Vertical)
-    window.resizeDocks(docks[3:5], [430, 520], Qt.Orientation.Horizontal)
+    window.setGeometry(screen)
+
+
+def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
+    """Share the window's present size among the docks: images left, choices right, the views below."""
+    w, h = window.width(), window.height()
+    window.resizeDocks(docks[:1], [max(230, min(330, w * 26 // 100))], Qt.Orientation.Horizontal)
+    window.resizeDocks(docks[1:2], [max(230, min(300, w * 22 // 100))], Qt.Orientation.Horizontal)
+    window.resizeDocks(docks[1:3], [h * 20 // 100, h * 45 // 100], Qt.Orientation.Vertical)
+    window.resizeDocks(docks[3:4], [max(250, h * 40 // 100)], Qt.Orientation.Vertical)
+    bottom = w - docks[0].width()
+    window.resizeDocks(docks[3:5], [bottom * 48 // 100, bottom * 52 // 100], Qt.Orientation.Horizontal)

@@ -134,6 +134,7 @@ class Worker(QObject):
         return ViewResult(
             req.id, req.index, req.layer, req.feature, req.images.image(req.index),
             _numpy(projector.activations[0]).copy(), self.cache.probs(req.images, req.index), projections, _ms(t0),
+            req.images.failures.get(req.index, ""),
         )  # fmt: skip
 
     def _page(self, req: PageRequest) -> PageResult:
@@ -184,7 +185,9 @@ class Worker(QObject):
         t0 = time.perf_counter()
         x = req.images.tensor(np.arange(req.start, req.stop), self.device)
         predicted = _numpy(predict(self.model, x).argmax(1)).astype(np.int64)
-        return PredictionsReady(req.id, req.images.source_key, req.start, predicted, _ms(t0))
+        failures = req.images.failures  # filled by the decode above, on this thread
+        unreadable = tuple((i, failures[i]) for i in range(req.start, req.stop) if i in failures)
+        return PredictionsReady(req.id, req.images.source_key, req.start, predicted, _ms(t0), unreadable)
 
     def _load(self, req: LoadRequest) -> DataLoaded:
         t0 = time.perf_counter()

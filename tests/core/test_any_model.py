@@ -308,3 +308,45 @@ def test_projection_leaves_no_state_on_the_model():
         len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules()
     )
     assert set(vars(model)) == set(vars(ZFNetCifar()))
+
+
+def test_tracing_leaves_other_threads_model_calls_alone():
+    """torch.fx patches nn.Module.__call__ process-wide while it traces; a forward pass in another
+    thread at that moment must run as usual, and two traces must not interleave."""
+    import threading
+
+    from explorer.core.graph import ModelGraph
+
+    busy = SeedNet().eval()
+    x = torch.rand(2, 3, 32, 32)
+    expected = busy(x)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def forward_loop():
+        while not stop.is_set():
+            try:
+                torch.testing.assert_close(busy(x), expected)
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    def trace_loop():
+        try:
+            for _ in range(15):
+                ModelGraph(ZFNetCifar().eval())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=forward_loop),
+        threading.Thread(target=trace_loop),
+        threading.Thread(target=trace_loop),
+    ]
+    for t in threads:
+        t.start()
+    threads[1].join()
+    threads[2].join()
+    stop.set()
+    threads[0].join()
+    assert not errors, errors[0]

@@ -390,7 +390,7 @@ def test_common_path_in_chunks_is_commonpath():
     import os
     import random
 
-    from explorer.core.datasets import _common_path
+    from explorer.core.datasets import common_path
 
     rng = random.Random(1)
     parts = ["a", "b", "ab", "a b", "ä", ".", "..", "x-y", "a/", "a!", "b-", "/", "a.b"]
@@ -408,4 +408,4 @@ def test_common_path_in_chunks_is_commonpath():
             paths = [paths[0]] * rng.randint(1, 3)
         expected = os.path.commonpath([os.path.abspath(p) for p in paths])
         for chunk in (1, 2, 3, 8192):
-            assert _common_path(paths, chunk) == expected, paths
+            assert common_path(paths, chunk) == expected, paths

@@ -141,3 +141,20 @@ def test_scan_file_mismatches_say_why(model, dataset, tmp_path):
         load_scan(bad)
     with pytest.raises(ScanFileError, match="no such file"):
         load_scan(tmp_path / "none.npz")
+
+
+def test_data_key_is_the_same_images_wherever_they_are(tmp_path):
+    from PIL import Image
+
+    from explorer.core.datasets import open_folder
+    from explorer.core.scan_file import data_key
+
+    for where in ("cluster", "laptop"):
+        for cls, name in (("cat", "a.png"), ("cat", "b.png"), ("dog", "c.png")):
+            (tmp_path / where / cls).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8), (len(where), 0, 0)).save(tmp_path / where / cls / name)
+    here, there = open_folder(tmp_path / "cluster"), open_folder(tmp_path / "laptop")
+    assert here.source_key != there.source_key  # the cache's key names the place
+    assert data_key(here) == data_key(there)  # the scan file's names the images
+    (tmp_path / "laptop" / "dog" / "c.png").rename(tmp_path / "laptop" / "dog" / "d.png")
+    assert data_key(open_folder(tmp_path / "laptop")) != data_key(here)

@@ -198,6 +198,7 @@ def test_a_failed_write_names_the_file_and_keeps_the_previous_one(
         folder.chmod(0o755)
     assert code == 2
     reason = "Permission denied" if fault == "read_only" else "No space left on device"
+    # A read-only folder is found before any work; on a full disk, train's first write is the model itself.
     one_error_line(capsys.readouterr().err, f"error: {out}: cannot write", reason)
     assert out.read_bytes() == PREVIOUS
     assert os.listdir(folder) == [name]

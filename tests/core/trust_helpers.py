@@ -1,5 +1,7 @@
 """Small helpers shared by the trust tests (files to feed in, and the one-line error they expect)."""
 
+import contextlib
+import signal
 from pathlib import Path
 
 from PIL import Image
@@ -21,3 +23,19 @@ def one_error_line(err: str, *needles: str) -> str:
     for needle in needles:
         assert needle in last, last
     return last
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Fail (not hang) when the block runs longer than `seconds`: a SIGALRM raises in the main thread."""
+
+    def expired(_signum, _frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -106,7 +106,6 @@ def test_topk_refuses_more_images_than_the_scan_holds(model, dataset):
     ("kwargs", "message"),
     [
         ({"kind": "heatmap"}, "unknown figure 'heatmap'"),
-        ({"kind": "maps", "layer": "conv3"}, "layer 'conv3': unknown"),
         ({"kind": "feature", "method": "guided", "unpool": "fill"}, "belongs to the deconvnet"),
         ({"kind": "maps", "columns": 0}, "columns 0"),
     ],
@@ -114,6 +113,11 @@ def test_topk_refuses_more_images_than_the_scan_holds(model, dataset):
 def test_bad_requests(kwargs, message):
     with pytest.raises(ExportError, match=message):
         FigureRequest(**kwargs)
+
+
+def test_a_layer_the_model_lacks_is_named_with_the_valid_ones(model, dataset):
+    with pytest.raises(ExportError, match=r"layer 'conv3': choose one of conv1, conv2"):
+        compute_figure(model, dataset, FigureRequest("maps", "conv3"))
 
 
 def test_out_of_range_selections(model, dataset):

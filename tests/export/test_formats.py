@@ -41,8 +41,8 @@ def test_png_size_follows_the_dpi_and_tiles_are_not_smoothed(figure, tmp_path):
         pixels = np.asarray(img.convert("RGB"))
     fig = render_figure(figure)
     h, w = pixels.shape[:2]
-    assert len(fig.axes) == len(figure.tiles)
-    for ax, tile in zip(fig.axes, figure.tiles, strict=True):
+    assert len(fig.axes) == len(figure.tiles) + 1  # the tiles, then the colour bar
+    for ax, tile in zip(fig.axes[: len(figure.tiles)], figure.tiles, strict=True):
         box = ax.get_position()
         top, bottom = math.ceil((1 - box.y1) * h) + 1, math.floor((1 - box.y0) * h) - 1
         left, right = math.ceil(box.x0 * w) + 1, math.floor(box.x1 * w) - 1
@@ -56,8 +56,8 @@ def test_svg_has_native_images_and_real_text(figure, tmp_path):
     path = export_figure(figure, tmp_path / "fig.svg")
     root = ET.parse(path).getroot()
     images = root.findall(f".//{SVG}image")
-    assert len(images) == len(figure.tiles)
-    for element, tile in zip(images, figure.tiles, strict=True):
+    assert len(images) == len(figure.tiles) + 1  # the tiles, then the colour bar
+    for element, tile in zip(images[: len(figure.tiles)], figure.tiles, strict=True):
         href = element.get(f"{XLINK}href") or element.get("href")
         assert href.startswith("data:image/png;base64,")
         with Image.open(io.BytesIO(base64.b64decode(href.split(",", 1)[1]))) as embedded:
@@ -80,9 +80,9 @@ def test_pdf_has_text_and_image_xobjects(figure, tmp_path):
         assert line in text
     xobjects = page["/Resources"]["/XObject"]
     images = [x.get_object() for x in xobjects.values() if x.get_object()["/Subtype"] == "/Image"]
-    assert len(images) == len(figure.tiles)
+    assert len(images) == len(figure.tiles) + 1  # the tiles, then the colour bar
     assert sorted((int(o["/Width"]), int(o["/Height"])) for o in images) == sorted(
-        (t.shape[1], t.shape[0]) for t in figure.tiles
+        [(t.shape[1], t.shape[0]) for t in figure.tiles] + [(256, 1)]  # the colour bar: 256 colours in a line
     )
     assert all(not o.get("/Interpolate", False) for o in images)  # the viewer is asked not to smooth
     fonts = page["/Resources"]["/Font"]

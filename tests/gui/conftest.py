@@ -74,7 +74,7 @@ def images() -> ImageSet:
 
 
 def all_predicted(window: MainWindow) -> bool:
-    return bool((window.browser.model.predicted >= 0).all()) and window.controller.running is None
+    return bool((window.browser.model.predicted != -1).all()) and window.controller.running is None
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def make_window(qtbot, model, settings, threads_stopped):
 def window(make_window, images, qtbot) -> MainWindow:
     """The window on the random image set, its first view and page shown and every image predicted."""
     w = make_window(images=images)
-    qtbot.waitUntil(lambda: w.shown is not None and w.shown_page is not None and all_predicted(w), timeout=10000)
+    qtbot.waitUntil(lambda: w.shown is not None and w.shown_page is not None and all_predicted(w))
     return w
 
 

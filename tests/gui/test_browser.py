@@ -84,6 +84,8 @@ def test_thumbnails_decode_only_what_is_shown(qtbot, tmp_path):
     view.show()
     qtbot.waitExposed(view)
     view.scrollToBottom()
+    qtbot.waitUntil(lambda: len(big.failures) > 0)  # decoded on the thumbnail thread, never the GUI's
     qtbot.wait(50)
     assert 0 < len(big.failures) < 500
     assert len(m._cache) <= 100
+    m.close()

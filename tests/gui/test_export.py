@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 from conftest import all_predicted
 from PIL import Image
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model
+from explorer.export.errors import ExportError
+from explorer.gui import dialogs, image_choice
 from explorer.gui import worker as gui_worker
 from explorer.gui.export_requests import figure_request, topk_features
 from explorer.gui.main_window import MainWindow
@@ -69,7 +72,7 @@ def choose_save_path(monkeypatch, path) -> list[tuple]:
         asked.append(args)
         return str(path), ""
 
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake)
+    monkeypatch.setattr(dialogs, "get_save_file_name", fake)
     return asked
 
 
@@ -129,6 +132,7 @@ def test_feature_across_images_from_the_file_menu(data_window, qtbot, monkeypatc
     data_window.projection.unpool.setCurrentIndex(data_window.projection.unpool.findData("fill"))
     path = out_dir / "window-feature.png"
     choose_save_path(monkeypatch, path)
+    monkeypatch.setattr(image_choice, "ask_images", lambda _w, page, _rows, _n: page)
     export_through(data_window, qtbot, data_window.menu_actions["export_feature"].trigger)
     args = ("--layer", "conv1", "--feature", "7", "--images", "0:16", "--unpool", "fill")
     assert path.read_bytes() == cli_bytes(out_dir, data_dir, checkpoint, "feature", "png", *args)
@@ -185,8 +189,7 @@ def test_a_failed_write_warns_names_the_path_and_the_views_go_on(data_window, qt
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    with qtbot.waitSignal(data_window.controller.failed, check_params_cb=lambda f: f.kind == "ExportRequest"):
-        data_window.activations.export.click()
+    data_window.activations.export.click()  # the folder is found unwritable before the figure is computed
     assert str(path) in data_window.statusBar().currentMessage()
     assert len(warnings) == 1 and str(path) in warnings[0] and "Permission denied" in warnings[0]
     assert not path.exists() and list(out_dir.iterdir()) == []
@@ -206,6 +209,40 @@ def test_a_bad_extension_is_refused_before_any_work(data_window, monkeypatch, ou
     data_window.activations.export.click()
     assert not any(isinstance(r, ExportRequest) for r in submitted)
     assert "figure.jpg" in warnings[0] and "unknown figure format" in data_window.statusBar().currentMessage()
+
+
+@pytest.mark.parametrize("target", ["checkpoint", "image", "read_only", "fifo"])
+def test_an_export_onto_an_input_or_a_special_file_is_refused_before_any_work(
+    target, data_window, monkeypatch, out_dir, data_dir, checkpoint
+):
+    if target == "checkpoint":
+        path = out_dir / "model.png"
+        os.link(checkpoint, path)  # the checkpoint under a figure's name
+    elif target == "image":
+        path = data_dir / "test" / "cat" / "00.png"
+    elif target == "read_only":
+        path = out_dir / "kept.png"
+        path.write_bytes(b"kept")
+        path.chmod(0o444)
+    else:
+        path = out_dir / "pipe.png"
+        os.mkfifo(path)
+    before = os.lstat(path)
+    content = path.read_bytes() if target != "fifo" else b""
+    choose_save_path(monkeypatch, path)
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
+    submitted = []
+    real_submit = data_window.controller.submit
+    monkeypatch.setattr(data_window.controller, "submit", lambda r: (submitted.append(r), real_submit(r)))
+    data_window.activations.export.click()
+    assert not any(isinstance(r, ExportRequest) for r in submitted)
+    word = {"checkpoint": "checkpoint", "image": "image", "read_only": "read-only", "fifo": "FIFO"}[target]
+    assert str(path) in warnings[0] and word in warnings[0]
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    if target != "fifo":
+        assert path.read_bytes() == content
 
 
 def test_closing_during_an_export_stops_cleanly_and_leaves_no_file(
@@ -240,3 +277,21 @@ def test_the_state_maps_to_the_command_lines_request():
     t = figure_request("topk", state, k=5)
     assert (t.features, t.k, t.method, t.unpool) == (tuple(range(48, 64)), 5, "deconvnet", "switches")
     assert topk_features("conv1", 3) == tuple(range(3, 19)) and topk_features("conv1", 31) == tuple(range(16, 32))
+
+
+def test_feature_across_images_exports_the_chosen_set(data_window, qtbot, monkeypatch, out_dir, data_dir, checkpoint):
+    """A range (or the browser's whole filter), not only the page: the same bytes as the command line's --images."""
+    settle(data_window, qtbot, 0, "conv1", 3)
+    dialog = image_choice.QInputDialog
+    monkeypatch.setattr(dialog, "getItem", lambda *a, **k: (a[3][2], True))  # "a range of images…"
+    monkeypatch.setattr(dialog, "getText", lambda *a, **k: ("1:16:3", True))
+    path = out_dir / "window-range.png"
+    choose_save_path(monkeypatch, path)
+    done = export_through(data_window, qtbot, data_window.menu_actions["export_feature"].trigger)
+    assert done.path == str(path)
+    args = ("--layer", "conv1", "--feature", "3", "--images", "1:16:3")
+    assert path.read_bytes() == cli_bytes(out_dir, data_dir, checkpoint, "feature", "png", *args)
+    page, shown = (0, 1), (0, 1, 2)
+    assert image_choice.chosen_images(image_choice.FILTER, page, shown, 16) == shown
+    with pytest.raises(ExportError, match="at most"):
+        image_choice.chosen_images(image_choice.RANGE, page, shown, 5000, "0:5000")

@@ -8,10 +8,11 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.errors import DataUnavailable
 from explorer.gui import app as gui_app
+from explorer.gui import dialogs
 from explorer.gui import worker as gui_worker
 from explorer.gui.messages import ProjectionOptions
 from explorer.gui.settings import ExplorerState, read_state
@@ -52,10 +53,11 @@ def test_garbage_settings_give_defaults(make_window, images, settings, qtbot):
     assert (w.shown.layer, w.shown.feature) == ("conv1", 0)
 
 
-def test_fill_with_another_method_in_settings_falls_back_to_switches(settings):
+def test_fill_with_another_method_in_settings_is_kept_but_computed_with_switches(settings):
     settings.setValue("projection/method", "gradient")
     settings.setValue("projection/unpool", "fill")
-    assert read_state(settings).options == ProjectionOptions("gradient", "switches")
+    assert read_state(settings).options == ProjectionOptions("gradient", "fill")
+    assert read_state(settings).options.normalised() == ProjectionOptions("gradient", "switches")
 
 
 def test_without_cifar10_it_opens_the_probe_patterns_and_says_how_to_get_it(make_window, qtbot):
@@ -74,6 +76,7 @@ def test_a_failed_download_reports_and_keeps_the_probes(make_window, qtbot, monk
         return real_open(source, split, download=download)
 
     real_open = gui_worker.open_dataset
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: None)  # the dialog that explains it
     w = make_window(source="probes")
     qtbot.waitUntil(lambda: w.shown is not None)
     monkeypatch.setattr(gui_worker, "open_dataset", offline)
@@ -96,7 +99,7 @@ def _write_pngs(folder, n: int) -> list[str]:
 
 def test_open_folder_from_the_menu(make_window, images, qtbot, tmp_path, monkeypatch, settings):
     _write_pngs(tmp_path / "pics", 5)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "pics"))
+    monkeypatch.setattr(dialogs, "get_existing_directory", lambda *a, **k: str(tmp_path / "pics"))
     w = make_window(images=images)
     w.menu_actions["open_folder"].trigger()
     qtbot.waitUntil(

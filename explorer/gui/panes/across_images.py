@@ -6,6 +6,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from explorer.gui.colour_bars import RELATIVE_LABEL, signed_grey
 from explorer.gui.imaging import cell_at, pair_mosaic
 from explorer.gui.panes.export_button import export_button, footer
 from explorer.gui.panes.pixel_view import PixelView
@@ -22,6 +23,8 @@ class AcrossImagesPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = PixelView()
+        self.view.setMinimumSize(200, 120)
+        self.view.setToolTip("A page of the images the browser's filter shows, around the current image")
         self._page: tuple[int, ...] = ()
         self._tile: tuple[int, int] = (32, 64)
         note = QLabel(
@@ -41,10 +44,9 @@ class AcrossImagesPane(QWidget):
         self._page = page
         self._tile = (images.shape[1], 2 * images.shape[2]) if len(images) else self._tile
         self.view.set_image(pair_mosaic(images, projections, COLS, PAD))
+        self.view.set_colour_bar(signed_grey(), -1.0, 1.0, RELATIVE_LABEL)
         first, last = (page[0], page[-1]) if page else (0, 0)
-        self.view.set_title(
-            f"{title} in {len(page)} images (#{first}…#{last} of the browser's filter)" if page else "no images"
-        )
+        self.view.set_title(f"{title} in {len(page)} images (#{first}…#{last})" if page else "no images")
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         hit = cell_at(x, y, self._tile, COLS, len(self._page), PAD)

@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from explorer.gui.colour_bars import ACTIVATION_LABEL, viridis
 from explorer.gui.imaging import ACTIVATION_TEXT, activation_grid, cell_at, colorize, grid_shape, overlay
 from explorer.gui.panes.export_button import export_button, footer
 from explorer.gui.panes.pixel_view import PixelView
@@ -24,6 +25,8 @@ class ActivationsPane(QWidget):
         super().__init__(parent)
         self.grid = PixelView("feature maps")
         self.large = PixelView("selected feature")
+        self.grid.setMinimumSize(240, 150)
+        self.large.setMinimumSize(120, 120)
         self.overlay_box = QCheckBox("overlay on image")
         rule = QLabel(ACTIVATION_TEXT + " Click a map to select it.")
         rule.setWordWrap(True)
@@ -63,6 +66,8 @@ class ActivationsPane(QWidget):
         self._layer, self._maps, self._image = layer, maps, image
         rgb, self._vmax = activation_grid(maps, COLS, PAD)
         self.grid.set_image(rgb)
+        self.grid.set_colour_bar(viridis(), 0.0, self._vmax, ACTIVATION_LABEL)
+        self.large.set_colour_bar(viridis(), 0.0, self._vmax, ACTIVATION_LABEL)
         self.grid.set_title(f"{layer}: features 0–{len(maps) - 1} (max activation {self._vmax:.3g})")
         self._drawn = False
         self.select(self._feature)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListView, QSpinBo
 
 from explorer.core.datasets import SPLITS
 from explorer.core.images import ImageSet
-from explorer.gui.panes.thumbnails import ICON, INDEX_ROLE, OUTCOMES, ThumbnailFilter, ThumbnailModel
+from explorer.gui.panes.thumbnails import ICON, INDEX_ROLE, OUTCOMES, UNKNOWN, ThumbnailFilter, ThumbnailModel
 
 PAGE = 16
 
@@ -27,12 +27,14 @@ class BrowserPane(QWidget):
         self.split.addItems(SPLITS)
         self.true_class = _class_combo(classes)
         self.predicted_class = _class_combo(classes)
-        self.outcome = QComboBox()
+        self.outcome = _class_combo(())
+        self.outcome.clear()
         for o in OUTCOMES:
             self.outcome.addItem({"all": "right and wrong", "right": "right only", "wrong": "wrong only"}[o], o)
         self.jump = QSpinBox()
         self.jump.setKeyboardTracking(False)
         self.count = QLabel()
+        self.count.setWordWrap(True)
         self.list = QListView()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setUniformItemSizes(True)
@@ -64,6 +66,10 @@ class BrowserPane(QWidget):
         self.list.selectionModel().currentChanged.connect(self._on_list_current_changed)
         for signal in (self.model.rowsInserted, self.model.modelReset, self.model.dataChanged):
             signal.connect(self._update_count)
+        self._syncing = False  # the list's current row is being set to mirror the window: emit no intent
+        self._reveal: int | None = None  # the image to keep in sight while the list lays itself out in batches
+        self.list.verticalScrollBar().rangeChanged.connect(self._on_list_range_changed)
+        self.list.verticalScrollBar().actionTriggered.connect(self._on_list_scrolled_by_hand)
 
     def set_images(self, images: ImageSet, split: str) -> None:
         self.model.set_images(images)
@@ -75,9 +81,9 @@ class BrowserPane(QWidget):
         self.split.blockSignals(False)
         self._update_count()
 
-    def set_predictions(self, start: int, predicted: np.ndarray) -> None:
+    def set_predictions(self, start: int, predicted: np.ndarray, unreadable: Sequence[tuple[int, str]] = ()) -> None:
         before = len(self.model.rows)
-        self.model.set_predictions(start, predicted)
+        self.model.set_predictions(start, predicted, unreadable)
         if self.model.filter.uses_predictions() and len(self.model.rows) != before:
             self.page_changed.emit()
 
@@ -88,14 +94,19 @@ class BrowserPane(QWidget):
         self.jump.blockSignals(False)
         row = self.model.row_of(image)
         sel = self.list.selectionModel()
-        sel.blockSignals(True)
-        if row is None:
-            sel.clear()
-        else:
-            index = self.model.index(row)
-            sel.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            self.list.scrollTo(index)
-        sel.blockSignals(False)
+        # Not blockSignals: the list repaints the rows it un-highlights only when it hears of the change.
+        self._syncing = True
+        try:
+            if row is None:
+                sel.clear()
+                self._reveal = None
+            else:
+                index = self.model.index(row)
+                sel.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+                self._reveal = image
+                self.list.scrollTo(index)
+        finally:
+            self._syncing = False
 
     def step(self, image: int, delta: int) -> int | None:
         """The image `delta` rows from `image` in the filtered list, or None at the ends or when empty."""
@@ -123,20 +134,28 @@ class BrowserPane(QWidget):
         )
         self.page_changed.emit()
 
+    def _on_list_range_changed(self, _low: int, _high: int) -> None:
+        row = self.model.row_of(self._reveal) if self._reveal is not None else None
+        if row is not None:
+            self.list.scrollTo(self.model.index(row))
+
+    def _on_list_scrolled_by_hand(self, _action: int) -> None:
+        self._reveal = None
+
     def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
+        if current.isValid() and not self._syncing:
             self.image_selected.emit(int(current.data(INDEX_ROLE)))
 
     def _update_count(self) -> None:
         m = self.model
         total = len(m.predicted)
-        known = int((m.predicted >= 0).sum())
+        known = int((m.predicted != UNKNOWN).sum())
         text = f"showing {len(m.rows):,} of {total:,}"
         if known < total:
             text += f" · predicted {known:,} so far"
         elif total:
             right = (m.truth >= 0) & (m.truth == m.predicted)
-            labelled = int((m.truth >= 0).sum())
+            labelled = int(((m.truth >= 0) & (m.predicted >= 0)).sum())  # unreadable files are left out
             if labelled:
                 text += f" · {100 * right.sum() / labelled:.1f}% right"
         self.count.setText(text)
@@ -144,6 +163,8 @@ class BrowserPane(QWidget):
 
 def _class_combo(classes: Sequence[str]) -> QComboBox:
     box = QComboBox()
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(8)
     box.addItem("any", -1)
     for i, name in enumerate(classes):
         box.addItem(name, i)

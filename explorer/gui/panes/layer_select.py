@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlid
 
 from explorer.core.model import LAYERS
 
-KEYS_HINT = "← → feature · ↑ ↓ layer · PgUp PgDn image · mouse wheel over a view: feature"
+KEYS_HINT = "← → feature · ↑ ↓ layer · PgUp PgDn image · wheel: feature · F1: all keys"
 
 
 class LayerSelectPane(QWidget):

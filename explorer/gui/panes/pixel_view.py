@@ -1,12 +1,20 @@
-"""A picture view: nearest-neighbour pixels, aspect locked, no pan or zoom; reports clicks and wheel steps."""
+"""A picture view: nearest-neighbour pixels, aspect locked; reports clicks and wheel steps.
+
+The wheel scrubs (the window turns it into feature steps); with Ctrl held it zooms about the
+mouse, Ctrl+drag pans, and a right click shows the whole picture again. An optional colour bar
+beside the picture states its scale.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QWidget
+
+ZOOM_STEP = 1.25  # per wheel notch with Ctrl held
+ZOOM_MODIFIER = Qt.KeyboardModifier.ControlModifier
 
 
 class PixelView(pg.GraphicsLayoutWidget):
@@ -24,7 +32,10 @@ class PixelView(pg.GraphicsLayoutWidget):
         )
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
+        self.colour_bar: pg.ColorBarItem | None = None
+        self._bar_key: tuple[object, ...] = ()
         self._shape: tuple[int, ...] = ()
+        self._pan_from: QPointF | None = None
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
 
     def set_title(self, text: str) -> None:
@@ -35,7 +46,29 @@ class PixelView(pg.GraphicsLayoutWidget):
         self.image_item.setImage(rgb, levels=(0.0, 1.0), autoLevels=False)
         if rgb.shape != self._shape:
             self._shape = rgb.shape
-            self.view_box.setRange(xRange=(0, rgb.shape[1]), yRange=(0, rgb.shape[0]), padding=0)
+            self.reset_zoom()
+
+    def reset_zoom(self) -> None:
+        """Show the whole picture."""
+        if len(self._shape) >= 2:
+            self.view_box.setRange(xRange=(0, self._shape[1]), yRange=(0, self._shape[0]), padding=0)
+
+    def set_colour_bar(self, colour_map: pg.ColorMap, low: float, high: float, label: str) -> None:
+        """A bar beside the picture from `low` to `high` in `colour_map`, labelled with what it measures."""
+        key = (id(colour_map), round(low, 6), round(high, 6), label)
+        if key == self._bar_key:
+            return
+        self._bar_key = key
+        top = high if high > low else low + 1e-9
+        if self.colour_bar is None:
+            self.colour_bar = pg.ColorBarItem(
+                values=(low, top), width=12, colorMap=colour_map, label=label, interactive=False, colorMapMenu=False
+            )
+            self.addItem(self.colour_bar, row=1, col=1)
+        else:
+            self.colour_bar.setColorMap(colour_map)
+            self.colour_bar.setLevels((low, top))
+            self.colour_bar.axis.setLabel(label)
 
     def clear_picture(self) -> None:
         """Take the picture out (the title stays); the next set_image shows again.
@@ -47,12 +80,44 @@ class PixelView(pg.GraphicsLayoutWidget):
 
     def wheelEvent(self, ev: QWheelEvent) -> None:
         dy = ev.angleDelta().y()
-        if dy:
+        if dy and ev.modifiers() & ZOOM_MODIFIER:
+            centre = self.view_box.mapSceneToView(self.mapToScene(ev.position().toPoint()))
+            factor = ZOOM_STEP ** (-dy / 120)  # towards the user (dy > 0) zooms in, one step per notch
+            self.view_box.scaleBy((factor, factor), center=centre)
+        elif dy:
             self.wheel_scrolled.emit(1 if dy < 0 else -1)
         ev.accept()
 
+    def mousePressEvent(self, ev: QMouseEvent) -> None:
+        if ev.button() == Qt.MouseButton.RightButton:
+            self.reset_zoom()
+            ev.accept()
+            return
+        if ev.button() == Qt.MouseButton.LeftButton and ev.modifiers() & ZOOM_MODIFIER:
+            self._pan_from = ev.position()
+            ev.accept()
+            return
+        super().mousePressEvent(ev)
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:
+        if self._pan_from is not None:
+            here = self.view_box.mapSceneToView(self.mapToScene(ev.position().toPoint()))
+            before = self.view_box.mapSceneToView(self.mapToScene(self._pan_from.toPoint()))
+            self.view_box.translateBy(x=before.x() - here.x(), y=before.y() - here.y())
+            self._pan_from = ev.position()
+            ev.accept()
+            return
+        super().mouseMoveEvent(ev)
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
+        if self._pan_from is not None:
+            self._pan_from = None
+            ev.accept()
+            return
+        super().mouseReleaseEvent(ev)
+
     def _on_scene_clicked(self, ev: object) -> None:
-        if self.image_item.image is None:
+        if self.image_item.image is None or ev.button() != Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
             return
         pos: QPointF = self.image_item.mapFromScene(ev.scenePos())  # type: ignore[attr-defined]
         self.clicked.emit(pos.x(), pos.y())

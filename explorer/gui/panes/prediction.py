@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,9 +19,11 @@ class PredictionPane(QWidget):
         super().__init__(parent)
         self.classes = tuple(classes)
         self.summary = QLabel("no image yet")
+        self.summary.setWordWrap(True)
         self.plot = pg.PlotWidget()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMenuEnabled(False)
+        self.plot.setMinimumHeight(170)  # ten class names, one above the other, never printed over each other
         self.plot.hideButtons()
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.setYRange(-0.5, len(self.classes) - 0.5, padding=0)
@@ -48,3 +51,10 @@ class PredictionPane(QWidget):
             verdict = "right" if top == true_class else "wrong"
             text += f" · true {self.classes[true_class]} · <b>{verdict}</b>"
         self.summary.setText(text + "<br><small>orange: predicted · green: true class</small>")
+
+    def show_unreadable(self, reason: str) -> None:
+        """No bars for an image whose file could not be read: the model never saw it."""
+        self.bars.setOpts(width=np.zeros(len(self.classes)))
+        self.summary.setText(
+            f"⚠ this file could not be read, so there is no prediction<br><small>{html.escape(reason)}</small>"
+        )

@@ -7,6 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from explorer.core.projection import METHODS, UNPOOLS
+from explorer.gui.colour_bars import PROJECTION_LABEL, signed_grey
 from explorer.gui.imaging import PROJECTION_TEXT, projection_to_rgb
 from explorer.gui.messages import ProjectionOptions
 from explorer.gui.panes.export_button import export_button, footer
@@ -30,7 +31,8 @@ class ProjectionPane(QWidget):
         self.compare = _combo(COMPARE_LABELS)
         self.views = [PixelView() for _ in range(MAX_VIEWS)]
         self.header = QLabel()
-        rule = QLabel(PROJECTION_TEXT)
+        rule = QLabel("Each view on its own scale, grey = 0 (colour bar).")
+        rule.setToolTip(PROJECTION_TEXT)
         rule.setWordWrap(True)
 
         controls = QGridLayout()
@@ -44,6 +46,7 @@ class ProjectionPane(QWidget):
         controls.setColumnStretch(3, 1)
         row = QHBoxLayout()
         for view in self.views:
+            view.setMinimumSize(100, 110)
             row.addWidget(view, 1)
             view.wheel_scrolled.connect(self.wheel_scrolled)
         layout = QVBoxLayout(self)
@@ -56,12 +59,14 @@ class ProjectionPane(QWidget):
         self.export.clicked.connect(self.export_requested)
         for box in (self.method, self.unpool, self.keep, self.compare):
             box.currentIndexChanged.connect(self._on_control_changed)
+        self._layer, self._pooled = "", True  # the layer shown, and whether max-pooling lies below it
         self.show_options(ProjectionOptions())
 
     def options(self) -> ProjectionOptions:
+        """The options as chosen, kept even where one does not apply now (fill under guided): see normalised()."""
         return ProjectionOptions(
             self.method.currentData(), self.unpool.currentData(), self.keep.currentData(), self.compare.currentData()
-        ).normalised()
+        )
 
     def show_options(self, options: ProjectionOptions) -> None:
         for box, value in (
@@ -84,10 +89,20 @@ class ProjectionPane(QWidget):
                 name, p = projections[i]
                 view.set_title(name)
                 view.set_image(projection_to_rgb(p))
+                top = float(np.abs(p).max()) if p.size else 0.0
+                view.set_colour_bar(signed_grey(), -top, top, PROJECTION_LABEL)
+
+    def show_layer(self, layer: str, pooled: bool) -> None:
+        """The layer shown, and whether any max-pooling lies below it (without, unpooling changes nothing)."""
+        self._layer, self._pooled = layer, pooled
+        self._enable_controls(self.options())
 
     def _enable_controls(self, options: ProjectionOptions) -> None:
-        self.unpool.setEnabled(options.method == "deconvnet" and options.compare != "unpooling")
+        reason = unpool_disabled_reason(options, self._layer, self._pooled)
+        self.unpool.setEnabled(not reason)
+        self.unpool.setToolTip(reason or UNPOOL_TIP)
         self.method.setEnabled(options.compare == "single")
+        self.method.setToolTip("" if options.compare == "single" else "“show” compares methods or unpoolings")
 
     def _on_control_changed(self, _index: int) -> None:
         options = self.options()
@@ -95,8 +110,27 @@ class ProjectionPane(QWidget):
         self.options_changed.emit(options)
 
 
+UNPOOL_TIP = "How the deconvnet undoes max-pooling: back to where the max was (switches), or over the whole 2x2 (fill)"
+
+
+def unpool_disabled_reason(options: ProjectionOptions, layer: str, pooled: bool) -> str:
+    """Why the unpooling choice does not apply now ("" when it does); the choice itself is kept."""
+    if not pooled:
+        return f"{layer} has no max-pooling below it: switches and fill give the same pixels."
+    if options.compare == "unpooling":
+        return "“show: switches vs fill” shows both."
+    if options.method != "deconvnet" and options.compare != "methods":
+        return (
+            f"Unpooling by fill applies to the deconvnet only; {options.method} goes through the max-pool "
+            "switches. Your choice is kept for when you switch back to deconvnet."
+        )
+    return ""
+
+
 def _combo(items: dict[str, str]) -> QComboBox:
     box = QComboBox()
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(6)  # narrow docks: the combo shrinks rather than the pane being cut off
     for value, label in items.items():
         box.addItem(label, value)
     return box

@@ -11,11 +11,13 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -30,6 +32,21 @@ TILE = 28  # patches are enlarged to about this many pixels a side before the la
 PAD = 3  # between pairs or features; one pixel between a patch and its projection
 OVERVIEW_COLS = 8  # until the view has a size to fit
 HIGHLIGHT = (1.0, 0.55, 0.0)  # the frame round the selected feature in the overview
+MIN_PATCH_PX = 24  # the overview's patches are never drawn smaller than this on screen: it scrolls instead
+TITLE_PX = 24  # room for a PixelView's title and margins
+RULE = (
+    "Each pair: the patch under the receptive field of the feature's strongest activation in that image, then "
+    "the deconvnet projection (through the max-pool switches) of that one activation, as Zeiler & Fergus show "
+    "them. The Projection pane's options do not apply here."
+)
+
+
+class ResizingScrollArea(QScrollArea):
+    resized = Signal()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()
 
 
 def enlarge(tiles: np.ndarray, factor: int) -> np.ndarray:
@@ -104,8 +121,8 @@ class TopImagesPane(QWidget):
         self.overview = PixelView()
         self.feature_view.setToolTip("Click a pair to open its image")
         self.overview.setToolTip("Click a feature to select it")
-        rule = QLabel("Each pair: the patch under the receptive field, then its projection.")
-        rule.setToolTip(f"The projection of that one activation (deconvnet). {PROJECTION_TEXT}")
+        self.rule = rule = QLabel(RULE)
+        rule.setToolTip(PROJECTION_TEXT)
         rule.setWordWrap(True)
 
         controls = QHBoxLayout()
@@ -116,11 +133,17 @@ class TopImagesPane(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
         layout.addWidget(self.note)
+        self.overview_scroll = ResizingScrollArea()
+        self.overview_scroll.setWidgetResizable(True)
+        self.overview_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.overview_scroll.setWidget(self.overview)
         views = QSplitter(Qt.Orientation.Vertical)
         views.addWidget(self.feature_view)
-        views.addWidget(self.overview)
-        for view in (self.feature_view, self.overview):
-            view.setMinimumHeight(40)  # the pane shares a dock tab: it must not make the window taller
+        views.addWidget(self.overview_scroll)
+        self.feature_view.setMinimumHeight(100)  # the selected feature's pairs: never squeezed out by the overview
+        self.overview_scroll.setMinimumHeight(40)  # the pane shares a dock tab: it must not make the window taller
+        views.setStretchFactor(0, 1)
+        views.setStretchFactor(1, 1)
         layout.addWidget(views, 1)
         self.export = export_button("Export the top images of 16 features from the selected one (PNG, SVG or PDF)")
         layout.addLayout(footer(rule, self.export))
@@ -134,7 +157,7 @@ class TopImagesPane(QWidget):
         self.feature_view.wheel_scrolled.connect(self.wheel_scrolled)
         self.overview.wheel_scrolled.connect(self.wheel_scrolled)
         self.feature_view.view_box.sigResized.connect(self._draw_pairs)
-        self.overview.view_box.sigResized.connect(self._draw_overview)
+        self.overview_scroll.resized.connect(self._draw_overview)
         self.indices: tuple[int, ...] = ()  # the images of the pairs shown
         self.patches = np.zeros((0, 1, 1, 3), np.float32)
         self.projections = np.zeros((0, 1, 1, 3), np.float32)
@@ -200,8 +223,21 @@ class TopImagesPane(QWidget):
             self.feature_view.set_image(framed_grid(self._pairs, cols))
 
     def _draw_overview(self, *_args: object, force: bool = False) -> None:
-        cols = _fit(self.overview, self._cells, OVERVIEW_COLS)
-        if len(self._cells) and (force or cols != self.overview_cols):
+        """Fill the visible area if the patches stay readable there; else fit the width and scroll down."""
+        if not len(self._cells):
+            return
+        area = self.overview_scroll.viewport()
+        h, w = self._cells.shape[1:3]
+        area_h, area_w = max(area.height() - TITLE_PX, 1), max(area.width() - 4, 1)
+        cols = best_cols(len(self._cells), (h, w), (area_h, area_w), OVERVIEW_COLS)
+        height = 0  # fill the area
+        if area_w >= 10 and _scale(len(self._cells), (h, w), cols, (area_h, area_w)) * h < MIN_PATCH_PX:
+            scale = MIN_PATCH_PX / h
+            cols = max(1, min(len(self._cells), int(area_w / scale - PAD) // (w + PAD)))
+            rows = -(-len(self._cells) // cols)
+            height = math.ceil((rows * (h + PAD) + PAD) * scale) + TITLE_PX
+        self.overview.setMinimumHeight(height)
+        if force or cols != self.overview_cols:
             self.overview_cols = cols
             self.overview.set_image(framed_grid(self._cells, cols, self._selected))
 
@@ -214,6 +250,12 @@ class TopImagesPane(QWidget):
         hit = cell_at(x - PAD, y - PAD, self._cells.shape[1:3], self.overview_cols, len(self._cells), PAD)
         if hit is not None:
             self.feature_selected.emit(hit)
+
+
+def _scale(count: int, cell: tuple[int, int], cols: int, area: tuple[float, float]) -> float:
+    """Screen pixels per picture pixel of a framed_grid of `count` cells in `cols` columns shown in `area` (h, w)."""
+    rows = -(-count // cols)
+    return min(area[1] / (cols * (cell[1] + PAD) + PAD), area[0] / (rows * (cell[0] + PAD) + PAD))
 
 
 def _fit(view: PixelView, cells: np.ndarray, fallback: int) -> int:

@@ -1,0 +1,75 @@
+"""What a researcher making figures needs from the window: colour bars, zoom and pan, copy, help."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QCursor, QGuiApplication, QWheelEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from explorer.gui.panes.pixel_view import PixelView
+
+
+def wheel(view: PixelView, steps: int, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    centre = QPointF(view.width() / 2, view.height() / 2)
+    event = QWheelEvent(
+        centre, view.mapToGlobal(centre), QPoint(), QPoint(0, -120 * steps), Qt.MouseButton.NoButton,
+        modifiers, Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(view.viewport(), event)
+
+
+def width_shown(view: PixelView) -> float:
+    (x0, x1), _ = view.view_box.viewRange()
+    return x1 - x0
+
+
+def test_scaled_views_carry_colour_bars_with_their_scale(window, qtbot):
+    r = window.shown
+    vmax = float(r.activations.max())
+    for view in (window.activations.grid, window.activations.large):
+        assert view.colour_bar is not None
+        np.testing.assert_allclose(view.colour_bar.levels(), (0.0, vmax), rtol=1e-5)
+    top = float(np.abs(r.projections[0][1]).max())
+    np.testing.assert_allclose(window.projection.views[0].colour_bar.levels(), (-top, top), rtol=1e-5)
+    assert window.across.view.colour_bar is not None
+
+
+def test_ctrl_wheel_zooms_plain_wheel_scrubs_right_click_resets(window, qtbot):
+    view = window.projection.views[0]
+    full = width_shown(view)
+    wheel(view, -2, Qt.KeyboardModifier.ControlModifier)  # towards the user: zoom in
+    assert width_shown(view) < 0.8 * full and window.state.feature == 0
+    wheel(view, 1)
+    assert window.state.feature == 1
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.RightButton, pos=view.rect().center())
+    assert abs(width_shown(view) - full) < 1e-6 or width_shown(view) >= full
+
+
+def test_ctrl_c_copies_the_view_under_the_mouse(window, qtbot):
+    QGuiApplication.clipboard().clear()
+    grid = window.activations.grid
+    QCursor.setPos(grid.mapToGlobal(grid.rect().center()))
+    qtbot.waitUntil(lambda: QApplication.widgetAt(QCursor.pos()) is not None)
+    window.menu_actions["copy_view"].trigger()
+    copied = QGuiApplication.clipboard().image()
+    assert not copied.isNull() and copied.width() >= grid.width() - 1
+    assert "Copied" in window.statusBar().currentMessage()
+
+
+def test_help_lists_the_shortcuts_and_about_names_versions_device_model_and_data(window, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
+    monkeypatch.setattr(QMessageBox, "about", lambda *a, **k: shown.append(a[2]))
+    window.menu_actions["shortcuts"].trigger()
+    for keys in ("PgDown", "Ctrl+T", "Ctrl+C", "Ctrl + wheel"):
+        assert keys in shown[0]
+    window.menu_actions["about"].trigger()
+    for fact in (torch.__version__.split("+")[0], "cpu", "test model", "random (40 images)"):
+        assert fact in shown[1]
+
+
+def test_the_status_bar_names_what_it_abbreviates(window):
+    assert "where the model runs" in window.status.device.toolTip()
+    assert "how long the worker took" in window.status.timing.toolTip()
