@@ -14,9 +14,10 @@ import os
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QDockWidget, QFileDialog
+from PySide6.QtWidgets import QDockWidget
 
 from explorer.core.images import ImageSet
+from explorer.gui import dialogs
 from explorer.gui.messages import Failure, TopPatchesRequest, TopPatchesResult, next_request_id
 from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.scan_job import ScanFinished, ScanRequest, ScanStopped
@@ -77,7 +78,7 @@ class TopImagesWiring(QObject):
     def open_scan_file(self, path: str | None = None) -> None:
         """Show a scan file made elsewhere (asks for it when `path` is None) if it fits the open model and images."""
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self.window, "Open scan results", "", "Scan results (*.npz)")
+            path = dialogs.get_open_file_name(self.window, "Open scan results", "Scan results (*.npz)")
         if not path or self.window.images is None:
             return
         request = ScanRequest(self.window.images, self.pane.k.value(), from_file=path)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PySide6.QtWidgets import QFileDialog
 
 from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES, SeedNet
 from explorer.core.scan import FIELDS, save_top_k, scan_top_k
 from explorer.core.scan_file import describe, save_scan
+from explorer.gui import dialogs
 from explorer.gui.messages import Failure
 from explorer.gui.scan_job import ScanFinished
 
@@ -23,7 +23,7 @@ def scan_file(path, model, images, k=5):
 
 
 def open_file(window, qtbot, monkeypatch, path):
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **kw: (str(path), "Scan results (*.npz)"))
+    monkeypatch.setattr(dialogs, "get_open_file_name", lambda *a, **kw: str(path))
     with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: not hasattr(r, "cached_only")) as b:
         window.menu_actions["open_scan"].trigger()
     return b.args[0]
