@@ -68,17 +68,23 @@ def scan_top_k(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     notice: Callable[[str], None] = lambda _msg: None,
+    indices: Sequence[int] | np.ndarray | None = None,
 ) -> dict[str, TopK]:
     """Scan `dataset` in batches (never holding all activations) on the model's device.
 
-    Out of GPU memory, the batch is halved and retried (`notice` tells why); `should_stop` is
-    checked between batches and stops the scan with ScanCancelled.
+    `indices` (ascending) scans only those images, e.g. one rank's share; results keep dataset
+    indices, and `progress` counts within the share. Out of GPU memory, the batch is halved and
+    retried (`notice` tells why); `should_stop` is checked between batches and stops the scan with
+    ScanCancelled.
     """
     graph = model_graph(model)
     infos = {layer: graph.layer(layer) for layer in layers}
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    n = len(dataset)
+    order = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
+    if len(order) > 1 and (np.diff(order) <= 0).any():
+        raise ValueError("indices must be strictly ascending (ties go to the lower dataset index)")
+    n = len(order)
     k_eff = min(k, n)
     param = _first_param(model)
     device = param.device
@@ -102,10 +108,10 @@ def scan_top_k(
             if ahead is not None and ahead[:2] == (start, stop):
                 pixels = ahead[2].result()
             else:
-                pixels = dataset.images(np.arange(start, stop))
+                pixels = dataset.images(order[start:stop])
             if stop < n:
                 nxt = (stop, min(n, stop + batch_size))
-                ahead = (*nxt, pool.submit(dataset.images, np.arange(*nxt)))
+                ahead = (*nxt, pool.submit(dataset.images, order[nxt[0] : nxt[1]]))
             try:
                 x = to_tensor(pixels, device).to(param.dtype)
                 maps = layer_outputs(model, x, layers)
@@ -117,7 +123,7 @@ def scan_top_k(
                     torch.cuda.empty_cache()
                 notice(f"out of GPU memory: batch size halved to {batch_size}")
                 continue
-            ids = torch.arange(start, stop, device=device).expand(1, -1)
+            ids = torch.from_numpy(order[start:stop]).to(device).expand(1, -1)
             for layer in layers:
                 sizes[layer] = (maps[layer].shape[2], maps[layer].shape[3])
                 a = maps[layer].flatten(2)  # [B, C, h*w]
@@ -130,14 +136,14 @@ def scan_top_k(
                 progress(start, n)
     out = {}
     for layer in layers:
-        values, indices, flat_pos = (t.cpu().numpy() for t in best[layer])
+        values, top_i, flat_pos = (t.cpu().numpy() for t in best[layer])
         width = sizes.get(layer, infos[layer].size)[1]
         positions = np.stack([flat_pos // width, flat_pos % width], axis=-1).astype(np.int64)
-        img = dataset.images([0]).shape[1:3] if n else (graph.input_size, graph.input_size)
+        img = dataset.images([0]).shape[1:3] if len(dataset) else (graph.input_size, graph.input_size)
         boxes = np.array(
             [[layer_box(infos[layer], int(r), int(c), img) for r, c in row] for row in positions], dtype=np.int64
         ).reshape(*positions.shape[:2], 4)
-        out[layer] = TopK(indices.astype(np.int64), values.astype(np.float32), positions, boxes)
+        out[layer] = TopK(top_i.astype(np.int64), values.astype(np.float32), positions, boxes)
     return out
 
 
@@ -212,7 +218,8 @@ def load_top_k(path: str | os.PathLike[str]) -> dict[str, TopK]:
         raise
     # An open file of our own: np.load leaks the one it opens when the archive is damaged.
     with fh, np.load(fh, allow_pickle=False) as data:
-        layers = sorted({key.rsplit(".", 1)[0] for key in data.files})
+        # Only layers' arrays: a scan file also holds meta.* entries (explorer.core.scan_file).
+        layers = sorted(key.rsplit(".", 1)[0] for key in data.files if key.endswith(".indices"))
         return {layer: TopK(*(data[f"{layer}.{f}"] for f in FIELDS)) for layer in layers}
 
 

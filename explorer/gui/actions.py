@@ -39,6 +39,13 @@ ACTIONS = (
     ),
     ActionInfo("open_probes", "Open &probe patterns", "&File", None, "The built-in gratings, edges and colour patches"),
     ActionInfo(
+        "open_scan",
+        "Open &scan results…",
+        "&File",
+        None,
+        "Show a top-images scan made elsewhere (cnn-explorer scan --out, e.g. with torchrun on a cluster)",
+    ),
+    ActionInfo(
         "export_maps", "&Activation maps…", EXPORT_MENU, None, "Every activation map of this image, as a figure"
     ),
     ActionInfo("export_projections", "&Projections…", EXPORT_MENU, None, "Every feature's projection for this image"),

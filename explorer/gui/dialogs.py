@@ -95,6 +95,14 @@ def get_open_file_names(parent: QWidget | None, title: str, pattern: str) -> lis
     return _chosen(parent, dialog)
 
 
+def get_open_file_name(parent: QWidget | None, title: str, pattern: str) -> str:
+    """One existing file, or "" when cancelled."""
+    dialog = file_dialog(parent, title, os.getcwd(), QFileDialog.FileMode.ExistingFile)
+    dialog.setNameFilter(pattern)
+    chosen = _chosen(parent, dialog)
+    return chosen[0] if chosen else ""
+
+
 def explain_load_failure(parent: QWidget | None, download: bool, what: str, reason: str) -> None:
     """Say in plain words why a source did not open, and what to do next."""
     if download:

@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
             "next_layer": lambda: self._step_layer(1), "previous_layer": lambda: self._step_layer(-1),
             "next_image": lambda: self._step_image(1), "previous_image": lambda: self._step_image(-1),
             "find_top_images": lambda: self.top_wiring.start_scan(), "cancel_scan": lambda: self.top_wiring.cancel_scan(),
+            "open_scan": lambda: self.top_wiring.open_scan_file(),
             "open_backprop": lambda: self.backprop_wiring.open(),
             "copy_view": lambda: self.status.showMessage(copy_view(self)), "shortcuts": lambda: show_shortcuts(self),
             "about": lambda: show_about(self, *self.status.facts()),

@@ -27,6 +27,7 @@ from explorer.core.errors import ExplorerError
 from explorer.core.images import ImageSet
 from explorer.core.model import LAYERS, SeedNet
 from explorer.core.scan import ScanCancelled, TopK, cached_scan
+from explorer.core.scan_file import ScanFileError, open_for
 from explorer.export.topk import field_size
 from explorer.gui.imaging import field_tiles
 from explorer.gui.messages import Failure, next_request_id
@@ -43,6 +44,7 @@ class ScanRequest:
     layers: tuple[str, ...] = tuple(LAYERS)
     batch_size: int = 256
     cached_only: bool = False
+    from_file: str | None = None  # show this scan file (cnn-explorer scan --out) instead of scanning
     id: int = field(default_factory=next_request_id)
 
 
@@ -57,6 +59,7 @@ class ScanFinished:
     overview: dict[str, np.ndarray]  # float32 [C, n, side, side, 3]: each feature's top n image patches
     from_cache: bool
     elapsed_s: float
+    from_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,15 +101,20 @@ class ScanJob(QObject):
         t0 = time.perf_counter()
         should_stop = (lambda: True) if req.cached_only else self.stop.is_set
         try:
-            results, from_cache = cached_scan(
-                self.model, req.images, list(req.layers), req.k, cache_dir() / "scans",
-                batch_size=req.batch_size, progress=self._progress, should_stop=should_stop,
-                notice=self.scan_noticed.emit,
-            )  # fmt: skip
+            if req.from_file is not None:
+                results, from_cache = open_for(req.from_file, self.model, req.images), True
+            else:
+                results, from_cache = cached_scan(
+                    self.model, req.images, list(req.layers), req.k, cache_dir() / "scans",
+                    batch_size=req.batch_size, progress=self._progress, should_stop=should_stop,
+                    notice=self.scan_noticed.emit,
+                )  # fmt: skip
             sides = {layer: field_size(self.model, layer) for layer in results}
             overview = {layer: overview_patches(req.images, top, sides[layer]) for layer, top in results.items()}
         except ScanCancelled:
             self.scan_stopped.emit(ScanStopped(req.id, req.cached_only))
+        except ScanFileError as exc:
+            self.scan_failed.emit(Failure(req.id, "ScanRequest", str(exc)))
         except Exception as exc:  # the thread must survive anything a scan does
             message = str(exc) if isinstance(exc, ExplorerError) else f"{type(exc).__name__}: {exc}"
             self.scan_failed.emit(Failure(req.id, "ScanRequest", f"scan failed: {message}"))
@@ -114,7 +122,16 @@ class ScanJob(QObject):
             elapsed = time.perf_counter() - t0
             self.scan_finished.emit(
                 ScanFinished(
-                    req.id, req.images.source_key, req.k, len(req.images), results, sides, overview, from_cache, elapsed
+                    req.id,
+                    req.images.source_key,
+                    req.k,
+                    len(req.images),
+                    results,
+                    sides,
+                    overview,
+                    from_cache,
+                    elapsed,
+                    req.from_file,
                 )
             )
 

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDockWidget
 
 from explorer.core.images import ImageSet
+from explorer.gui import dialogs
 from explorer.gui.messages import Failure, TopPatchesRequest, TopPatchesResult, next_request_id
 from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.scan_job import ScanFinished, ScanRequest, ScanStopped
@@ -40,6 +41,7 @@ class TopImagesWiring(QObject):
         self._shown_id = 0  # the newest patches on screen; older ones are dropped
         self._asked: tuple[str, int] | None = None  # (layer, feature) last asked of the worker
         self._autoscan = os.environ.get("CNN_EXPLORER_AUTOSCAN") == "1"
+        self._file_request = 0  # the newest scan-file request: its failure is said in the pane
         c = window.controller
         c.scan_progressed.connect(self._on_controller_scan_progressed)
         c.scan_ended.connect(self._on_controller_scan_ended)
@@ -72,6 +74,18 @@ class TopImagesWiring(QObject):
         self.dock.show()
         self.dock.raise_()
         self.window.status.showMessage(f"scan: {len(self.window.images):,} images…")
+
+    def open_scan_file(self, path: str | None = None) -> None:
+        """Show a scan file made elsewhere (asks for it when `path` is None) if it fits the open model and images."""
+        if path is None:
+            path = dialogs.get_open_file_name(self.window, "Open scan results", "Scan results (*.npz)")
+        if not path or self.window.images is None:
+            return
+        request = ScanRequest(self.window.images, self.pane.k.value(), from_file=path)
+        self._file_request = request.id
+        self._ask_scan(request)
+        self.dock.show()
+        self.dock.raise_()
 
     def cancel_scan(self) -> None:
         self.window.controller.cancel_scan()
@@ -116,7 +130,9 @@ class TopImagesWiring(QObject):
         self._set_scanning(False)
         status = self.window.status
         if isinstance(outcome, ScanFinished):
-            if outcome.from_cache:
+            if outcome.from_file:
+                status.showMessage(f"scan: {outcome.count:,} images, from {os.path.basename(outcome.from_file)}")
+            elif outcome.from_cache:
                 status.showMessage(f"scan: {outcome.count:,} images, loaded from the cache")
             else:
                 status.showMessage(f"scan: {outcome.count:,} images in {outcome.elapsed_s:.1f} s")
@@ -131,7 +147,10 @@ class TopImagesWiring(QObject):
             self.pane.show_note(f"Scan cancelled; nothing was kept. {shown}Press Find top images to scan again.")
         elif isinstance(outcome, Failure):
             status.showMessage(f"⚠ {outcome.message}")
-            self.pane.show_note(f"The scan failed: {outcome.message}")
+            if outcome.request_id == self._file_request:
+                self.pane.show_note(outcome.message)  # why the file is not shown
+            else:
+                self.pane.show_note(f"The scan failed: {outcome.message}")
 
     # The selected feature ------------------------------------------------------------------------
 

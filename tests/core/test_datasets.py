@@ -383,3 +383,29 @@ def test_broken_files_show_black_in_a_lazy_folder(tmp_path):
     assert str(fake) in ds.failures[0] and str(truncated) in ds.failures[2]
     assert (px[0] == 0).all() and (px[2] == 0).all()
     assert (px[1] == GREEN).all() and (px[3] == BLUE).all()
+
+
+def test_common_path_in_chunks_is_commonpath():
+    """The files key is computed a chunk at a time (a million paths at once peak near a gigabyte); same answer."""
+    import os
+    import random
+
+    from explorer.core.datasets import common_path
+
+    rng = random.Random(1)
+    parts = ["a", "b", "ab", "a b", "ä", ".", "..", "x-y", "a/", "a!", "b-", "/", "a.b"]
+    for _ in range(2000):
+        paths = [
+            rng.choice(["", "/", "//", "./"])
+            + "/".join(rng.choice(parts) for _ in range(rng.randint(1, 5)))
+            + rng.choice(["", "/q"])
+            + ".png"
+            for _ in range(rng.randint(1, 30))
+        ]
+        if rng.random() < 0.3:
+            paths = ["/r/" + p for p in paths]
+        if rng.random() < 0.2:
+            paths = [paths[0]] * rng.randint(1, 3)
+        expected = os.path.commonpath([os.path.abspath(p) for p in paths])
+        for chunk in (1, 2, 3, 8192):
+            assert common_path(paths, chunk) == expected, paths

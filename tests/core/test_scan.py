@@ -161,7 +161,8 @@ def test_command_line_file(model, tmp_path, capsys):
     res = load_top_k(out)
     with np.load(out) as f:
         assert sorted(f.files) == sorted(
-            f"{L}.{x}" for L in ("conv1", "conv2") for x in ("indices", "values", "positions", "boxes")
+            [f"{L}.{x}" for L in ("conv1", "conv2") for x in ("indices", "values", "positions", "boxes")]
+            + ["meta.json"]  # what the scan was made from, for a window opening it (explorer.core.scan_file)
         )
         assert f["conv2.boxes"].shape == (64, 3, 4) and f["conv1.positions"].dtype == np.int64
     assert res["conv2"].indices.max() < 12

@@ -1,0 +1,91 @@
+"""`torchrun --nproc-per-node 2 -m explorer scan`, for real: two gloo processes on the CPU, loopback only."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer.cli import main as cli_main
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+N = 150  # batches of 16 make 10 blocks: rank 0 scans 80 images, rank 1 scans 70
+BATCH = 16
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A flat folder of PNGs with exact ties, one pair on each side of the ranks' boundary (79 | 80)."""
+    path = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, size=(N, 32, 32, 3), dtype=np.uint8)
+    pixels[80] = pixels[79]
+    pixels[120] = pixels[2]
+    for i, p in enumerate(pixels):
+        Image.fromarray(p).save(path / f"img{i:03d}.png")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(args: list[str], fault: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "PYTHONPATH": str(REPO)}
+    env.pop("CNN_EXPLORER_TEST_FAULT", None)
+    if fault:
+        env["CNN_EXPLORER_TEST_FAULT"] = fault
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
+    cmd += ["--master-port", str(_free_port()), "-m", "explorer", "scan", *args]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _scan_args(folder: Path) -> list[str]:
+    return ["--data", str(folder), "--device", "cpu", "--batch-size", str(BATCH), "--rank-timeout", "120"]
+
+
+def test_two_processes_equal_one(folder, tmp_path, capsys):
+    one, two = tmp_path / "one.npz", tmp_path / "two.npz"
+    assert cli_main(["scan", *_scan_args(folder), "--out", str(one)]) == 0
+    run = torchrun([*_scan_args(folder), "--out", str(two)])
+    assert run.returncode == 0, run.stderr[-3000:]
+    a, b = np.load(one), np.load(two)
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:  # indices, values, positions, boxes of each layer, and the record of model and data
+        assert a[key].dtype == b[key].dtype, key
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert "rank 0/2: 80 images in" in run.stderr and "rank 1/2: 70 images in" in run.stderr, run.stderr
+    assert f"scanning {N}/{N} (100%)" in run.stderr  # rank 0 shows the whole job's progress
+    assert run.stderr.count("scanning") >= 2
+    ties = [row.tolist() for key in a.files if key.endswith(".indices") for row in a[key] if {79, 80} <= set(row)]
+    assert ties, "the tie across the ranks' boundary never reaches a top 9: the test proves nothing"
+    assert all(row.index(80) == row.index(79) + 1 for row in ties)
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ("1:raise", "error: rank 1/2: made to fail after 16 images"),  # a rank whose scan fails
+        ("1:exit", "rank      : 1"),  # a rank that dies: torchrun's report names it
+    ],
+)
+def test_a_failing_rank_fails_the_job_and_keeps_the_old_file(folder, tmp_path, fault, says):
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"the previous scan")
+    run = torchrun([*_scan_args(folder), "--out", str(out)], fault=fault)
+    assert run.returncode != 0
+    assert says in run.stderr, run.stderr[-3000:]
+    assert out.read_bytes() == b"the previous scan"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]  # no temporary file left
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) <= 1, errors  # one line from rank 0, not one per rank
+    if fault == "1:raise":
+        assert errors == [f"{says} ($CNN_EXPLORER_TEST_FAULT)"]
