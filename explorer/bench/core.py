@@ -49,13 +49,22 @@ def projection_times(model: SeedNet, image: torch.Tensor, device: torch.device, 
     return {"layer_projection_ms": round(one_call, 3), "per_feature_calls_ms": round(per, 3)}
 
 
-def maximize_layer_s(model: nn.Module, repeats: int, layer: str = "conv2") -> float:
-    """Median seconds to synthesize every feature of `layer` with the default settings, as one call."""
+def maximize_layer_s(model: nn.Module, repeats: int, layer: str = "conv2", threads: int | None = None) -> float:
+    """Median seconds to synthesize every feature of `layer` with the default settings, as one call.
+
+    `threads`: torch's thread count meanwhile (the window's worker runs syntheses on one); None: as it is.
+    """
+    before = torch.get_num_threads()
     times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        maximize(model, layer)
-        times.append(time.perf_counter() - t0)
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            maximize(model, layer)
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
     return statistics.median(times)
 
 

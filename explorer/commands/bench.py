@@ -20,6 +20,7 @@ KEYS = (
     "scan_images_per_s",
     "forward_images_per_s",
     "maximize_layer_s",
+    "maximize_layer_1thread_s",
     "startup_s",
     "peak_rss_mb",
     "device",
@@ -30,6 +31,7 @@ TARGETS = {
     "scan_images_per_s": ">= 3,000",
     "forward_images_per_s": "scan / forward >= 1.0",
     "maximize_layer_s": "<= 10 s",
+    "maximize_layer_1thread_s": "as the window runs it",
     "startup_s": "<= 3 s",
     "peak_rss_mb": "<= 1,500 MB",
 }
@@ -94,6 +96,7 @@ def main(argv: Sequence[str]) -> int:
     results["forward_images_per_s"] = round(forward_rate(model, scanned.all_pixels(), device, args.repeats))
     # all 64 conv2 features with the default settings
     results["maximize_layer_s"] = round(maximize_layer_s(model, min(args.repeats, 3)), 2)
+    results["maximize_layer_1thread_s"] = round(maximize_layer_s(model, min(args.repeats, 3), threads=1), 2)
     results.update({k: v for k, v in _child("scrub", args, str(args.changes)).items() if k.startswith("scrub")})
     starts = []
     for _ in range(max(1, min(args.repeats, 3))):

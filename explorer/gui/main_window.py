@@ -43,6 +43,7 @@ from explorer.gui.panes.projection import ProjectionPane
 from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.settings import read_bytes, read_state, write_state
 from explorer.gui.status import ExplorerStatusBar
+from explorer.gui.synthesis_wiring import SynthesisWiring
 from explorer.gui.top_images_wiring import TopImagesWiring
 from explorer.gui.window_layout import build_layout, default_sizes
 
@@ -109,12 +110,14 @@ class MainWindow(QMainWindow):
             "next_image": lambda: self._step_image(1), "previous_image": lambda: self._step_image(-1),
             "find_top_images": lambda: self.top_wiring.start_scan(), "cancel_scan": lambda: self.top_wiring.cancel_scan(),
             "open_backprop": lambda: self.backprop_wiring.open(),
+            "open_synthesis": lambda: self.synthesis_wiring.open(),
         })  # fmt: skip
         for dock in self.docks:
             menus["&View"].addAction(dock.toggleViewAction())
         self._connect()
         self.top_wiring = TopImagesWiring(self, self.top_images, self.docks[5])
         self.backprop_wiring = BackpropWiring(self)
+        self.synthesis_wiring = SynthesisWiring(self)
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
         self._restore_layout()
@@ -222,6 +225,7 @@ class MainWindow(QMainWindow):
         # computed on the way would hold up the next feature's views on the one worker.
         self._page_timer.start()
         self.top_wiring.follow()
+        self.synthesis_wiring.request()  # a new feature stops the running synthesis now (latest wins)
 
     def _request_page(self) -> None:
         if self.images is not None:
