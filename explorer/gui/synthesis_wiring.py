@@ -144,11 +144,10 @@ class SynthesisWiring(QObject):
                 self._asked = None
                 self.pane.set_running(False)
                 self.window.status.show_timing(result.elapsed_ms)
-        elif isinstance(result, SynthesisStopped):
-            if self._asked is not None and result.request_id == self._asked.id:
-                self._asked = None
-                self.pane.set_running(False)
-                self.pane.show_message(f"Stopped after {result.step} steps.")
+        elif isinstance(result, SynthesisStopped) and self._asked is not None and result.request_id == self._asked.id:
+            self._asked = None
+            self.pane.set_running(False)
+            self.pane.show_message(f"Stopped after {result.step} steps.")
 
     def _on_controller_failed(self, failure: Failure) -> None:
         if self._asked is not None and failure.request_id == self._asked.id:
