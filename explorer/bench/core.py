@@ -8,11 +8,13 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from explorer.core.images import ImageSet, to_tensor
 from explorer.core.model import SeedNet
 from explorer.core.projection import project
 from explorer.core.scan import scan_top_k
+from explorer.core.synthesis import maximize
 
 
 def _sync(device: torch.device) -> None:
@@ -45,6 +47,25 @@ def projection_times(model: SeedNet, image: torch.Tensor, device: torch.device, 
 
     per = median_ms(per_feature, device, max(1, repeats // 5), warmup=1)
     return {"layer_projection_ms": round(one_call, 3), "per_feature_calls_ms": round(per, 3)}
+
+
+def maximize_layer_s(model: nn.Module, repeats: int, layer: str = "conv2", threads: int | None = None) -> float:
+    """Median seconds to synthesize every feature of `layer` with the default settings, as one call.
+
+    `threads`: torch's thread count meanwhile (the window's worker runs syntheses on one); None: as it is.
+    """
+    before = torch.get_num_threads()
+    times = []
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            maximize(model, layer)
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    return statistics.median(times)
 
 
 def scan_rate(model: SeedNet, make_dataset: Callable[[], ImageSet], repeats: int) -> tuple[float, ImageSet]:

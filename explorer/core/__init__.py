@@ -1,7 +1,7 @@
 """The explorer's engine, free of Qt: models, data, checkpoints, projections, training.
 
 Public API (stable; scripts and notebooks use exactly this):
-    load_model, layers, project, activations, predict, SeedNet
+    load_model, layers, project, activations, predict, maximize, SeedNet
 and explorer.core.backprop.manual_gradients. Every function takes any model that
 `load_model` opens (or any nn.Module that torch.fx traces).
 """
@@ -10,6 +10,7 @@ from explorer.core.graph import Layer, layers
 from explorer.core.loading import load_model
 from explorer.core.model import CLASSES, LAYERS, SeedNet
 from explorer.core.projection import activations, layer_outputs, predict, project
+from explorer.core.synthesis import maximize
 
 __all__ = [
     "CLASSES",
@@ -20,6 +21,7 @@ __all__ = [
     "layer_outputs",
     "layers",
     "load_model",
+    "maximize",
     "predict",
     "project",
 ]

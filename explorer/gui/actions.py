@@ -75,6 +75,13 @@ ACTIONS = (
         "Ctrl+B",
         "Count one input element's delta on fingers: delta x weight over the outputs it fed, the kernel turned 180°",
     ),
+    ActionInfo(
+        "open_synthesis",
+        "&Synthesized images (what a feature wants to see)",
+        "&Analyse",
+        "Ctrl+Y",
+        "Optimize an input to drive the selected feature hardest, live; and every feature of the layer",
+    ),
     ActionInfo("reset_layout", "&Reset layout", "&View"),
     ActionInfo(
         "copy_view",

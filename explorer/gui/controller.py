@@ -23,6 +23,7 @@ from explorer.gui.messages import (
     PageRequest,
     PredictRequest,
     Request,
+    SynthesisRequest,
     TopPatchesRequest,
     ViewRequest,
 )
@@ -31,7 +32,8 @@ from explorer.gui.worker import Worker
 
 # When the worker frees up, the waiting request of the first kind here runs next.
 PRIORITY = (
-    LoadRequest, ViewRequest, BackpropViewRequest, ExportRequest, TopPatchesRequest, PageRequest, PredictRequest
+    LoadRequest, ViewRequest, BackpropViewRequest, SynthesisRequest, ExportRequest, TopPatchesRequest, PageRequest,
+    PredictRequest,
 )  # fmt: skip
 QUEUED = (ExportRequest,)  # kinds that wait in line instead of replacing the waiting one
 SHUTDOWN_WAIT_MS = 800  # how long closing the window waits for the threads, in all
@@ -51,6 +53,7 @@ class Controller(QObject):
     failed = Signal(object)
     busy_changed = Signal(object)  # the running request, or None when idle
     device_fell_back = Signal(str)  # the worker moved to the CPU, and why
+    synthesis_progressed = Signal(object)  # SynthesisImages of a running synthesis, every few steps
     scan_progressed = Signal(int, int)  # images done, images in all
     scan_ended = Signal(object)  # ScanFinished, ScanStopped or Failure
     _dispatch = Signal(object)
@@ -69,6 +72,7 @@ class Controller(QObject):
         self.worker.result_ready.connect(self._on_worker_result_ready)
         self.worker.request_failed.connect(self._on_worker_request_failed)
         self.worker.device_fell_back.connect(self.device_fell_back)
+        self.worker.synthesis_progressed.connect(self._on_worker_synthesis_progressed)
         self._thread.start()
 
         self._scanning: ScanRequest | None = None
@@ -100,6 +104,8 @@ class Controller(QObject):
         """Run `request` now if the worker is free, else keep it as the waiting one of its kind."""
         if self._closed:
             return
+        if isinstance(request, SynthesisRequest) and isinstance(self._running, SynthesisRequest):
+            self.worker.stop_synthesis.set()  # latest wins: the running synthesis stops at its next step
         if self._running is None:
             self._start(request)
         elif isinstance(request, QUEUED):
@@ -110,6 +116,12 @@ class Controller(QObject):
     def cancel(self, kind: type) -> None:
         """Forget the waiting request of `kind` (a running one still finishes)."""
         self._waiting.pop(kind, None)
+
+    def cancel_synthesis(self) -> None:
+        """Forget a waiting synthesis and stop the running one at its next step."""
+        self.cancel(SynthesisRequest)
+        if isinstance(self._running, SynthesisRequest):
+            self.worker.stop_synthesis.set()
 
     @property
     def scanning(self) -> ScanRequest | None:
@@ -137,6 +149,7 @@ class Controller(QObject):
         self._closed = True
         self._waiting.clear()
         self.worker.closing.set()
+        self.worker.stop_synthesis.set()
         self.cancel_scan()
         threads = (self._thread, self._scan_thread)
         for thread in threads:
@@ -165,6 +178,8 @@ class Controller(QObject):
         self.scan_ended.emit(outcome)
 
     def _start(self, request: Request) -> None:
+        if isinstance(request, SynthesisRequest):
+            self.worker.stop_synthesis.clear()  # a stop was meant for the synthesis before this one
         self._running = request
         self.busy_changed.emit(request)
         self._dispatch.emit(request)
@@ -185,6 +200,10 @@ class Controller(QObject):
             return
         self._next()
         self.result_ready.emit(result)
+
+    def _on_worker_synthesis_progressed(self, images: object) -> None:
+        if not self._closed:
+            self.synthesis_progressed.emit(images)
 
     def _on_worker_request_failed(self, failure: Failure) -> None:
         if self._closed:

@@ -47,6 +47,7 @@ from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.settings import read_bytes, read_state, write_state
 from explorer.gui.shortcut_guard import ShortcutGuard
 from explorer.gui.status import ExplorerStatusBar
+from explorer.gui.synthesis_wiring import SynthesisWiring
 from explorer.gui.top_images_wiring import TopImagesWiring
 from explorer.gui.unreadable import unreadable_lines, unreadable_notice
 from explorer.gui.window_layout import build_layout, default_sizes, default_window_size
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
             "open_backprop": lambda: self.backprop_wiring.open(),
             "copy_view": lambda: self.status.showMessage(copy_view(self)), "shortcuts": lambda: show_shortcuts(self),
             "about": lambda: show_about(self, *self.status.facts()),
+            "open_synthesis": lambda: self.synthesis_wiring.open(),
         })  # fmt: skip
         for dock in self.docks:
             menus["&View"].addAction(dock.toggleViewAction())
@@ -128,6 +130,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.top_wiring = TopImagesWiring(self, self.top_images, self.docks[5])
         self.backprop_wiring = BackpropWiring(self)
+        self.synthesis_wiring = SynthesisWiring(self)
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
         self.projection.show_layer(self.state.layer, self.pooled[self.state.layer])
@@ -243,6 +246,7 @@ class MainWindow(QMainWindow):
         # computed on the way would hold up the next feature's views on the one worker.
         self._page_timer.start()
         self.top_wiring.follow()
+        self.synthesis_wiring.request()  # a new feature stops the running synthesis now (latest wins)
 
     def _request_page(self) -> None:
         if self.images is not None:

@@ -13,7 +13,9 @@ import numpy as np
 from explorer.core.images import ImageSet
 from explorer.core.projection import METHODS
 from explorer.core.scan import TopK
+from explorer.core.synthesis import MaximizeSettings
 from explorer.export.backprop_figure import BackpropFigure, BackpropRequest
+from explorer.export.maximize_figure import MaximizeRequest
 from explorer.export.request import FigureRequest
 from explorer.export.write import DEFAULT_DPI
 
@@ -126,11 +128,25 @@ class BackpropViewRequest:
 
 
 @dataclass(frozen=True, eq=False)
+class SynthesisRequest:
+    """Synthesize `features` of `layer` (the Synthesized view); intermediate images every `every` steps.
+
+    A newer SynthesisRequest stops a running one at its next step (latest wins).
+    """
+
+    layer: str
+    features: tuple[int, ...]
+    settings: MaximizeSettings = field(default_factory=MaximizeSettings)
+    every: int = 8
+    id: int = field(default_factory=next_request_id)
+
+
+@dataclass(frozen=True, eq=False)
 class ExportRequest:
     """Compute `figure` and write it to `path` (compute_figure + export_figure, as the command line does)."""
 
     images: ImageSet
-    figure: FigureRequest | BackpropRequest
+    figure: FigureRequest | BackpropRequest | MaximizeRequest
     path: str
     model_name: str
     top_k: TopK | None = None  # the window's scan of the layer, for topk
@@ -139,7 +155,14 @@ class ExportRequest:
 
 
 Request = (
-    ViewRequest | PageRequest | PredictRequest | LoadRequest | TopPatchesRequest | ExportRequest | BackpropViewRequest
+    ViewRequest
+    | PageRequest
+    | PredictRequest
+    | LoadRequest
+    | TopPatchesRequest
+    | ExportRequest
+    | BackpropViewRequest
+    | SynthesisRequest
 )
 
 
@@ -206,6 +229,35 @@ class BackpropViewResult:
     request_id: int
     figure: BackpropFigure  # numpy arrays and plain values only
     elapsed_ms: float
+
+
+@dataclass(frozen=True, eq=False)
+class SynthesisImages:
+    """Synthesized images of a SynthesisRequest: intermediate (step < steps) or final (`done`).
+
+    images: uint8 [F, H, W, 3]; values: float32 [F], the post-ReLU response each image reached
+    (final only; NaN while optimizing); cached: how many features came from the cache.
+    """
+
+    request_id: int
+    layer: str
+    features: tuple[int, ...]
+    settings: MaximizeSettings
+    step: int
+    steps: int
+    images: np.ndarray
+    values: np.ndarray
+    done: bool
+    cached: int = 0
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class SynthesisStopped:
+    """A synthesis stopped before its last step (a newer one, or Cancel); nothing was cached."""
+
+    request_id: int
+    step: int
 
 
 @dataclass(frozen=True)

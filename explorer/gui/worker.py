@@ -24,6 +24,7 @@ from explorer.core.projection import predict, project
 from explorer.export import compute_figure, export_figure, projection_rgb8
 from explorer.export.backprop_figure import BackpropRequest, compute_backprop
 from explorer.export.errors import ExportError
+from explorer.export.maximize_figure import MaximizeRequest, compute_maximize
 from explorer.gui.forward_cache import ForwardCache
 from explorer.gui.imaging import field_tiles
 from explorer.gui.messages import (
@@ -39,18 +40,21 @@ from explorer.gui.messages import (
     PredictionsReady,
     PredictRequest,
     Request,
+    SynthesisRequest,
     TopPatchesRequest,
     TopPatchesResult,
     ViewRequest,
     ViewResult,
     projection_variants,
 )
+from explorer.gui.synthesis_job import synthesize
 
 CPU_FALLBACK = "Out of GPU memory: the views now run on the CPU"
 # Requests of a few images run on one CPU thread: measured on a loaded 2-core machine, a one-image
 # projection takes 0.3-0.6 ms on one thread and 1-56 ms on two (threads wait on each other);
 # predictions and exports, which are batches, keep torch's thread count.
-SMALL_REQUESTS = (ViewRequest, PageRequest, TopPatchesRequest, BackpropViewRequest)
+# Synthesis too: all 64 SeedNet conv2 features took 5.4 s on one thread and 40 s on two (loaded machine).
+SMALL_REQUESTS = (ViewRequest, PageRequest, TopPatchesRequest, BackpropViewRequest, SynthesisRequest)
 
 
 def _ms(t0: float) -> float:
@@ -67,6 +71,7 @@ class Worker(QObject):
     result_ready = Signal(object)
     request_failed = Signal(object)
     device_fell_back = Signal(str)  # the worker left the GPU for the CPU, and why
+    synthesis_progressed = Signal(object)  # SynthesisImages while a synthesis optimizes
 
     def __init__(self, model: SeedNet, device: torch.device) -> None:
         super().__init__()
@@ -75,6 +80,10 @@ class Worker(QObject):
         self.cache = ForwardCache(model, device)
         self.closing = threading.Event()  # set from the GUI thread: exports stop before writing
         self.threads = torch.get_num_threads()
+        self.stop_synthesis = threading.Event()  # set from the GUI thread: the running synthesis stops
+        # (model fingerprint, layer, feature, settings) -> (uint8 [H, W, 3], value reached)
+        self.synthesized: dict[tuple[object, ...], tuple[np.ndarray, float]] = {}
+        self._fingerprint: str | None = None
         # Tests set this to block or break the worker; it runs in the worker thread before each request.
         self.before_run: Callable[[Request], None] | None = None
 
@@ -121,7 +130,16 @@ class Worker(QObject):
             return self._export(request)
         if isinstance(request, BackpropViewRequest):
             return self._backprop(request)
+        if isinstance(request, SynthesisRequest):
+            return synthesize(self, request)
         return self._load(request)
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            from explorer.core.scan import model_fingerprint
+
+            self._fingerprint = model_fingerprint(self.model)
+        return self._fingerprint
 
     def _view(self, req: ViewRequest) -> ViewResult:
         t0 = time.perf_counter()
@@ -166,6 +184,10 @@ class Worker(QObject):
     def _export(self, req: ExportRequest) -> ExportDone:
         t0 = time.perf_counter()
         self._check_open(req)
+        if isinstance(req.figure, MaximizeRequest):
+            data = compute_maximize(self.model, req.figure, model_name=req.model_name, should_stop=self.closing.is_set)
+            self._check_open(req)
+            return ExportDone(req.id, str(export_figure(data, req.path, dpi=req.dpi)), "maximize", _ms(t0))
         if isinstance(req.figure, BackpropRequest):
             from explorer.export.backprop_render import export_backprop  # matplotlib: only when drawing
 

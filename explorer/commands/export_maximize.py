@@ -1,0 +1,88 @@
+"""`cnn-explorer export maximize`: the synthesized images of a layer's features, as a figure.
+
+Builds the MaximizeRequest the window's Synthesized view builds and calls the same functions
+(compute_maximize, export_figure), so the same settings give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from explorer.core.synthesis import OBJECTIVES, PARAMS, MaximizeSettings
+from explorer.export.errors import ExportError
+from explorer.export.selection import parse_indices
+from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
+
+HELP = "what each feature wants to see: inputs optimized to drive it hardest (activation maximization)"
+D = MaximizeSettings()
+
+
+def add_settings(p: argparse.ArgumentParser) -> None:
+    """The optimization's flags, with MaximizeSettings' defaults."""
+    p.add_argument("--objective", default=D.objective, choices=OBJECTIVES, help="(default: %(default)s)")
+    p.add_argument("--steps", type=int, default=D.steps, help="(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=D.seed, help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=D.lr, help="Adam's step size (default: %(default)s)")
+    p.add_argument("--param", default=D.param, choices=PARAMS, help="(default: %(default)s)")
+    p.add_argument("--l2", type=float, default=D.l2, help="decay towards grey per step (default: %(default)s)")
+    p.add_argument("--blur-every", type=int, default=D.blur_every, help="0: never (default: %(default)s)")
+    p.add_argument("--blur-sigma", type=float, default=D.blur_sigma, help="pixels (default: %(default)s)")
+    p.add_argument("--jitter", type=int, default=D.jitter, help="pixels (default: %(default)s)")
+
+
+def settings_from_args(args: argparse.Namespace) -> MaximizeSettings:
+    try:
+        return MaximizeSettings(
+            args.objective,
+            args.steps,
+            args.seed,
+            args.lr,
+            args.param,
+            args.l2,
+            args.blur_every,
+            args.blur_sigma,
+            args.jitter,
+        )
+    except ValueError as exc:
+        raise ExportError(f"settings: {exc}") from None
+
+
+def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
+    sp = sub.add_parser("maximize", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
+    add_common(sp)
+    sp.add_argument("--layer", required=True, help="a layer of the model (conv1, conv2, ... for the bundled ones)")
+    sp.add_argument("--features", default=None, help="indices: N, A:B, A:B:STEP or N,M,... (default: all)")
+    add_settings(sp)
+    sp.add_argument("--columns", type=int, default=None, help="cells per row (default: 8)")
+    sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
+    sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
+
+
+def run(args: argparse.Namespace, load_from_args) -> int:
+    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
+        raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+    check_target(args.out, args.dpi)
+    if args.columns is not None and args.columns < 1:
+        raise ExportError(f"--columns {args.columns}: must be at least 1")
+    settings = settings_from_args(args)
+
+    from explorer.cli import progress_line
+    from explorer.core.graph import model_graph
+    from explorer.export import export_figure, model_label
+    from explorer.export.maximize_figure import MaximizeRequest, compute_maximize
+
+    model, _device = load_from_args(args)
+    try:
+        channels = model_graph(model).layer(args.layer).channels
+    except ValueError as exc:
+        raise ExportError(f"--layer {args.layer}: {exc}") from None
+    features = parse_indices(args.features, channels, "--features") if args.features else None
+    request = MaximizeRequest(args.layer, features, settings, args.columns)
+    t0 = time.perf_counter()
+    data = compute_maximize(model, request, model_name=model_label(model), progress=progress_line("optimizing"))
+    seconds = time.perf_counter() - t0
+    path = export_figure(data, args.out, dpi=args.dpi)
+    sys.stdout.write(f"wrote {path}: maximize, {args.layer}, {len(data.labels)} features in {seconds:.1f} s\n")
+    return 0
