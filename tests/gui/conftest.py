@@ -48,6 +48,17 @@ def threads_stopped(monkeypatch: pytest.MonkeyPatch) -> list[QThread]:
 
 
 @pytest.fixture(autouse=True)
+def no_modal_file_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file dialog a test did not answer fails the test at once instead of waiting for a click forever."""
+    from explorer.gui import dialogs
+
+    def unanswered(dialog) -> bool:
+        raise AssertionError(f"a test opened the file dialog {dialog.windowTitle()!r} without answering it")
+
+    monkeypatch.setattr(dialogs, "run_dialog", unanswered)
+
+
+@pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test reads the user's settings or CIFAR-10 cache, and none can download anything."""
     monkeypatch.setenv("CNN_EXPLORER_SETTINGS", str(tmp_path_factory.mktemp("env") / "settings.ini"))

@@ -7,11 +7,11 @@ import pytest
 from conftest import all_predicted
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
 
 from explorer.cli import main as cli_main
 from explorer.core.backprop import explain_delta
 from explorer.core.checkpoint import save_model
+from explorer.gui import dialogs
 from explorer.gui.backprop_wiring import BackpropWiring
 from explorer.gui.messages import BackpropViewRequest, ExportDone
 
@@ -124,7 +124,7 @@ def test_export_writes_what_the_command_line_writes(make_window, model, data_dir
     qtbot.waitUntil(lambda: shown_element(wiring)[3:] == (5, 0))
     wiring.pane.out_channel.setValue(11)
     path = tmp_path / f"window.{ext}"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    monkeypatch.setattr(dialogs, "get_save_file_name", lambda *a, **k: (str(path), ""))
     with qtbot.waitSignal(w.controller.result_ready, check_params_cb=lambda r: isinstance(r, ExportDone)) as done:
         wiring.pane.export.click()
     assert done.args[0].kind == "backprop" and done.args[0].path == str(path)

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from conftest import all_predicted
 from PIL import Image
-from PySide6.QtWidgets import QFileDialog
 
 from explorer.cli import main as cli_main
 from explorer.core import maximize
 from explorer.core.checkpoint import save_model
 from explorer.core.synthesis import MaximizeSettings
 from explorer.export.maximize_figure import images_rgb8
+from explorer.gui import dialogs
 from explorer.gui.messages import ExportDone, SynthesisImages, SynthesisRequest, SynthesisStopped
 from explorer.gui.synthesis_wiring import SETTINGS_KEY, SynthesisWiring
 
@@ -129,7 +129,7 @@ def test_export_writes_what_the_command_line_writes(make_window, model, data_dir
     with qtbot.waitSignal(w.controller.result_ready, check_params_cb=final):
         wiring = open_view(w, qtbot, steps=5)
     path = tmp_path / "window.png"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    monkeypatch.setattr(dialogs, "get_save_file_name", lambda *a, **k: (str(path), ""))
     with qtbot.waitSignal(w.controller.result_ready, check_params_cb=lambda r: isinstance(r, ExportDone)) as done:
         wiring.pane.export.click()
     assert done.args[0].kind == "maximize"
