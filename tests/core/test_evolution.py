@@ -95,7 +95,7 @@ def test_progress_and_bad_input():
     assert seen == [(1, 2), (2, 2)]
     with pytest.raises(ValueError, match="feature 32"):
         evolution(model, snaps, torch.rand(2, 3, 32, 32), "conv1", [32])
-    with pytest.raises(ValueError, match="'conv9.weight' is not a parameter"):
+    with pytest.raises(ValueError, match=r"'conv9\.weight' is not a parameter"):
         evolution(model, {1: {"conv9.weight": torch.zeros(1)}}, torch.rand(2, 3, 32, 32), "conv1", [0])
     with pytest.raises(ValueError, match="shape"):
         evolution(model, {1: {"conv1.weight": torch.zeros(1)}}, torch.rand(2, 3, 32, 32), "conv1", [0])
