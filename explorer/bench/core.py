@@ -77,7 +77,7 @@ def forward_rate(model: SeedNet, pixels: np.ndarray, device: torch.device, repea
 
 def occlusion_ms(model: torch.nn.Module, image: torch.Tensor, device: torch.device, repeats: int) -> float:
     """One image under an 8-pixel square at stride 1 (625 positions on 32x32), with a conv2 feature's sum."""
-    from explorer.core.occlusion import occlusion
+    from explorer.core.occlusion_sensitivity import occlusion
 
     x = image.to(device)
     layer = "conv2" if "conv2" in {lay.name for lay in layers(model)} else layers(model)[-1].name

@@ -8,7 +8,7 @@ import torch
 from explorer.core import activations, load_model, project
 from explorer.core.checkpoint import load_snapshots
 from explorer.core.datasets import open_dataset
-from explorer.core.evolution import evolution
+from explorer.core.feature_evolution import evolution
 from explorer.core.images import to_tensor
 from explorer.core.model import SeedNet
 from explorer.core.training import snapshot_tensors

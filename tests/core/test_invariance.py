@@ -9,7 +9,7 @@ from torch import nn
 from explorer.core import activations, load_model, predict
 from explorer.core.datasets import open_dataset
 from explorer.core.images import to_tensor
-from explorer.core.invariance import invariance, transformed
+from explorer.core.invariance_curves import invariance, transformed
 from explorer.core.zfnet import ZFNetCifar
 
 

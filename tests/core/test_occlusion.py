@@ -7,7 +7,7 @@ from torch import nn
 from explorer.core import activations, load_model, predict
 from explorer.core.datasets import open_dataset
 from explorer.core.images import to_tensor
-from explorer.core.occlusion import occlusion, positions
+from explorer.core.occlusion_sensitivity import occlusion, positions
 from explorer.core.zfnet import ZFNetCifar
 
 

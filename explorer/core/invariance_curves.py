@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.transforms.v2 import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
 
 from explorer.core.projection import layer_outputs, predict
 
@@ -48,6 +46,10 @@ def transformed(image: torch.Tensor, transform: str, value: float, fill: float =
         raise ValueError(f"unknown transform {transform!r}: choose one of {', '.join(TRANSFORMS)}")
     if value == IDENTITY[transform]:
         return image
+    # Imported here: torchvision's transforms are slow to import, and the window starts without them.
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
     if transform == "translate":
         if value != int(value):
             raise ValueError(f"translate {value}: whole pixels only")
