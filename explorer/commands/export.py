@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line
-from explorer.commands import export_backprop
+from explorer.commands import export_backprop, export_experiments
 from explorer.core.model import LAYERS
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
 from explorer.export.errors import ExportError
@@ -55,6 +55,7 @@ def build_parser() -> Parser:
         if kind in ("projections", "feature", "maxact"):
             sp.add_argument("--keep", default="map", help=f"{', '.join(KEEPS)} (default: %(default)s)")
     export_backprop.add_parser(sub, add_common)
+    export_experiments.add_parsers(sub, add_common)
     return p
 
 
@@ -87,6 +88,8 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.kind == "backprop":
         return export_backprop.run(args, load_from_args, open_from_args)
+    if args.kind in export_experiments.HELP:
+        return export_experiments.run(args, load_from_args, open_from_args)
     _check_options(args)
     channels = LAYERS[args.layer].channels
     feature = parse_index(args.feature, channels, "--feature") if args.kind == "feature" else 0
