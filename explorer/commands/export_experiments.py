@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from explorer.core.invariance_curves import TRANSFORMS
 from explorer.export.errors import ExportError
+from explorer.export.experiments import SPREAD, spread
 from explorer.export.selection import parse_index, parse_indices
 from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
 
-SPREAD = 256  # images searched by default for evolution, taken evenly from the whole split
 HELP = {
     "occlusion": "a grey square slid over one image: p(class), a feature's map sum, the top class (Z&F Fig. 7)",
     "evolution": "features' strongest activations and projections at each training snapshot (Z&F Fig. 4)",
@@ -63,13 +61,6 @@ def _values(text: str | None) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
         raise ExportError(f"--values {text}: use comma-separated numbers") from None
-
-
-def spread(count: int, n: int = SPREAD) -> tuple[int, ...]:
-    """`n` indices spread evenly over `count` images (all of them when fewer): class-sorted folders mix."""
-    if count <= n:
-        return tuple(range(count))
-    return tuple(int(i) for i in (np.arange(n) * count) // n)
 
 
 def build_request(args: argparse.Namespace, model, dataset):

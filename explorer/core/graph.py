@@ -9,6 +9,7 @@ them with a class attribute `layer_aliases` (SeedNet's `relu1` is `conv1`).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -291,14 +292,20 @@ def _first_line(exc: BaseException) -> str:
 
 
 _GRAPHS: weakref.WeakKeyDictionary[nn.Module, ModelGraph] = weakref.WeakKeyDictionary()
+# torch.fx patches nn.Module.__call__ for the whole process while it traces: two threads tracing at
+# once (the window's worker and its scan thread) see each other's modules. One trace at a time.
+_TRACING = threading.Lock()
 
 
 def model_graph(model: nn.Module) -> ModelGraph:
     """The traced graph of `model`, traced once per model object (nothing is stored on the model)."""
     graph = _GRAPHS.get(model)
     if graph is None:
-        graph = ModelGraph(model)
-        _GRAPHS[model] = graph
+        with _TRACING:
+            graph = _GRAPHS.get(model)
+            if graph is None:
+                graph = ModelGraph(model)
+                _GRAPHS[model] = graph
     return graph
 
 

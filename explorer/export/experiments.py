@@ -31,7 +31,15 @@ DEFAULT_VALUES = {
     "scale": tuple(round(0.6 + 0.05 * i, 2) for i in range(17)),
     "rotate": tuple(float(v) for v in range(-45, 46, 5)),
 }
+SPREAD = 256  # images evolution searches by default, taken evenly from the whole split
 TOP_CLASSES = 3  # classes drawn besides the true one in the invariance figure
+
+
+def spread(count: int, n: int = SPREAD) -> tuple[int, ...]:
+    """`n` indices spread evenly over `count` images (all of them when fewer): class-sorted folders mix."""
+    if count <= n:
+        return tuple(range(count))
+    return tuple(int(i) for i in (np.arange(n) * count) // n)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class InvarianceRequest:
 
 
 ExperimentRequest = OcclusionRequest | EvolutionRequest | InvarianceRequest
+EXPERIMENT_KINDS = ("occlusion", "evolution", "invariance")
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +103,15 @@ class OcclusionFigure:
             f"Occlusion: {self.model_name}, image {self.image_label}, {r.layer} feature {r.feature}, "
             f"{r.size}x{r.size} square of grey {r.fill:g}, stride {r.stride}"
         )
+
+
+def file_stem(request: ExperimentRequest) -> str:
+    """What a file of the figure is called by default, e.g. "conv2-occlusion-image5-f7"."""
+    if isinstance(request, OcclusionRequest):
+        return f"{request.layer}-occlusion-image{request.image}-f{request.feature}"
+    if isinstance(request, EvolutionRequest):
+        return f"{request.layer}-evolution-{describe_indices(request.features).replace(', ', '_')}"
+    return f"invariance-{request.transform}-image{request.image}"
 
 
 @dataclass(frozen=True, eq=False)

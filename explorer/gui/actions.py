@@ -68,6 +68,27 @@ ACTIONS = (
         "Ctrl+B",
         "Count one input element's delta on fingers: delta x weight over the outputs it fed, the kernel turned 180°",
     ),
+    ActionInfo(
+        "open_occlusion",
+        "&Occlusion sensitivity",
+        "&Analyse",
+        None,
+        "Slide a grey square over the image: p(class), the feature's map sum and the top class at each position",
+    ),
+    ActionInfo(
+        "open_evolution",
+        "Feature &evolution over training",
+        "&Analyse",
+        None,
+        "Each feature's strongest activation and its projection at every training snapshot",
+    ),
+    ActionInfo(
+        "open_invariance",
+        "&Invariance to shifts, scale and rotation",
+        "&Analyse",
+        None,
+        "How far each layer's output and the prediction move as the image is shifted, scaled or rotated",
+    ),
     ActionInfo("reset_layout", "&Reset layout", "&View"),
 )
 

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from explorer.core.model import LAYERS
 from explorer.export.backprop_figure import BackpropRequest
+from explorer.export.experiments import (
+    EvolutionRequest,
+    ExperimentRequest,
+    InvarianceRequest,
+    OcclusionRequest,
+    file_stem,
+)
 from explorer.export.request import FigureRequest
 from explorer.gui.settings import ExplorerState
 
@@ -43,8 +50,10 @@ def figure_request(kind: str, state: ExplorerState, *, page: tuple[int, ...] = (
     raise ValueError(f"no view exports {kind!r}")
 
 
-def default_file_name(request: FigureRequest | BackpropRequest, fmt: str) -> str:
+def default_file_name(request: FigureRequest | BackpropRequest | ExperimentRequest, fmt: str) -> str:
     """A name that says what the figure holds, e.g. "conv2-feature7-across-16.png"."""
+    if isinstance(request, (OcclusionRequest, EvolutionRequest, InvarianceRequest)):
+        return f"{file_stem(request)}.{fmt}"
     if isinstance(request, BackpropRequest):
         r = request
         return f"{r.layer}-backprop-image{r.image}-c{r.channel}-r{r.row}-c{r.col}.{fmt}"

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from explorer.export import model_label
 from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.errors import ExportError
+from explorer.export.experiments import ExperimentRequest
 from explorer.export.request import FigureRequest
 from explorer.export.write import FORMATS, check_target
 from explorer.gui.export_requests import VIEW_KINDS, default_file_name, figure_request
@@ -91,7 +92,7 @@ class ExportWiring(QObject):
         self.window.status.showMessage(f"Exporting {what} to {path}…")
         self.window.controller.submit(request)
 
-    def _ask_path(self, figure: FigureRequest | BackpropRequest) -> str:
+    def _ask_path(self, figure: FigureRequest | BackpropRequest | ExperimentRequest) -> str:
         settings = self.window.settings
         fmt = str(settings.value(FORMAT_KEY, "png"))
         fmt = fmt if fmt in FILTERS else "png"

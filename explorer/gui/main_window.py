@@ -19,6 +19,8 @@ from explorer.core.model import CLASSES, LAYERS, SeedNet
 from explorer.gui.actions import build_actions
 from explorer.gui.backprop_wiring import BackpropWiring
 from explorer.gui.controller import Controller
+from explorer.gui.experiments_wiring import TITLES as EXPERIMENTS
+from explorer.gui.experiments_wiring import experiment_wirings
 from explorer.gui.export_wiring import ExportWiring
 from explorer.gui.messages import (
     DataLoaded,
@@ -109,12 +111,14 @@ class MainWindow(QMainWindow):
             "next_image": lambda: self._step_image(1), "previous_image": lambda: self._step_image(-1),
             "find_top_images": lambda: self.top_wiring.start_scan(), "cancel_scan": lambda: self.top_wiring.cancel_scan(),
             "open_backprop": lambda: self.backprop_wiring.open(),
+            **{f"open_{kind}": lambda *_, kind=kind: self.experiments[kind].open() for kind in EXPERIMENTS},
         })  # fmt: skip
         for dock in self.docks:
             menus["&View"].addAction(dock.toggleViewAction())
         self._connect()
         self.top_wiring = TopImagesWiring(self, self.top_images, self.docks[5])
         self.backprop_wiring = BackpropWiring(self)
+        self.experiments = experiment_wirings(self)
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
         self._restore_layout()

@@ -14,6 +14,7 @@ from explorer.core.images import ImageSet
 from explorer.core.projection import METHODS
 from explorer.core.scan import TopK
 from explorer.export.backprop_figure import BackpropFigure, BackpropRequest
+from explorer.export.experiments import ExperimentFigure, ExperimentRequest
 from explorer.export.request import FigureRequest
 from explorer.export.write import DEFAULT_DPI
 
@@ -126,11 +127,21 @@ class BackpropViewRequest:
 
 
 @dataclass(frozen=True, eq=False)
+class ExperimentViewRequest:
+    """Occlusion, feature evolution or invariance for the window's images (a view of the Analyse menu); long."""
+
+    images: ImageSet
+    figure: ExperimentRequest
+    model_name: str
+    id: int = field(default_factory=next_request_id)
+
+
+@dataclass(frozen=True, eq=False)
 class ExportRequest:
     """Compute `figure` and write it to `path` (compute_figure + export_figure, as the command line does)."""
 
     images: ImageSet
-    figure: FigureRequest | BackpropRequest
+    figure: FigureRequest | BackpropRequest | ExperimentRequest
     path: str
     model_name: str
     top_k: TopK | None = None  # the window's scan of the layer, for topk
@@ -139,7 +150,14 @@ class ExportRequest:
 
 
 Request = (
-    ViewRequest | PageRequest | PredictRequest | LoadRequest | TopPatchesRequest | ExportRequest | BackpropViewRequest
+    ViewRequest
+    | PageRequest
+    | PredictRequest
+    | LoadRequest
+    | TopPatchesRequest
+    | ExportRequest
+    | BackpropViewRequest
+    | ExperimentViewRequest
 )
 
 
@@ -204,6 +222,22 @@ class BackpropViewResult:
     request_id: int
     figure: BackpropFigure  # numpy arrays and plain values only
     elapsed_ms: float
+
+
+@dataclass(frozen=True, eq=False)
+class ExperimentViewResult:
+    request_id: int
+    figure: ExperimentFigure  # numpy arrays and plain values only
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class ExperimentProgress:
+    """How far a running experiment is (sent by the worker while it runs)."""
+
+    request_id: int
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)
