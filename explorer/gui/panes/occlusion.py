@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
 
 from explorer.export.experiments import OcclusionFigure
 from explorer.gui.panes.experiment_controls import ExperimentControls, heat_rgb, over_image
 from explorer.gui.panes.pixel_view import PixelView
+
+VIEW_MIN = 80  # pixels: the smallest side of each picture
 
 
 class OcclusionPane(QWidget):
@@ -28,7 +31,8 @@ class OcclusionPane(QWidget):
         self.views = [PixelView(t) for t in ("image", "projection", "p(class)", "feature map sum", "top class")]
         grid = QGridLayout()
         for i, v in enumerate(self.views):
-            grid.addWidget(v, 0, i)
+            v.setMinimumSize(VIEW_MIN, VIEW_MIN)  # a squeezed view would crop its picture
+            grid.addWidget(v, i // 3, i % 3)
         self.controls = ExperimentControls("occlusion")
         top = QHBoxLayout()
         top.addLayout(form)
@@ -38,6 +42,13 @@ class OcclusionPane(QWidget):
         layout.addWidget(self.controls)
         self.size_box.valueChanged.connect(lambda _v: self.options_changed.emit())
         self.stride_box.valueChanged.connect(lambda _v: self.options_changed.emit())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        for view in self.views:  # a view resized after its picture was set would show a crop of it
+            if view.image_item.image is not None:
+                h, w = view.image_item.image.shape[:2]
+                view.view_box.setRange(xRange=(0, w), yRange=(0, h), padding=0)
 
     def options(self) -> tuple[int, int]:
         return self.size_box.value(), self.stride_box.value()
