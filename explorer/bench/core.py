@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.core.graph import layers
 from explorer.core.images import ImageSet, to_tensor
 from explorer.core.model import SeedNet
 from explorer.core.projection import project
@@ -93,3 +94,12 @@ def forward_rate(model: SeedNet, pixels: np.ndarray, device: torch.device, repea
         _sync(device)
         rates.append(len(x_all) / (time.perf_counter() - t0))
     return statistics.median(rates)
+
+
+def occlusion_ms(model: torch.nn.Module, image: torch.Tensor, device: torch.device, repeats: int) -> float:
+    """One image under an 8-pixel square at stride 1 (625 positions on 32x32), with a conv2 feature's sum."""
+    from explorer.core.occlusion_sensitivity import occlusion
+
+    x = image.to(device)
+    layer = "conv2" if "conv2" in {lay.name for lay in layers(model)} else layers(model)[-1].name
+    return median_ms(lambda: occlusion(model, x, size=8, stride=1, layer=layer, feature=0), device, repeats, warmup=1)

@@ -17,6 +17,7 @@ KEYS = (
     "scrub_p95_ms",
     "layer_projection_ms",
     "per_feature_calls_ms",
+    "occlusion_ms",
     "scan_images_per_s",
     "forward_images_per_s",
     "maximize_layer_s",
@@ -28,6 +29,7 @@ KEYS = (
 TARGETS = {
     "scrub_p95_ms": "<= 8 ms",
     "layer_projection_ms": "<= 8 ms",
+    "occlusion_ms": "< 1,000 ms",
     "scan_images_per_s": ">= 3,000",
     "forward_images_per_s": "scan / forward >= 1.0",
     "maximize_layer_s": "<= 10 s",
@@ -87,13 +89,14 @@ def main(argv: Sequence[str]) -> int:
         args.repeats, args.changes = 1, min(args.changes, 20)
     args.split_for = lambda mode: "train" if mode == "browse" and not args.quick else "test"
 
-    from explorer.bench.core import forward_rate, maximize_layer_s, projection_times, scan_rate
+    from explorer.bench.core import forward_rate, maximize_layer_s, occlusion_ms, projection_times, scan_rate
     from explorer.core.device import describe_device
 
     model, device = load_from_args(args)
     test_set = open_from_args(args.data, "test", False)
     results: dict[str, object] = {"device": f"{describe_device(device)}; {platform.processor() or platform.machine()}"}
     results.update(projection_times(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)))
+    results["occlusion_ms"] = round(occlusion_ms(model, test_set.tensor([0]), device, args.repeats), 1)
     rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False), args.repeats)
     results["scan_images_per_s"] = round(rate)
     results["forward_images_per_s"] = round(forward_rate(model, scanned.all_pixels(), device, args.repeats))

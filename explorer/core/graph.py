@@ -321,11 +321,13 @@ _GRAPHS: weakref.WeakKeyDictionary[nn.Module, ModelGraph] = weakref.WeakKeyDicti
 
 def model_graph(model: nn.Module) -> ModelGraph:
     """The traced graph of `model`, traced once per model object (nothing is stored on the model)."""
-    with _TRACING:
-        graph = _GRAPHS.get(model)
-        if graph is None:
-            graph = ModelGraph(model)
-            _GRAPHS[model] = graph
+    graph = _GRAPHS.get(model)
+    if graph is None:
+        with _TRACING:
+            graph = _GRAPHS.get(model)
+            if graph is None:
+                graph = ModelGraph(model)
+                _GRAPHS[model] = graph
     return graph
 
 

@@ -82,6 +82,27 @@ ACTIONS = (
         "Ctrl+Y",
         "Optimize an input to drive the selected feature hardest, live; and every feature of the layer",
     ),
+    ActionInfo(
+        "open_occlusion",
+        "&Occlusion sensitivity",
+        "&Analyse",
+        None,
+        "Slide a grey square over the image: p(class), the feature's map sum and the top class at each position",
+    ),
+    ActionInfo(
+        "open_evolution",
+        "Feature &evolution over training",
+        "&Analyse",
+        None,
+        "Each feature's strongest activation and its projection at every training snapshot",
+    ),
+    ActionInfo(
+        "open_invariance",
+        "&Invariance to shifts, scale and rotation",
+        "&Analyse",
+        None,
+        "How far each layer's output and the prediction move as the image is shifted, scaled or rotated",
+    ),
     ActionInfo("reset_layout", "&Reset layout", "&View"),
     ActionInfo(
         "copy_view",

@@ -14,9 +14,11 @@ from collections import deque
 import torch
 from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal
 
+from explorer.core.graph import model_graph
 from explorer.core.model import SeedNet
 from explorer.gui.messages import (
     BackpropViewRequest,
+    ExperimentViewRequest,
     ExportRequest,
     Failure,
     LoadRequest,
@@ -33,7 +35,7 @@ from explorer.gui.worker import Worker
 # When the worker frees up, the waiting request of the first kind here runs next.
 PRIORITY = (
     LoadRequest, ViewRequest, BackpropViewRequest, SynthesisRequest, ExportRequest, TopPatchesRequest, PageRequest,
-    PredictRequest,
+    PredictRequest, ExperimentViewRequest,
 )  # fmt: skip
 QUEUED = (ExportRequest,)  # kinds that wait in line instead of replacing the waiting one
 SHUTDOWN_WAIT_MS = 800  # how long closing the window waits for the threads, in all
@@ -64,6 +66,11 @@ class Controller(QObject):
         self._running: Request | None = None
         self._waiting: dict[type, deque[Request]] = {}
         self._closed = False
+        # Trace both models here, before any thread starts: torch.fx patches nn.Module.__call__ for the
+        # whole process while it traces, so a trace on one thread breaks a forward pass on another.
+        model_graph(model)
+        scan_model = copy.deepcopy(model)
+        model_graph(scan_model)
         self._thread = QThread()
         self._thread.setObjectName("explorer-worker")
         self.worker = Worker(model, device)
@@ -79,7 +86,7 @@ class Controller(QObject):
         self._scan_waiting: ScanRequest | None = None
         self._scan_thread = QThread()
         self._scan_thread.setObjectName("explorer-scan")
-        self.scan_job = ScanJob(copy.deepcopy(model))  # the scan thread's own model: nothing shared
+        self.scan_job = ScanJob(scan_model)  # the scan thread's own model: nothing shared
         self.scan_job.moveToThread(self._scan_thread)
         self._dispatch_scan.connect(self.scan_job.run)
         self.scan_job.scan_progressed.connect(self.scan_progressed)
@@ -122,6 +129,13 @@ class Controller(QObject):
         self.cancel(SynthesisRequest)
         if isinstance(self._running, SynthesisRequest):
             self.worker.stop_synthesis.set()
+
+    def cancel_experiment(self, request_id: int) -> None:
+        """Stop the experiment `request_id` at its next step if it runs, forget it if it waits."""
+        line = self._waiting.get(ExperimentViewRequest)
+        if line and line[0].id == request_id:
+            self._waiting.pop(ExperimentViewRequest)
+        self.worker.cancelled.add(request_id)
 
     @property
     def scanning(self) -> ScanRequest | None:

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from explorer.core.model import LAYERS
 from explorer.export.backprop_figure import BackpropRequest
+from explorer.export.experiments import (
+    EvolutionRequest,
+    ExperimentRequest,
+    InvarianceRequest,
+    OcclusionRequest,
+    file_stem,
+)
 from explorer.export.maximize_figure import MaximizeRequest
 from explorer.export.request import FigureRequest
 from explorer.gui.settings import ExplorerState
@@ -44,11 +51,13 @@ def figure_request(kind: str, state: ExplorerState, *, page: tuple[int, ...] = (
     raise ValueError(f"no view exports {kind!r}")
 
 
-def default_file_name(request: FigureRequest | BackpropRequest | MaximizeRequest, fmt: str) -> str:
+def default_file_name(request: FigureRequest | BackpropRequest | MaximizeRequest | ExperimentRequest, fmt: str) -> str:
     """A name that says what the figure holds, e.g. "conv2-feature7-across-16.png"."""
     if isinstance(request, MaximizeRequest):
         which = "all" if request.features is None or len(request.features) > 1 else f"feature{request.features[0]}"
         return f"{request.layer}-synthesized-{which}.{fmt}"
+    if isinstance(request, (OcclusionRequest, EvolutionRequest, InvarianceRequest)):
+        return f"{file_stem(request)}.{fmt}"
     if isinstance(request, BackpropRequest):
         r = request
         return f"{r.layer}-backprop-image{r.image}-c{r.channel}-r{r.row}-c{r.col}.{fmt}"

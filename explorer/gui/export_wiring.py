@@ -20,6 +20,7 @@ from explorer.core.paths import OutputError, check_output, same_file_as, show
 from explorer.export import model_label
 from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.errors import ExportError
+from explorer.export.experiments import ExperimentRequest
 from explorer.export.maximize_figure import MaximizeRequest
 from explorer.export.request import FigureRequest
 from explorer.export.write import FORMATS, check_target
@@ -109,7 +110,7 @@ class ExportWiring(QObject):
         self.window.status.showMessage(f"Exporting {what} to {path}…")
         self.window.controller.submit(request)
 
-    def _ask_path(self, figure: FigureRequest | BackpropRequest | MaximizeRequest) -> str:
+    def _ask_path(self, figure: FigureRequest | BackpropRequest | MaximizeRequest | ExperimentRequest) -> str:
         settings = self.window.settings
         fmt = str(settings.value(FORMAT_KEY, "png"))
         fmt = fmt if fmt in FILTERS else "png"

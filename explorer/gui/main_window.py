@@ -21,6 +21,8 @@ from explorer.gui import dialogs
 from explorer.gui.actions import build_actions
 from explorer.gui.backprop_wiring import BackpropWiring
 from explorer.gui.controller import Controller
+from explorer.gui.experiments_wiring import TITLES as EXPERIMENTS
+from explorer.gui.experiments_wiring import experiment_wirings
 from explorer.gui.export_wiring import ExportWiring
 from explorer.gui.help_dialogs import copy_view, show_about, show_shortcuts
 from explorer.gui.messages import (
@@ -122,6 +124,7 @@ class MainWindow(QMainWindow):
             "copy_view": lambda: self.status.showMessage(copy_view(self)), "shortcuts": lambda: show_shortcuts(self),
             "about": lambda: show_about(self, *self.status.facts()),
             "open_synthesis": lambda: self.synthesis_wiring.open(),
+            **{f"open_{kind}": lambda *_, kind=kind: self.experiments[kind].open() for kind in EXPERIMENTS},
         })  # fmt: skip
         for dock in self.docks:
             menus["&View"].addAction(dock.toggleViewAction())
@@ -131,6 +134,7 @@ class MainWindow(QMainWindow):
         self.top_wiring = TopImagesWiring(self, self.top_images, self.docks[5])
         self.backprop_wiring = BackpropWiring(self)
         self.synthesis_wiring = SynthesisWiring(self)
+        self.experiments = experiment_wirings(self)
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
         self.projection.show_layer(self.state.layer, self.pooled[self.state.layer])

@@ -15,6 +15,7 @@ from explorer.core.projection import METHODS
 from explorer.core.scan import TopK
 from explorer.core.synthesis import MaximizeSettings
 from explorer.export.backprop_figure import BackpropFigure, BackpropRequest
+from explorer.export.experiments import ExperimentFigure, ExperimentRequest
 from explorer.export.maximize_figure import MaximizeRequest
 from explorer.export.request import FigureRequest
 from explorer.export.write import DEFAULT_DPI
@@ -138,6 +139,15 @@ class SynthesisRequest:
     features: tuple[int, ...]
     settings: MaximizeSettings = field(default_factory=MaximizeSettings)
     every: int = 8
+
+
+@dataclass(frozen=True)
+class ExperimentViewRequest:
+    """Occlusion, feature evolution or invariance for the window's images (a view of the Analyse menu); long."""
+
+    images: ImageSet
+    figure: ExperimentRequest
+    model_name: str
     id: int = field(default_factory=next_request_id)
 
 
@@ -146,7 +156,7 @@ class ExportRequest:
     """Compute `figure` and write it to `path` (compute_figure + export_figure, as the command line does)."""
 
     images: ImageSet
-    figure: FigureRequest | BackpropRequest | MaximizeRequest
+    figure: FigureRequest | BackpropRequest | MaximizeRequest | ExperimentRequest
     path: str
     model_name: str
     top_k: TopK | None = None  # the window's scan of the layer, for topk
@@ -163,6 +173,7 @@ Request = (
     | ExportRequest
     | BackpropViewRequest
     | SynthesisRequest
+    | ExperimentViewRequest
 )
 
 
@@ -258,6 +269,22 @@ class SynthesisStopped:
 
     request_id: int
     step: int
+
+
+@dataclass(frozen=True)
+class ExperimentViewResult:
+    request_id: int
+    figure: ExperimentFigure  # numpy arrays and plain values only
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class ExperimentProgress:
+    """How far a running experiment is (sent by the worker while it runs)."""
+
+    request_id: int
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from explorer.core.projection import predict, project
 from explorer.export import compute_figure, export_figure, projection_rgb8
 from explorer.export.backprop_figure import BackpropRequest, compute_backprop
 from explorer.export.errors import ExportError
+from explorer.export.experiments import EXPERIMENT_KINDS, compute_experiment
 from explorer.export.maximize_figure import MaximizeRequest, compute_maximize
 from explorer.gui.forward_cache import ForwardCache
 from explorer.gui.imaging import field_tiles
@@ -31,6 +32,9 @@ from explorer.gui.messages import (
     BackpropViewRequest,
     BackpropViewResult,
     DataLoaded,
+    ExperimentProgress,
+    ExperimentViewRequest,
+    ExperimentViewResult,
     ExportDone,
     ExportRequest,
     Failure,
@@ -57,6 +61,10 @@ CPU_FALLBACK = "Out of GPU memory: the views now run on the CPU"
 SMALL_REQUESTS = (ViewRequest, PageRequest, TopPatchesRequest, BackpropViewRequest, SynthesisRequest)
 
 
+class ExperimentCancelled(ExplorerError):
+    """A cancelled experiment: its Failure says so in one line."""
+
+
 def _ms(t0: float) -> float:
     return 1000.0 * (time.perf_counter() - t0)
 
@@ -72,6 +80,7 @@ class Worker(QObject):
     request_failed = Signal(object)
     device_fell_back = Signal(str)  # the worker left the GPU for the CPU, and why
     synthesis_progressed = Signal(object)  # SynthesisImages while a synthesis optimizes
+    experiment_progressed = Signal(object)  # ExperimentProgress, while an experiment runs
 
     def __init__(self, model: SeedNet, device: torch.device) -> None:
         super().__init__()
@@ -84,6 +93,7 @@ class Worker(QObject):
         # (model fingerprint, layer, feature, settings) -> (uint8 [H, W, 3], value reached)
         self.synthesized: dict[tuple[object, ...], tuple[np.ndarray, float]] = {}
         self._fingerprint: str | None = None
+        self.cancelled: set[int] = set()  # ids of experiments to stop at their next step (added from the GUI thread)
         # Tests set this to block or break the worker; it runs in the worker thread before each request.
         self.before_run: Callable[[Request], None] | None = None
 
@@ -132,6 +142,8 @@ class Worker(QObject):
             return self._backprop(request)
         if isinstance(request, SynthesisRequest):
             return synthesize(self, request)
+        if isinstance(request, ExperimentViewRequest):
+            return self._experiment(request)
         return self._load(request)
 
     def fingerprint(self) -> str:
@@ -181,6 +193,23 @@ class Worker(QObject):
         figure = compute_backprop(self.model, req.images, req.figure, model_name=req.model_name)
         return BackpropViewResult(req.id, figure, _ms(t0))
 
+    def _experiment(self, req: ExperimentViewRequest) -> ExperimentViewResult:
+        t0 = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            if req.id in self.cancelled or self.closing.is_set():
+                raise ExperimentCancelled(f"{req.figure.kind}: cancelled")
+            self.experiment_progressed.emit(ExperimentProgress(req.id, done, total))
+
+        try:
+            progress(0, 1)
+            figure = compute_experiment(
+                self.model, req.images, req.figure, model_name=req.model_name, progress=progress
+            )
+        finally:
+            self.cancelled.discard(req.id)
+        return ExperimentViewResult(req.id, figure, _ms(t0))
+
     def _export(self, req: ExportRequest) -> ExportDone:
         t0 = time.perf_counter()
         self._check_open(req)
@@ -188,6 +217,12 @@ class Worker(QObject):
             data = compute_maximize(self.model, req.figure, model_name=req.model_name, should_stop=self.closing.is_set)
             self._check_open(req)
             return ExportDone(req.id, str(export_figure(data, req.path, dpi=req.dpi)), "maximize", _ms(t0))
+        if req.figure.kind in EXPERIMENT_KINDS:
+            from explorer.export.experiments_render import export_experiment  # matplotlib: only when drawing
+
+            data = compute_experiment(self.model, req.images, req.figure, model_name=req.model_name)  # type: ignore[arg-type]
+            self._check_open(req)
+            return ExportDone(req.id, str(export_experiment(data, req.path, dpi=req.dpi)), req.figure.kind, _ms(t0))
         if isinstance(req.figure, BackpropRequest):
             from explorer.export.backprop_render import export_backprop  # matplotlib: only when drawing
 

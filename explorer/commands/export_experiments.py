@@ -1,0 +1,109 @@
+"""`cnn-explorer export occlusion | evolution | invariance`: Zeiler & Fergus's other experiments as figures.
+
+Builds the request the window's views build and calls the same two functions (compute_*, then
+export_experiment), so the same state gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from explorer.core.invariance_curves import TRANSFORMS
+from explorer.export.errors import ExportError
+from explorer.export.experiments import SPREAD, spread
+from explorer.export.selection import parse_index, parse_indices
+from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
+
+HELP = {
+    "occlusion": "a grey square slid over one image: p(class), a feature's map sum, the top class (Z&F Fig. 7)",
+    "evolution": "features' strongest activations and projections at each training snapshot (Z&F Fig. 4)",
+    "invariance": "layer distances and class probabilities as one image is shifted, scaled or rotated (Z&F Fig. 5)",
+}
+
+
+def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
+    for kind, text in HELP.items():
+        sp = sub.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".")
+        add_common(sp)
+        sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
+        sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
+        if kind in ("occlusion", "invariance"):
+            sp.add_argument("--image", default="0", help="dataset index of the image (default: %(default)s)")
+            sp.add_argument("--fill", type=float, default=0.5, help="grey of uncovered pixels, 0..1 (default: 0.5)")
+        if kind == "occlusion":
+            sp.add_argument("--layer", default="conv2", help="a layer of the model (default: %(default)s)")
+            sp.add_argument("--feature", default="0", help="the feature whose map is summed (default: %(default)s)")
+            sp.add_argument("--size", type=int, default=8, help="side of the square in pixels (default: %(default)s)")
+            sp.add_argument("--stride", type=int, default=2, help="step between positions (default: %(default)s)")
+            sp.add_argument("--class", dest="target", type=int, default=None, help="class mapped (default: the true)")
+        if kind == "evolution":
+            sp.add_argument("--layer", default="conv2", help="a layer of the model (default: %(default)s)")
+            sp.add_argument("--features", default="0:8", help="indices: N, A:B or N,M,... (default: %(default)s)")
+            sp.add_argument(
+                "--images", default=None, help=f"the images searched (default: {SPREAD} spread evenly over the split)"
+            )
+            sp.add_argument("--snapshots", default=None, help="a snapshot file (default: the bundled model's)")
+        if kind == "invariance":
+            sp.add_argument("--transform", required=True, choices=TRANSFORMS)
+            sp.add_argument("--layers", default="conv1,conv2", help="comma-separated layers (default: %(default)s)")
+            sp.add_argument(
+                "--values",
+                default=None,
+                help="comma-separated amounts, e.g. --values=-4,0,4 (default: depends on the transform)",
+            )
+
+
+def _values(text: str | None) -> tuple[float, ...]:
+    if text is None:
+        return ()
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ExportError(f"--values {text}: use comma-separated numbers") from None
+
+
+def build_request(args: argparse.Namespace, model, dataset):
+    """The request the window would build for the same choices (names checked after the model is loaded)."""
+    from explorer.core.graph import model_graph
+    from explorer.export.experiments import EvolutionRequest, InvarianceRequest, OcclusionRequest
+
+    graph = model_graph(model)
+    layers = [args.layer] if args.kind != "invariance" else [s.strip() for s in args.layers.split(",") if s.strip()]
+    for layer in layers:
+        try:
+            graph.layer(layer)
+        except ValueError as exc:
+            raise ExportError(f"--layer{'s' if args.kind == 'invariance' else ''} {layer}: {exc}") from None
+    if args.kind == "occlusion":
+        channels = graph.layer(args.layer).channels
+        feature = parse_index(args.feature, channels, "--feature")
+        image = parse_index(args.image, len(dataset), "--image")
+        return OcclusionRequest(image, args.layer, feature, args.size, args.stride, args.fill, args.target)
+    if args.kind == "evolution":
+        channels = graph.layer(args.layer).channels
+        features = parse_indices(args.features, channels, "--features")
+        images = parse_indices(args.images, len(dataset), "--images") if args.images else spread(len(dataset))
+        return EvolutionRequest(args.layer, features, images, args.snapshots)
+    image = parse_index(args.image, len(dataset), "--image")
+    return InvarianceRequest(image, args.transform, tuple(layers), _values(args.values), args.fill)
+
+
+def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
+    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
+        raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+    check_target(args.out, args.dpi)
+    if not 0.0 <= getattr(args, "fill", 0.5) <= 1.0:
+        raise ExportError(f"--fill {args.fill}: must be between 0 and 1")
+
+    from explorer.export import model_label
+    from explorer.export.experiments import compute_experiment
+    from explorer.export.experiments_render import export_experiment
+
+    model, _device = load_from_args(args)
+    ds = open_from_args(args.data, args.split, args.download)
+    request = build_request(args, model, ds)
+    data = compute_experiment(model, ds, request, model_name=model_label(args.checkpoint))
+    path = export_experiment(data, args.out, dpi=args.dpi)
+    sys.stdout.write(f"wrote {path}: {args.kind}, {data.title}\n")
+    return 0

@@ -1,0 +1,60 @@
+"""Invariance pane: layer distances and class probabilities against the amount of a transform, as pyqtgraph plots."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+
+from explorer.core.invariance_curves import TRANSFORMS
+from explorer.export.experiments import InvarianceFigure
+from explorer.gui.panes.experiment_controls import ExperimentControls
+
+UNITS = {"translate": "vertical shift (pixels, + moves down)", "scale": "scale factor", "rotate": "rotation (degrees)"}
+
+
+class InvariancePane(QWidget):
+    options_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.figure: InvarianceFigure | None = None
+        self.transform = QComboBox()
+        self.transform.addItems(TRANSFORMS)
+        self.layers = QLineEdit("")
+        self.layers.setPlaceholderText("comma-separated layers (empty: all)")
+        form = QFormLayout()
+        form.addRow("transform", self.transform)
+        form.addRow("layers", self.layers)
+        self.distance_plot = pg.PlotWidget(title="layer output distance to the original (each / its max)")
+        self.prob_plot = pg.PlotWidget(title="class probability")
+        for p in (self.distance_plot, self.prob_plot):
+            p.addLegend(offset=(5, 5))
+            p.showGrid(x=True, y=True, alpha=0.3)
+        self.prob_plot.setYRange(0, 1)
+        self.controls = ExperimentControls("invariance")
+        plots = QHBoxLayout()
+        plots.addLayout(form)
+        plots.addWidget(self.distance_plot, 1)
+        plots.addWidget(self.prob_plot, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(plots, 1)
+        layout.addWidget(self.controls)
+        self.transform.currentTextChanged.connect(lambda _t: self.options_changed.emit())
+        self.layers.editingFinished.connect(self.options_changed)
+
+    def show_figure(self, f: InvarianceFigure) -> None:
+        self.figure = f
+        for p in (self.distance_plot, self.prob_plot):
+            p.clear()
+            p.setLabel("bottom", UNITS[f.request.transform])
+        for i, layer in enumerate(f.request.layers):
+            d = f.distance[i]
+            top = float(d.max())
+            self.distance_plot.plot(f.values, d / top if top > 0 else d, pen=pg.mkPen(pg.intColor(i), width=2),
+                                    symbol="o", symbolSize=4, name=layer)  # fmt: skip
+        for i, c in enumerate(f.shown):
+            name = f.classes[c] + (" (true)" if c == f.label else "")
+            style = pg.QtCore.Qt.PenStyle.SolidLine if c == f.label else pg.QtCore.Qt.PenStyle.DashLine
+            self.prob_plot.plot(f.values, f.probs[:, c], pen=pg.mkPen(pg.intColor(i), width=2, style=style),
+                                symbol="o", symbolSize=4, name=name)  # fmt: skip

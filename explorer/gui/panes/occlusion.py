@@ -1,0 +1,74 @@
+"""Occlusion pane: p(class), the feature's map sum and the top class as heat maps over the image, beside the projection."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QFormLayout, QGridLayout, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
+
+from explorer.export.experiments import OcclusionFigure
+from explorer.gui.panes.experiment_controls import ExperimentControls, heat_rgb, over_image
+from explorer.gui.panes.pixel_view import PixelView
+
+VIEW_MIN = 80  # pixels: the smallest side of each picture
+
+
+class OcclusionPane(QWidget):
+    options_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.figure: OcclusionFigure | None = None
+        self.size_box, self.stride_box = QSpinBox(), QSpinBox()
+        self.size_box.setRange(1, 64)
+        self.size_box.setValue(8)
+        self.stride_box.setRange(1, 32)
+        self.stride_box.setValue(2)
+        form = QFormLayout()
+        form.addRow("square", self.size_box)
+        form.addRow("stride", self.stride_box)
+        self.views = [PixelView(t) for t in ("image", "projection", "p(class)", "feature map sum", "top class")]
+        grid = QGridLayout()
+        for i, v in enumerate(self.views):
+            v.setMinimumSize(VIEW_MIN, VIEW_MIN)  # a squeezed view would crop its picture
+            grid.addWidget(v, i // 3, i % 3)
+        self.controls = ExperimentControls("occlusion")
+        top = QHBoxLayout()
+        top.addLayout(form)
+        top.addLayout(grid, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top, 1)
+        layout.addWidget(self.controls)
+        self.size_box.valueChanged.connect(lambda _v: self.options_changed.emit())
+        self.stride_box.valueChanged.connect(lambda _v: self.options_changed.emit())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        for view in self.views:  # a view resized after its picture was set would show a crop of it
+            if view.image_item.image is not None:
+                h, w = view.image_item.image.shape[:2]
+                view.view_box.setRange(xRange=(0, w), yRange=(0, h), padding=0)
+
+    def options(self) -> tuple[int, int]:
+        return self.size_box.value(), self.stride_box.value()
+
+    def show_figure(self, f: OcclusionFigure) -> None:
+        self.figure = f
+        r = f.request
+        args = (f.ys, f.xs, r.size, r.stride)
+        top = float(max(f.activation.max(), f.base_activation, 1e-12))
+        n = max(len(f.classes) - 1, 1)
+        pictures = (
+            (f"image {f.image_label}", f.image.astype(np.float32) / 255),
+            (f"{r.layer} feature {r.feature}: projection", f.projection.astype(np.float32) / 255),
+            (f"p({f.target_name}) occluded (plain {f.base_prob:.2f})",
+             over_image(f.image, heat_rgb(f.target_probs, 0.0, 1.0, "magma"), *args)),
+            (f"feature {r.feature} map sum (plain {f.base_activation:.3g})",
+             over_image(f.image, heat_rgb(f.activation, 0.0, top), *args)),
+            ("top class: " + ", ".join(sorted({f.classes[int(c)] for c in np.unique(f.top_class)})),
+             over_image(f.image, heat_rgb(f.top_class.astype(float), 0.0, n, "CET-C6"), *args)),
+        )  # fmt: skip
+        for view, (title, rgb) in zip(self.views, pictures, strict=True):
+            view.set_title(title)
+            view.set_image(rgb)

@@ -1,0 +1,170 @@
+"""The Analyse menu's experiment views: computed on the worker with progress, cancelled, shown, exported like the CLI."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import all_predicted
+from PIL import Image
+from PySide6.QtWidgets import QFileDialog
+
+from explorer.cli import main as cli_main
+from explorer.core.checkpoint import save_model
+from explorer.core.occlusion_sensitivity import occlusion
+from explorer.gui.messages import ExperimentProgress, ExperimentViewRequest, ExportDone, Failure
+
+
+def open_view(window, qtbot, kind):
+    wiring = window.experiments[kind]
+    assert not wiring.dock.isVisible()
+    window.menu_actions[f"open_{kind}"].trigger()
+    qtbot.waitUntil(lambda: wiring.shown is not None)
+    assert wiring.dock.isVisible()
+    return wiring
+
+
+def test_occlusion_reports_progress_and_shows_the_windows_feature(window, qtbot, model, images):
+    seen: list[ExperimentProgress] = []
+    window.controller.worker.experiment_progressed.connect(seen.append)
+    window.set_image(3)
+    wiring = open_view(window, qtbot, "occlusion")
+    f = wiring.shown.figure
+    s = window.state
+    assert (f.index, f.request.layer, f.request.feature, f.request.size, f.request.stride) == (
+        3, s.layer, s.feature, 8, 2
+    )  # fmt: skip
+    r = occlusion(model, images.tensor([3]), size=8, stride=2, layer=s.layer, feature=s.feature)
+    np.testing.assert_allclose(f.activation, r.activation[0].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(f.target_probs, r.probs[0, int(images.labels[3])].numpy(), rtol=1e-5)
+    mine = [p for p in seen if p.request_id == wiring.shown.request_id]
+    assert mine and mine[-1].done == mine[-1].total == 169  # 13 x 13 positions
+    bar = wiring.controls.progress
+    assert bar.value() == bar.maximum()
+    assert wiring.pane.views[2].title.text.startswith("p(")
+    assert wiring.pane.views[2].image_item.image is not None
+
+
+def test_the_view_follows_the_window_and_its_options(window, qtbot):
+    wiring = open_view(window, qtbot, "occlusion")
+    window.set_image(7)
+    qtbot.waitUntil(lambda: wiring.shown.figure.index == 7)
+    wiring.pane.stride_box.setValue(8)
+    qtbot.waitUntil(lambda: wiring.shown.figure.request.stride == 8)
+    assert wiring.shown.figure.activation.shape == (4, 4)
+
+
+def test_cancel_stops_a_running_experiment(window, qtbot):
+    gate, entered = threading.Event(), threading.Event()
+
+    def block(request):
+        if isinstance(request, ExperimentViewRequest):
+            entered.set()
+            gate.wait(10)
+
+    window.controller.worker.before_run = block
+    wiring = window.experiments["occlusion"]
+    window.menu_actions["open_occlusion"].trigger()
+    qtbot.waitUntil(entered.is_set)
+    assert wiring.controls.cancel.isEnabled()
+    with qtbot.waitSignal(window.controller.failed, check_params_cb=lambda f: isinstance(f, Failure)) as failed:
+        wiring.controls.cancel.click()
+        gate.set()
+    assert "cancelled" in failed.args[0].message
+    assert wiring.shown is None and "cancelled" in wiring.controls.message.text()
+    assert not wiring.controls.cancel.isEnabled()
+    window.controller.worker.before_run = None
+    wiring.controls.run.click()  # the worker lives on: a new run shows a result
+    qtbot.waitUntil(lambda: wiring.shown is not None)
+
+
+def test_latest_wins_a_replaced_experiment_is_cancelled(window, qtbot):
+    gate = threading.Event()
+    ran: list[int] = []
+
+    def block(request):
+        if isinstance(request, ExperimentViewRequest):
+            ran.append(request.figure.stride)
+            gate.wait(10)
+
+    window.controller.worker.before_run = block
+    wiring = window.experiments["occlusion"]
+    wiring.pane.stride_box.setValue(4)
+    window.menu_actions["open_occlusion"].trigger()  # stride 4 runs (blocked)
+    qtbot.waitUntil(lambda: ran == [4])
+    wiring.pane.stride_box.setValue(5)  # waits, then is replaced
+    wiring.pane.stride_box.setValue(6)
+    gate.set()
+    qtbot.waitUntil(lambda: wiring.shown is not None and wiring.shown.figure.request.stride == 6)
+    assert ran == [4, 6]  # 5 never ran; 4 was cancelled when 5 replaced it, so it showed nothing
+
+
+def test_evolution_shows_a_strip_per_feature(window, qtbot):
+    wiring = open_view(window, qtbot, "evolution")
+    f = wiring.shown.figure
+    assert f.epochs == (1, 2, 5, 10, 20, 30)
+    assert len(f.request.features) == 4 and f.request.images == tuple(range(40))
+    assert len(wiring.pane.cells) == 4 * 6
+    wiring.pane.features.setText("2,9")
+    wiring.pane.features.editingFinished.emit()
+    qtbot.waitUntil(lambda: wiring.shown.figure.request.features == (2, 9))
+    assert len(wiring.pane.cells) == 2 * 6
+
+
+def test_invariance_plots_a_curve_per_layer_and_class(window, qtbot):
+    wiring = open_view(window, qtbot, "invariance")
+    f = wiring.shown.figure
+    assert f.request.transform == "translate" and f.request.layers == ("conv1", "conv2")
+    curves = wiring.pane.distance_plot.getPlotItem().listDataItems()
+    assert len(curves) == 2
+    x, y = curves[0].getData()
+    assert list(x) == list(f.values) and y[list(x).index(0.0)] == 0.0
+    assert len(wiring.pane.prob_plot.getPlotItem().listDataItems()) == len(f.shown)
+    wiring.pane.transform.setCurrentText("rotate")
+    qtbot.waitUntil(lambda: wiring.shown.figure.request.transform == "rotate")
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    root = tmp_path / "data"
+    rng = np.random.default_rng(5)
+    for name in ("cat", "ship"):
+        (root / "test" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / "test" / name / f"{i}.png")
+    (root / "train").mkdir()
+    return root
+
+
+@pytest.mark.parametrize(
+    ("kind", "argv"),
+    [
+        ("occlusion", ["--image", "4", "--layer", "conv1", "--feature", "0"]),
+        ("invariance", ["--image", "4", "--transform", "translate", "--layers", "conv1,conv2"]),
+        ("evolution", ["--layer", "conv1", "--features", "0:4"]),
+    ],
+)
+def test_export_writes_what_the_command_line_writes(
+    make_window, model, data_dir, qtbot, monkeypatch, tmp_path, kind, argv
+):
+    checkpoint = tmp_path / "seednet.pt"
+    save_model(model, checkpoint)
+    w = make_window(checkpoint=str(checkpoint), source="probes")
+    w.open_source(str(data_dir), "test")
+    qtbot.waitUntil(lambda: w.images is not None and len(w.images) == 6 and w.shown is not None and all_predicted(w))
+    w.set_layer("conv1")
+    w.set_image(4)
+    w.set_feature(0)
+    qtbot.waitUntil(lambda: (w.state.image, w.state.feature) == (4, 0))
+    wiring = open_view(w, qtbot, kind)
+    qtbot.waitUntil(lambda: wiring.shown.figure.request.layer == "conv1" if kind != "invariance" else True)
+    path = tmp_path / "window.svg"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    with qtbot.waitSignal(w.controller.result_ready, check_params_cb=lambda r: isinstance(r, ExportDone)) as done:
+        wiring.controls.export.click()
+    assert done.args[0].kind == kind and done.args[0].path == str(path)
+    out = tmp_path / "cli.svg"
+    common = ["--checkpoint", str(checkpoint), "--data", str(data_dir), "--split", "test", "--device", "cpu"]
+    assert cli_main(["export", kind, *argv, *common, "--out", str(out)]) == 0
+    assert path.read_bytes() == out.read_bytes()
