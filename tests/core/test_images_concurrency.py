@@ -47,9 +47,9 @@ def _in_thread(fn):
 def test_decoded_images_do_not_wait_behind_a_decoding_batch(monkeypatch):
     ds, release, decoding = _slow_set(monkeypatch)
     ds.images([0, 1, 2])  # decoded: what a view shows
-    scan, scan_done, scan_out = _in_thread(lambda: ds.images(np.arange(4, 8)))  # the scan's slow batch
+    _scan, scan_done, scan_out = _in_thread(lambda: ds.images(np.arange(4, 8)))  # the scan's slow batch
     assert decoding.wait(WAIT_S)
-    view, view_done, view_out = _in_thread(lambda: ds.images([0, 2]))
+    _view, view_done, view_out = _in_thread(lambda: ds.images([0, 2]))
     try:
         assert view_done.wait(WAIT_S), "a view's decoded images waited for another thread's batch"
         assert not scan_done.is_set()  # the batch was still decoding when the view got its images
@@ -63,9 +63,9 @@ def test_decoded_images_do_not_wait_behind_a_decoding_batch(monkeypatch):
 
 def test_a_new_image_decodes_beside_another_threads_batch(monkeypatch):
     ds, release, decoding = _slow_set(monkeypatch)
-    scan, scan_done, _ = _in_thread(lambda: ds.images(np.arange(4, 8)))
+    _scan, scan_done, _ = _in_thread(lambda: ds.images(np.arange(4, 8)))
     assert decoding.wait(WAIT_S)
-    view, view_done, view_out = _in_thread(lambda: ds.images([3]))  # not decoded yet, a fast file
+    _view, view_done, view_out = _in_thread(lambda: ds.images([3]))  # not decoded yet, a fast file
     try:
         assert view_done.wait(WAIT_S), "a view's new image waited for another thread's batch"
         assert int(view_out[0][0, 0, 0, 0]) == 3 and ds.is_decoded(3)
