@@ -25,6 +25,7 @@ KEYS = (
     "peak_rss_mb",
     "model",
     "device",
+    "torch_threads",
 )
 TARGETS = {
     "scrub_p95_ms": "<= 8 ms",
@@ -112,14 +113,16 @@ def main(argv: Sequence[str]) -> int:
     args.split_for = lambda mode: "train" if mode == "browse" and not args.quick else "test"
 
     from explorer.bench.core import forward_rate, projection_times, scan_rate
-    from explorer.core.device import describe_device
+    from explorer.core.device import describe_device, interactive_threads
     from explorer.core.model_info import model_info
 
+    threads = interactive_threads()  # the engine figures measured as the window runs them
     model, device = load_from_args(args)
     test_set = open_from_args(args.data, "test", False)
     results: dict[str, object] = {
         "model": model_info(model).name,
         "device": f"{describe_device(device)}; {platform.processor() or platform.machine()}",
+        "torch_threads": threads,
     }
     results.update(projection_times(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)))
     rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False), args.repeats)

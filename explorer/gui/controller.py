@@ -14,6 +14,7 @@ from collections import deque
 import torch
 from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal
 
+from explorer.core.device import interactive_threads
 from explorer.core.model import SeedNet
 from explorer.gui.messages import (
     BackpropViewRequest,
@@ -61,6 +62,7 @@ class Controller(QObject):
         self._running: Request | None = None
         self._waiting: dict[type, deque[Request]] = {}
         self._closed = False
+        interactive_threads()  # one intra-op thread for the worker and one for the scan: see the function
         self._thread = QThread()
         self._thread.setObjectName("explorer-worker")
         self.worker = Worker(model, device)
