@@ -60,11 +60,20 @@ def _scrub_layers(model) -> list[tuple[str, int]]:
 
 
 def _wait(app, condition, timeout_s: float = 120.0) -> None:
+    """Run the event loop until `condition()` holds, sleeping between events as app.exec() would: a loop
+    that spins on processEvents() takes a whole core from the worker on a 2-core machine."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
     end = time.perf_counter() + timeout_s
-    while not condition():
-        if time.perf_counter() > end:
-            raise TimeoutError("the window did not show the expected result in time")
-        app.processEvents()
+    tick = QTimer()
+    tick.start(20)  # wakes the wait to check the clock even when no event comes
+    try:
+        while not condition():
+            if time.perf_counter() > end:
+                raise TimeoutError("the window did not show the expected result in time")
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+    finally:
+        tick.stop()
 
 
 def _shows(window, layer: str, feature: int) -> bool:
