@@ -19,7 +19,10 @@ import tempfile
 import time
 
 T_PROCESS = time.time()  # as early as this module allows: the start-up clock
-STAMPS: dict[str, float] = {}  # moment name -> time.time(), for start-up's breakdown
+STAMPS: dict[str, float] = {}
+_KEEP: list[
+    object
+] = []  # windows kept alive to the end: closing one with its worker busy aborts on a loaded machine  # moment name -> time.time(), for start-up's breakdown
 
 
 def _app_and_window(data: str, split: str, model_args: dict, device_name: str):
@@ -141,7 +144,7 @@ def scrub(data: str, split: str, model_args: dict, device: str, changes: int) ->
         if controller.scanning is not None:  # the scan still ran when the picture was painted
             during.append(t)
     controller.cancel_scan()
-    window.close()
+    _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
     out.update(_percentiles(during, "scrub_during_scan"))
     out["scrub_during_scan_scans"] = scans
     return out
@@ -154,7 +157,7 @@ def startup(data: str, split: str, model_args: dict, device: str) -> dict[str, f
     _wait(app, lambda: window.shown is not None)
     window.projection.views[0].repaint()
     STAMPS["first_projection"] = time.time()
-    window.close()
+    _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
     return {"process_started": T_PROCESS, **STAMPS}
 
 
@@ -171,7 +174,7 @@ def browse(data: str, split: str, model_args: dict, device: str) -> dict[str, fl
         app.processEvents()
         view.viewport().repaint()
     _wait(app, lambda: int((window.browser.model.predicted >= 0).sum()) >= n, 1800)
-    window.close()
+    _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"peak_rss_mb": round(peak_kb / 1024, 1), "browsed_images": n}
 
