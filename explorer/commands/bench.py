@@ -137,6 +137,7 @@ def main(argv: Sequence[str]) -> int:
     else:
         for key in (*KEYS, "images"):
             sys.stdout.write(f"{key:26} {results[key]!s:>32}  {TARGETS.get(key, '')}\n")
-        moments = ", ".join(f"{m} {t:.2f}" for m, t in results["startup_moments_s"].items())
+        moments_s: dict[str, float] = results["startup_moments_s"]  # type: ignore[assignment]
+        moments = ", ".join(f"{m} {t:.2f}" for m, t in moments_s.items())
         sys.stdout.write(f"{'startup_moments_s':26} {moments}\n")
     return 0
