@@ -13,9 +13,14 @@ from torch import nn
 from explorer.core.graph import layers
 from explorer.core.images import ImageSet, to_tensor
 from explorer.core.model import SeedNet
-from explorer.core.projection import project
+from explorer.core.projection import layer_outputs, model_device, project
 from explorer.core.scan import scan_top_k
 from explorer.core.synthesis import maximize
+
+
+def bench_layers(model: nn.Module) -> list[str]:
+    """The layers the figures use: the model's first two (conv1 and conv2 for SeedNet)."""
+    return [lay.name for lay in layers(model)[:2]]
 
 
 def _sync(device: torch.device) -> None:
@@ -37,14 +42,16 @@ def median_ms(fn: Callable[[], object], device: torch.device, repeats: int, warm
     return statistics.median(times)
 
 
-def projection_times(model: SeedNet, image: torch.Tensor, device: torch.device, repeats: int) -> dict[str, float]:
-    """All 64 conv2 projections of one image in one call, and as 64 one-feature calls."""
+def projection_times(model: nn.Module, image: torch.Tensor, device: torch.device, repeats: int) -> dict[str, float]:
+    """All projections of the second layer (SeedNet's 64 of conv2) of one image in one call, and one call each."""
     x = image.to(device)
-    one_call = median_ms(lambda: project(model, x, "conv2", None), device, repeats)
+    layer = bench_layers(model)[-1]
+    channels = next(lay.channels for lay in layers(model) if lay.name == layer)
+    one_call = median_ms(lambda: project(model, x, layer, None), device, repeats)
 
     def per_feature() -> None:
-        for f in range(64):
-            project(model, x, "conv2", f)
+        for f in range(channels):
+            project(model, x, layer, f)
 
     per = median_ms(per_feature, device, max(1, repeats // 5), warmup=1)
     return {"layer_projection_ms": round(one_call, 3), "per_feature_calls_ms": round(per, 3)}
@@ -69,28 +76,31 @@ def maximize_layer_s(model: nn.Module, repeats: int, layer: str = "conv2", threa
     return statistics.median(times)
 
 
-def scan_rate(model: SeedNet, make_dataset: Callable[[], ImageSet], repeats: int) -> tuple[float, ImageSet]:
+def scan_rate(model: nn.Module, make_dataset: Callable[[], ImageSet], repeats: int) -> tuple[float, ImageSet]:
     """Images per second of the top-k scan (both layers, k = 9) on a freshly opened set, decoding included."""
     rates = []
     ds = make_dataset()
     for _ in range(repeats):
         ds = make_dataset()
         t0 = time.perf_counter()
-        scan_top_k(model, ds, ("conv1", "conv2"), 9)
-        _sync(model.conv1.weight.device)
+        scan_top_k(model, ds, bench_layers(model), 9)
+        _sync(model_device(model))
         rates.append(len(ds) / (time.perf_counter() - t0))
     return statistics.median(rates), ds
 
 
 @torch.no_grad()
-def forward_rate(model: SeedNet, pixels: np.ndarray, device: torch.device, repeats: int, batch: int = 256) -> float:
-    """Images per second of the bare conv stack (float32, NCHW, batch 256), images already decoded."""
+def forward_rate(model: nn.Module, pixels: np.ndarray, device: torch.device, repeats: int, batch: int = 256) -> float:
+    """Images per second of the bare conv stack (float32, NCHW, batch 256), images already decoded:
+    SeedNet's `features`, else the forward pass up to the scanned layers."""
     x_all = to_tensor(pixels, "cpu")
+    names = bench_layers(model)
+    stack = model.features if isinstance(model, SeedNet) else (lambda x: layer_outputs(model, x, names))
     rates = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for start in range(0, len(x_all), batch):
-            model.features(x_all[start : start + batch].to(device))
+            stack(x_all[start : start + batch].to(device))
         _sync(device)
         rates.append(len(x_all) / (time.perf_counter() - t0))
     return statistics.median(rates)

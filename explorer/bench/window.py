@@ -1,7 +1,11 @@
-"""Window measurements: scrub latency through the real window (offscreen), start-up, peak memory.
+"""Window measurements: scrub latency through the real window (offscreen), alone and while a top-k
+scan runs; start-up to the window painted and to the first projection; peak memory.
 
-Run in a child process (`python -m explorer.bench.window MODE ...`) so that Qt, the platform and
-the memory figure belong to the measurement alone; the child prints one JSON object.
+Run in a child process (`python -m explorer.bench.window MODE DATA SPLIT MODEL_JSON DEVICE ...`) so
+that Qt, the platform and the memory figure belong to the measurement alone; MODEL_JSON holds the
+model flags (`--model`, `--checkpoint`, ...) as `load_from_args` reads them; the child prints one
+JSON object. Moments are wall-clock stamps (time.time()) so the parent can measure from the moment
+it started the process, interpreter start-up included.
 """
 
 from __future__ import annotations
@@ -14,34 +18,65 @@ import sys
 import tempfile
 import time
 
-T_PROCESS = time.perf_counter()  # as early as this module allows: the start-up clock
+T_PROCESS = time.time()  # as early as this module allows: the start-up clock
+STAMPS: dict[str, float] = {}
+_KEEP: list[
+    object
+] = []  # windows kept alive to the end: closing one with its worker busy aborts on a loaded machine  # moment name -> time.time(), for start-up's breakdown
 
 
-def _app_and_window(data: str, split: str, checkpoint: str | None, device_name: str):
+def _app_and_window(data: str, split: str, model_args: dict, device_name: str):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("CNN_EXPLORER_SETTINGS", os.path.join(tempfile.mkdtemp(), "bench.ini"))
     from PySide6.QtWidgets import QApplication
 
-    from explorer.core.checkpoint import load_model
+    STAMPS["qt_imported"] = time.time()
+    import torch  # noqa: F401  (imported by the window anyway: stamped apart to show its share)
+
+    STAMPS["torch_imported"] = time.time()
     from explorer.core.device import resolve_device
+    from explorer.core.loading import load_model
     from explorer.gui.main_window import MainWindow
     from explorer.gui.settings import open_settings
 
+    STAMPS["explorer_imported"] = time.time()
     app = QApplication.instance() or QApplication([])
     device = resolve_device(device_name)
-    model = load_model(checkpoint, device)
+    model = load_model(model_args.get("model") or "seednet", model_args.get("checkpoint"), device,
+                       num_classes=model_args.get("num_classes"), input_size=model_args.get("input_size"),
+                       mean=model_args.get("mean"), std=model_args.get("std"))  # fmt: skip
+    STAMPS["model_loaded"] = time.time()
     window = MainWindow(model, device, open_settings(), source=data, split=split)
     window.resize(1280, 800)
     window.show()
-    return app, window
+    app.processEvents()
+    window.repaint()  # painted now, synchronously: the window is on screen when this returns
+    STAMPS["window_visible"] = time.time()
+    return app, window, model
+
+
+def _scrub_layers(model) -> list[tuple[str, int]]:
+    """The first two layers of the window's model and their feature counts (conv1, conv2 for SeedNet)."""
+    from explorer.core.graph import layers
+
+    return [(lay.name, lay.channels) for lay in layers(model)[:2]]
 
 
 def _wait(app, condition, timeout_s: float = 120.0) -> None:
+    """Run the event loop until `condition()` holds, sleeping between events as app.exec() would: a loop
+    that spins on processEvents() takes a whole core from the worker on a 2-core machine."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
     end = time.perf_counter() + timeout_s
-    while not condition():
-        if time.perf_counter() > end:
-            raise TimeoutError("the window did not show the expected result in time")
-        app.processEvents()
+    tick = QTimer()
+    tick.start(20)  # wakes the wait to check the clock even when no event comes
+    try:
+        while not condition():
+            if time.perf_counter() > end:
+                raise TimeoutError("the window did not show the expected result in time")
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+    finally:
+        tick.stop()
 
 
 def _shows(window, layer: str, feature: int) -> bool:
@@ -49,45 +84,86 @@ def _shows(window, layer: str, feature: int) -> bool:
     return r is not None and r.layer == layer and r.feature == feature and r.request_id == window.shown_id
 
 
-def scrub(data: str, split: str, checkpoint: str | None, device: str, changes: int) -> dict[str, float]:
-    """Milliseconds from a feature change in the selector until the projection view has painted it."""
-    app, window = _app_and_window(data, split, checkpoint, device)
-    _wait(app, lambda: window.shown is not None)
-    times = []
-    view = window.projection.views[0]
-    for i in range(changes):
-        layer = "conv1" if i % 2 == 0 else "conv2"
-        if window.state.layer != layer:
-            window.layer_select.layer.setCurrentIndex(window.layer_select.layer.findData(layer))
-            _wait(app, lambda layer=layer: window.shown is not None and window.shown.layer == layer)
-        feature = (window.state.feature + 1 + i % 7) % (32 if layer == "conv1" else 64)
-        t0 = time.perf_counter()
-        window.layer_select.feature.setValue(feature)
-        _wait(app, lambda layer=layer, feature=feature: _shows(window, layer, feature))
-        view.repaint()  # paint now, synchronously: the picture is on screen when this returns
-        times.append((time.perf_counter() - t0) * 1000)
-    window.close()
-    times.sort()
+def _scrub_once(app, window, i: int, names: list[tuple[str, int]]) -> float:
+    """One feature change (alternating the first two layers); ms until the projection view painted it."""
+    layer, channels = names[i % len(names)]
+    if window.state.layer != layer:
+        window.layer_select.layer.setCurrentIndex(window.layer_select.layer.findData(layer))
+        _wait(app, lambda: window.shown is not None and window.shown.layer == layer)
+    feature = (window.state.feature + 1 + i % 7) % channels
+    t0 = time.perf_counter()
+    window.layer_select.feature.setValue(feature)
+    _wait(app, lambda: _shows(window, layer, feature))
+    window.projection.views[0].repaint()  # paint now, synchronously: the picture is on screen when this returns
+    return (time.perf_counter() - t0) * 1000
+
+
+def _percentiles(times: list[float], prefix: str) -> dict[str, float]:
+    times = sorted(times)
+    if not times:
+        return {f"{prefix}_p50_ms": None, f"{prefix}_p95_ms": None, f"{prefix}_changes": 0}
     return {
-        "scrub_p50_ms": round(statistics.median(times), 3),
-        "scrub_p95_ms": round(times[int(0.95 * (len(times) - 1))], 3),
-        "scrub_changes": len(times),
+        f"{prefix}_p50_ms": round(statistics.median(times), 3),
+        f"{prefix}_p95_ms": round(times[int(0.95 * (len(times) - 1))], 3),
+        f"{prefix}_changes": len(times),
     }
 
 
-def startup(data: str, split: str, checkpoint: str | None, device: str) -> dict[str, float]:
-    """Seconds from this process's start to the first projection shown (the parent adds its spawn time)."""
-    app, window = _app_and_window(data, split, checkpoint, device)
+def _uncached_scans() -> None:
+    """Every scan the window starts runs in full: the bench must not measure a scan loaded from the cache."""
+    from explorer.gui import scan_job
+
+    real = scan_job.cached_scan
+
+    def fresh(model, dataset, layers, k, _cache_dir, **kwargs):
+        return real(model, dataset, layers, k, tempfile.mkdtemp(prefix="bench-scan-"), **kwargs)
+
+    scan_job.cached_scan = fresh
+
+
+def scrub(data: str, split: str, model_args: dict, device: str, changes: int) -> dict[str, float]:
+    """Milliseconds from a feature change in the selector until the projection view has painted it:
+    alone, then while the window's top-k scan of the open images runs (changes counted only while
+    it runs; a scan that ends is started again, never answered from the cache)."""
+    _uncached_scans()
+    app, window, model = _app_and_window(data, split, model_args, device)
+    _wait(app, lambda: window.shown is not None)
+    names = _scrub_layers(model)
+    out = _percentiles([_scrub_once(app, window, i, names) for i in range(changes)], "scrub")
+    during: list[float] = []
+    scans = 0
+    controller = window.controller
+    while len(during) < changes:
+        if controller.scanning is None:
+            if scans >= 20:
+                break
+            window.top_wiring.start_scan(9)
+            scans += 1
+            _wait(app, lambda: controller.scanning is not None)
+        t = _scrub_once(app, window, len(during), names)
+        if controller.scanning is not None:  # the scan still ran when the picture was painted
+            during.append(t)
+    controller.cancel_scan()
+    _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
+    out.update(_percentiles(during, "scrub_during_scan"))
+    out["scrub_during_scan_scans"] = scans
+    return out
+
+
+def startup(data: str, split: str, model_args: dict, device: str) -> dict[str, float]:
+    """Moments (time.time()) from this process's start to the window painted and to the first projection
+    shown; the parent measures each from the moment it spawned this process."""
+    app, window, _model = _app_and_window(data, split, model_args, device)
     _wait(app, lambda: window.shown is not None)
     window.projection.views[0].repaint()
-    elapsed = time.perf_counter() - T_PROCESS
-    window.close()
-    return {"startup_in_process_s": elapsed}
+    STAMPS["first_projection"] = time.time()
+    _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
+    return {"process_started": T_PROCESS, **STAMPS}
 
 
-def browse(data: str, split: str, checkpoint: str | None, device: str) -> dict[str, float]:
+def browse(data: str, split: str, model_args: dict, device: str) -> dict[str, float]:
     """Peak resident memory with a split open, scrolled through end to end and all predictions in."""
-    app, window = _app_and_window(data, split, checkpoint, device)
+    app, window, _model = _app_and_window(data, split, model_args, device)
     _wait(app, lambda: window.images is not None and window.shown is not None, 600)
     n = len(window.images)
     view = window.browser.list
@@ -98,20 +174,20 @@ def browse(data: str, split: str, checkpoint: str | None, device: str) -> dict[s
         app.processEvents()
         view.viewport().repaint()
     _wait(app, lambda: int((window.browser.model.predicted >= 0).sum()) >= n, 1800)
-    window.close()
+    _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"peak_rss_mb": round(peak_kb / 1024, 1), "browsed_images": n}
 
 
 def main(argv: list[str]) -> int:
-    mode, data, split, checkpoint, device, *rest = argv
-    ckpt = None if checkpoint == "-" else checkpoint
+    mode, data, split, model_json, device, *rest = argv
+    model_args = json.loads(model_json)
     if mode == "scrub":
-        out = scrub(data, split, ckpt, device, int(rest[0]))
+        out = scrub(data, split, model_args, device, int(rest[0]))
     elif mode == "startup":
-        out = startup(data, split, ckpt, device)
+        out = startup(data, split, model_args, device)
     else:
-        out = browse(data, split, ckpt, device)
+        out = browse(data, split, model_args, device)
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: the figure is printed, nothing is left to save

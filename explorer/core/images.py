@@ -180,15 +180,30 @@ class ImageSet:
         return f"#{index}"
 
     def _decode(self, indices: np.ndarray) -> None:
+        """Decode the images of `indices` not yet decoded: the files are read outside the lock (a view
+        asking for decoded images, or for other files, never waits behind a batch), the pixels and
+        failures published under it. Two threads asking for the same new image may both decode it;
+        the first to publish wins and the pictures are the same."""
         assert self._ready is not None and self.paths is not None
-        todo = indices[~self._ready[indices]]
-        for i in np.unique(todo):
+        todo = np.unique(indices[~self._ready[indices]])
+        if not todo.size:
+            return
+        decoded: list[tuple[int, np.ndarray | None, str]] = []
+        for i in todo:
             try:
-                self._pixels[i] = read_image(self.paths[i])
+                decoded.append((int(i), read_image(self.paths[i]), ""))
             except DataError as exc:
-                self._pixels[i] = 0
-                self.failures[int(i)] = str(exc)
-            self._ready[i] = True
+                decoded.append((int(i), None, str(exc)))
+        with self._lock:
+            for i, pixels, failure in decoded:
+                if self._ready[i]:
+                    continue
+                if pixels is None:
+                    self._pixels[i] = 0
+                    self.failures[i] = failure
+                else:
+                    self._pixels[i] = pixels
+                self._ready[i] = True  # last: a reader that sees it set sees the pixels
 
     def is_decoded(self, index: int) -> bool:
         """Whether image `index` is in memory already (asking for it then reads no file)."""
@@ -219,8 +234,7 @@ class ImageSet:
             raise IndexError(f"image index out of range 0..{len(self) - 1}")
         idx = idx % max(len(self), 1)
         if self._ready is not None:
-            with self._lock:
-                self._decode(idx)
+            self._decode(idx)  # no lock for decoded images; new ones decode outside it
         return self._pixels[idx]
 
     def image(self, index: int) -> np.ndarray:

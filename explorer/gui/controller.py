@@ -14,6 +14,7 @@ from collections import deque
 import torch
 from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal
 
+from explorer.core.device import interactive_threads
 from explorer.core.graph import model_graph
 from explorer.core.model import SeedNet
 from explorer.gui.messages import (
@@ -71,6 +72,7 @@ class Controller(QObject):
         model_graph(model)
         scan_model = copy.deepcopy(model)
         model_graph(scan_model)
+        interactive_threads()  # one intra-op thread for the worker and one for the scan: see the function
         self._thread = QThread()
         self._thread.setObjectName("explorer-worker")
         self.worker = Worker(model, device)
