@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from dataclasses import replace
 
 import torch
 from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal
+from torch import nn
 
-from explorer.core.model import SeedNet
 from explorer.gui.messages import (
     BackpropViewRequest,
     ExportRequest,
     Failure,
     LoadRequest,
+    ModelLoaded,
+    ModelRequest,
     PageRequest,
     PredictRequest,
     Request,
@@ -31,7 +34,7 @@ from explorer.gui.worker import Worker
 
 # When the worker frees up, the waiting request of the first kind here runs next.
 PRIORITY = (
-    LoadRequest, ViewRequest, BackpropViewRequest, ExportRequest, TopPatchesRequest, PageRequest, PredictRequest
+    ModelRequest, LoadRequest, ViewRequest, BackpropViewRequest, ExportRequest, TopPatchesRequest, PageRequest, PredictRequest
 )  # fmt: skip
 QUEUED = (ExportRequest,)  # kinds that wait in line instead of replacing the waiting one
 SHUTDOWN_WAIT_MS = 800  # how long closing the window waits for the threads, in all
@@ -56,7 +59,7 @@ class Controller(QObject):
     _dispatch = Signal(object)
     _dispatch_scan = Signal(object)
 
-    def __init__(self, model: SeedNet, device: torch.device, parent: QObject | None = None) -> None:
+    def __init__(self, model: nn.Module, device: torch.device, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._running: Request | None = None
         self._waiting: dict[type, deque[Request]] = {}
@@ -75,7 +78,8 @@ class Controller(QObject):
         self._scan_waiting: ScanRequest | None = None
         self._scan_thread = QThread()
         self._scan_thread.setObjectName("explorer-scan")
-        self.scan_job = ScanJob(copy.deepcopy(model))  # the scan thread's own model: nothing shared
+        self.scan_model = copy.deepcopy(model)  # the scan thread's own model: nothing shared
+        self.scan_job = ScanJob(self.scan_model)
         self.scan_job.moveToThread(self._scan_thread)
         self._dispatch_scan.connect(self.scan_job.run)
         self.scan_job.scan_progressed.connect(self.scan_progressed)
@@ -119,6 +123,7 @@ class Controller(QObject):
         """Run the scan now if none runs, else keep it as the waiting scan (replacing any other)."""
         if self._closed:
             return
+        request = replace(request, model=self.scan_model)  # the model open when the scan was asked for
         if self._scanning is None:
             self._start_scan(request)
         else:
@@ -183,6 +188,8 @@ class Controller(QObject):
     def _on_worker_result_ready(self, result: object) -> None:
         if self._closed:
             return
+        if isinstance(result, ModelLoaded):
+            self.scan_model = result.scan_model  # scans asked for from now on run on the new model
         self._next()
         self.result_ready.emit(result)
 

@@ -45,9 +45,10 @@ def test_garbage_settings_give_defaults(make_window, images, settings, qtbot):
                        "window/geometry": "not bytes", "window/state": QByteArray(b"\x00junk")}.items():  # fmt: skip
         settings.setValue(key, value)
     settings.sync()
-    assert read_state(settings) == ExplorerState()
+    seednet = {"conv1": 32, "conv2": 64}  # the open model's layers
+    assert read_state(settings, seednet) == ExplorerState()
     settings.setValue("view/feature", 40)  # conv1 has 32 features
-    assert read_state(settings).feature == 0
+    assert read_state(settings, seednet).feature == 0
     w = make_window(images=images)
     qtbot.waitUntil(lambda: w.shown is not None)
     assert (w.shown.layer, w.shown.feature) == ("conv1", 0)
