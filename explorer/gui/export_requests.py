@@ -26,7 +26,7 @@ def topk_features(channels: int, feature: int, count: int = TOPK_FEATURES) -> tu
 
 
 def figure_request(
-    kind: str, state: ExplorerState, *, page: tuple[int, ...] = (), k: int = 9, channels: int = TOPK_FEATURES
+    kind: str, state: ExplorerState, *, page: tuple[int, ...] = (), k: int = 9, channels: int | None = None
 ) -> FigureRequest:
     """The figure of the view `kind` for `state`; `page` is the images the across view shows, `k` the scan's,
     `channels` the features of the state's layer in the open model (for topk)."""
@@ -39,6 +39,8 @@ def figure_request(
     if kind == "feature":
         return FigureRequest("feature", state.layer, feature=state.feature, images=page, keep=o.keep, **projection)
     if kind == "topk":
+        if channels is None:
+            raise ValueError("a topk figure needs the layer's channel count")
         # As the Top images pane shows them: deconvnet through the switches, whatever the projection pane says.
         return FigureRequest("topk", state.layer, features=topk_features(channels, state.feature), k=k)
     raise ValueError(f"no view exports {kind!r}")

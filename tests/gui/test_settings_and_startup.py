@@ -141,5 +141,5 @@ def test_a_checkpoint_that_fails_to_load_is_fatal(tmp_path, monkeypatch, qapp):
 def test_run_app_opens_the_window_and_exits(run_app_window, threads_stopped):
     code, window, _ = run_app_window()
     assert code == 0
-    assert window.status.model_name.text() == "model: model.pt"
+    assert window.status.model_name.text() == "model: SeedNet (model.pt)"
     window.close()
