@@ -23,7 +23,11 @@ class LayerSelectPane(QWidget):
         self.model.setToolTip("Switch the model (File > Open model… opens your own)")
         self.layer = QComboBox()
         self.channels: dict[str, int] = {}
+        for combo in (self.model, self.layer):  # long names elide instead of widening a narrow pane
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         self.feature = QSpinBox()
+        self.feature.setMinimumWidth(self.feature.fontMetrics().horizontalAdvance("0000") + 36)  # 3 digits + arrows
         self.feature.setKeyboardTracking(False)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         hint = QLabel(KEYS_HINT)
