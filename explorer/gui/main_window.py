@@ -55,6 +55,7 @@ from explorer.gui.window_layout import build_layout, default_sizes, default_wind
 from explorer.gui.window_state import BUNDLED_MODELS, OpenModel, WindowState, figure_label
 
 PREDICT_BATCH = 500
+STALE_KINDS = ("ViewRequest", "PageRequest", "PredictRequest", "TopPatchesRequest", "BackpropViewRequest")
 PAGE_DELAY_MS = 100  # the page of Feature across images is asked for once scrubbing pauses this long
 
 
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.window_state = WindowState(OpenModel.of(model, figure_label(model, checkpoint)), self)
         self.state = self._fitted(read_state(settings, self.window_state.opened.channels))
         self._models: dict[str, ModelRequest | None] = {}  # the switcher's entries: key -> how to open it
+        self._model_boundary = 0  # requests with a smaller id were asked under an earlier model
         self._model_asks: dict[int, ModelRequest] = {}  # models asked of the worker and not yet answered
         self._model_key = self._remember_model(model, model_name)
         self.source: str | tuple[str, ...] = source or self.state.source
@@ -346,6 +348,8 @@ class MainWindow(QMainWindow):
             self.controller.submit(PredictRequest(self.images, start, min(start + PREDICT_BATCH, len(self.images))))
 
     def _on_controller_failed(self, failure: Failure) -> None:
+        if failure.kind in STALE_KINDS and failure.request_id < self._model_boundary:
+            return  # asked under the previous model (e.g. a layer it alone has): nothing to say
         self.status.show_failure(failure.message)
         asked = self._model_asks.pop(failure.request_id, None)
         if asked is not None:
@@ -416,7 +420,7 @@ class MainWindow(QMainWindow):
         for kind in (ViewRequest, PageRequest, PredictRequest):
             self.controller.cancel(kind)
         # Whatever was asked under the previous model is stale: only results asked from now on are shown.
-        self.shown_id = self.shown_page_id = next_request_id()
+        self.shown_id = self.shown_page_id = self._model_boundary = next_request_id()
         self.shown = self.shown_page = None
         self._drawn.clear()
         self.window_state.set_model(opened)  # the scan and the Top images pane follow it

@@ -25,6 +25,7 @@ from torch import nn
 
 from explorer.core.datasets import cache_dir
 from explorer.core.errors import ExplorerError
+from explorer.core.graph import layers
 from explorer.core.images import ImageSet
 from explorer.core.scan import ScanCancelled, TopK, cached_scan
 from explorer.export.topk import field_size
@@ -40,7 +41,7 @@ class ScanRequest:
 
     images: ImageSet
     k: int = 9
-    layers: tuple[str, ...] = ()  # the open model's layers
+    layers: tuple[str, ...] = ()  # the layers to scan (empty: every layer of the model)
     batch_size: int = 256
     cached_only: bool = False
     model: nn.Module | None = None  # the scan thread's copy of the model open when asked (None: the job's own)
@@ -100,8 +101,9 @@ class ScanJob(QObject):
         should_stop = (lambda: True) if req.cached_only else self.stop.is_set
         model = req.model if req.model is not None else self.model
         try:
+            names = list(req.layers) or [lay.name for lay in layers(model)]
             results, from_cache = cached_scan(
-                model, req.images, list(req.layers), req.k, cache_dir() / "scans",
+                model, req.images, names, req.k, cache_dir() / "scans",
                 batch_size=req.batch_size, progress=self._progress, should_stop=should_stop,
                 notice=self.scan_noticed.emit,
             )  # fmt: skip

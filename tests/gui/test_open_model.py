@@ -8,12 +8,12 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from conftest import all_predicted
 from PySide6.QtWidgets import QMessageBox
 
 from explorer.gui import open_model_dialog
 from explorer.gui.messages import ModelRequest
 from explorer.gui.open_model_dialog import OpenModelDialog
-from conftest import all_predicted
 
 USER_MODEL = textwrap.dedent(
     """
@@ -76,7 +76,7 @@ def test_a_user_model_from_a_file_opens_and_the_views_follow_it(window, user_mod
     # The views come back for the new model's layer, computed by that model.
     qtbot.waitUntil(lambda: w.shown is not None and w.shown.layer == "r1")
     assert w.shown.activations.shape == (8, 32, 32)
-    title, projection = w.shown.projections[0]
+    _title, projection = w.shown.projections[0]
     assert projection.shape == (3, 32, 32) and np.abs(projection).sum() > 0
     model = w.window_state.model
     x = w.images.tensor([w.shown.index], torch.device("cpu"))
