@@ -10,14 +10,14 @@ import numpy as np
 import torch
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QApplication, QMainWindow
 from torch import nn
 
 from explorer.core.datasets import IMAGE_EXTENSIONS
 from explorer.core.device import describe_device
 from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES
-from explorer.gui import dialogs, open_model_dialog
+from explorer.gui import dialogs
 from explorer.gui.actions import build_actions
 from explorer.gui.backprop_wiring import BackpropWiring
 from explorer.gui.controller import Controller
@@ -28,7 +28,6 @@ from explorer.gui.messages import (
     ExportRequest,
     Failure,
     LoadRequest,
-    ModelLoaded,
     ModelRequest,
     PageRequest,
     PageResult,
@@ -38,6 +37,7 @@ from explorer.gui.messages import (
     ViewResult,
     next_request_id,
 )
+from explorer.gui.model_wiring import ModelWiring
 from explorer.gui.notice import NoticeBar
 from explorer.gui.panes.across_images import AcrossImagesPane
 from explorer.gui.panes.activations import ActivationsPane
@@ -52,7 +52,7 @@ from explorer.gui.status import ExplorerStatusBar
 from explorer.gui.top_images_wiring import TopImagesWiring
 from explorer.gui.unreadable import unreadable_lines, unreadable_notice
 from explorer.gui.window_layout import build_layout, default_sizes, default_window_size
-from explorer.gui.window_state import BUNDLED_MODELS, OpenModel, WindowState, figure_label
+from explorer.gui.window_state import OpenModel, WindowState, figure_label
 
 PREDICT_BATCH = 500
 STALE_KINDS = ("ViewRequest", "PageRequest", "PredictRequest", "TopPatchesRequest", "BackpropViewRequest")
@@ -82,10 +82,7 @@ class MainWindow(QMainWindow):
         # The open model, images, selection and scan, with change signals that the wiring modules observe.
         self.window_state = WindowState(OpenModel.of(model, figure_label(model, checkpoint)), self)
         self.state = self._fitted(read_state(settings, self.window_state.opened.channels))
-        self._models: dict[str, ModelRequest | None] = {}  # the switcher's entries: key -> how to open it
         self._model_boundary = 0  # requests with a smaller id were asked under an earlier model
-        self._model_asks: dict[int, ModelRequest] = {}  # models asked of the worker and not yet answered
-        self._model_key = self._remember_model(model, model_name)
         self.source: str | tuple[str, ...] = source or self.state.source
         self.split = split or self.state.split
         self.images: ImageSet | None = None
@@ -117,7 +114,7 @@ class MainWindow(QMainWindow):
         self.export_wiring = ExportWiring(self)
         self.menu_actions, menus = build_actions(self, {
             **self.export_wiring.handlers(),
-            "open_model": self._on_open_model_triggered,
+            "open_model": lambda: self.model_wiring.open_dialog(),
             "open_folder": self._on_open_folder_triggered, "open_files": self._on_open_files_triggered,
             "download_cifar10": self.download_cifar10, "open_probes": lambda: self.open_source("probes"),
             "quit": self.close, "reset_layout": self._on_reset_layout_triggered,
@@ -137,7 +134,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.top_wiring = TopImagesWiring(self, self.top_images, self.docks[5])
         self.backprop_wiring = BackpropWiring(self)
-        self.layer_select.set_models(self._switcher_entries(), self._model_key)
+        self.model_wiring = ModelWiring(self, model_name)
         self.layer_select.set_layers(self.window_state.opened.layers)
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
@@ -193,7 +190,6 @@ class MainWindow(QMainWindow):
         self.across.image_selected.connect(self.set_image)
         self.layer_select.layer_selected.connect(self.set_layer)
         self.layer_select.feature_selected.connect(self.set_feature)
-        self.layer_select.model_selected.connect(self._on_layer_select_model_selected)
         self.activations.feature_selected.connect(self.set_feature)
         self.projection.options_changed.connect(self._on_projection_options_changed)
         for pane in (self.activations, self.projection, self.across):
@@ -291,8 +287,6 @@ class MainWindow(QMainWindow):
             self._show_predictions(result)
         elif isinstance(result, DataLoaded):
             self._show_images(result.images, result.source, result.notice)
-        elif isinstance(result, ModelLoaded):
-            self._show_model(result)
 
     def _show_view(self, r: ViewResult) -> None:
         if r.request_id <= self.shown_id:
@@ -351,9 +345,6 @@ class MainWindow(QMainWindow):
         if failure.kind in STALE_KINDS and failure.request_id < self._model_boundary:
             return  # asked under the previous model (e.g. a layer it alone has): nothing to say
         self.status.show_failure(failure.message)
-        asked = self._model_asks.pop(failure.request_id, None)
-        if asked is not None:
-            self._explain_model_failure(asked, failure.message)
         load = self._loads.pop(failure.request_id, None)
         if load is not None:
             dialogs.explain_load_failure(self, load.download, _source_name(load.source), failure.message)
@@ -375,47 +366,8 @@ class MainWindow(QMainWindow):
 
     # The model ---------------------------------------------------------------------------------------
 
-    def _remember_model(self, model: nn.Module, name: str) -> str:
-        """The switcher's key for `model` (one of the bundled models, or an entry of its own)."""
-        info = self.window_state.opened.info
-        if info.spec and info.checkpoint is None and info.spec in dict(map(reversed, BUNDLED_MODELS)):
-            return info.spec
-        request = ModelRequest(info.spec, info.checkpoint) if info.spec else None
-        key = request.describe() if request is not None else f"{name} (as started)"
-        self._models[key] = request
-        return key
-
-    def _switcher_entries(self) -> list[tuple[str, str]]:
-        return list(BUNDLED_MODELS) + [(key, key) for key in self._models]
-
-    def _on_layer_select_model_selected(self, key: str) -> None:
-        request = self._models.get(key, ModelRequest(key) if key in dict(map(reversed, BUNDLED_MODELS)) else None)
-        if request is not None and key != self._model_key:
-            self.open_model(replace(request, id=next_request_id()))
-
-    def _on_open_model_triggered(self) -> None:
-        request = open_model_dialog.ask_model(self)
-        if request is not None:
-            self.open_model(request)
-
-    def open_model(self, request: ModelRequest) -> None:
-        """Load a model on the worker; the window switches to it once it has loaded (the open one stays until then)."""
-        self._model_asks[request.id] = request
-        for kind in (ViewRequest, PageRequest, PredictRequest):
-            self.controller.cancel(kind)
-        self.controller.submit(request)
-
-    def _show_model(self, r: ModelLoaded) -> None:
-        asked = self._model_asks.pop(r.request_id, None)
-        if asked is None:
-            return
-        opened = r.opened
-        assert isinstance(opened, OpenModel)
-        key = asked.spec if asked.checkpoint is None and asked.spec in dict(map(reversed, BUNDLED_MODELS)) else None
-        if key is None:
-            key = asked.describe()
-            self._models[key] = asked
-        self._model_key = key
+    def show_model(self, opened: OpenModel) -> None:
+        """Switch the views to a model the worker has loaded (explorer.gui.model_wiring asks for it)."""
         self.checkpoint = opened.info.checkpoint
         for kind in (ViewRequest, PageRequest, PredictRequest):
             self.controller.cancel(kind)
@@ -425,7 +377,6 @@ class MainWindow(QMainWindow):
         self._drawn.clear()
         self.window_state.set_model(opened)  # the scan and the Top images pane follow it
         self.state = self._fitted(self.state)
-        self.layer_select.set_models(self._switcher_entries(), key)
         self.layer_select.set_layers(opened.layers)
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_layer(self.state.layer, self._pooled(self.state.layer))
@@ -445,13 +396,6 @@ class MainWindow(QMainWindow):
         self.device_notice.show_notice(reason or self._device_text)
         if reason:
             self.status.showMessage(reason)
-
-    def _explain_model_failure(self, request: ModelRequest, message: str) -> None:
-        self.layer_select.set_models(self._switcher_entries(), self._model_key)  # the switcher shows the open one again
-        still = self.window_state.opened.label
-        QMessageBox.warning(
-            self, "Open model", f"{request.describe()} could not be opened:\n{message}\n\n{still} stays open."
-        )
 
     # Data ----------------------------------------------------------------------------------------
 

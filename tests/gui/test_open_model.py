@@ -116,7 +116,7 @@ def test_switching_back_to_seednet_restores_its_layers(window, user_model, monke
     switcher.activated.emit(switcher.currentIndex())
     qtbot.waitUntil(lambda: _layer_items(w) == ["conv1", "conv2"])
     assert w.status.model_name.text() == "model: SeedNet (bundled)"
-    qtbot.waitUntil(lambda: w.shown is not None and w.shown.layer in ("conv1", "conv2"))
+    qtbot.waitUntil(lambda: w.shown is not None and w.shown.layer in ("conv1", "conv2"), timeout=60000)
     assert w.shown.activations.shape[0] in (32, 64)
 
 
