@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from torch import nn
 
 from explorer.core.images import ImageSet
 from explorer.core.projection import METHODS
@@ -240,7 +241,7 @@ class ModelLoaded:
 
     request_id: int
     opened: object  # explorer.gui.window_state.OpenModel
-    scan_model: object  # nn.Module
+    scan_model: nn.Module
     elapsed_ms: float
 
 

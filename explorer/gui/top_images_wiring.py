@@ -78,7 +78,7 @@ class TopImagesWiring(QObject):
         self._set_scanning(True)
         self.dock.show()
         self.dock.raise_()
-        self.window.status.showMessage(f"scan: {len(self.window.images):,} images…")
+        self.window.status.showMessage(f"scan: {len(state.images):,} images…")
 
     def cancel_scan(self) -> None:
         self.window.controller.cancel_scan()

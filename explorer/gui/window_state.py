@@ -17,6 +17,7 @@ from explorer.core.graph import Layer, layers
 from explorer.core.images import ImageSet
 from explorer.core.model_info import ModelInfo, model_info
 from explorer.export import model_label
+from explorer.gui.scan_job import ScanFinished
 
 BUNDLED_MODELS = (("SeedNet", "seednet"), ("ZFNet (CIFAR)", "zfnet-cifar"))  # the switcher's (label, spec)
 VIEW_SIZE = 32  # the side of the images the views show (the data sets' images)
@@ -77,7 +78,7 @@ class WindowState(QObject):
         self.generation = 0
         self.images: ImageSet | None = None
         self.layer, self.feature, self.image = opened.layers[0].name, 0, 0
-        self.scan: object | None = None
+        self.scan: ScanFinished | None = None
 
     @property
     def model(self) -> nn.Module:
@@ -102,7 +103,7 @@ class WindowState(QObject):
             self.layer, self.feature, self.image = layer, feature, image
             self.selection_changed.emit(layer, feature, image)
 
-    def set_scan(self, scan: object | None) -> None:
+    def set_scan(self, scan: ScanFinished | None) -> None:
         if scan is not self.scan:
             self.scan = scan
             self.scan_changed.emit(scan)
