@@ -16,6 +16,7 @@ import torch
 from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal
 from torch import nn
 
+from explorer.core.graph import layers
 from explorer.gui.messages import (
     BackpropViewRequest,
     ExportRequest,
@@ -79,6 +80,7 @@ class Controller(QObject):
         self._scan_thread = QThread()
         self._scan_thread.setObjectName("explorer-scan")
         self.scan_model = copy.deepcopy(model)  # the scan thread's own model: nothing shared
+        layers(model), layers(self.scan_model)  # traced here, before the threads start: never two traces at once
         self.scan_job = ScanJob(self.scan_model)
         self.scan_job.moveToThread(self._scan_thread)
         self._dispatch_scan.connect(self.scan_job.run)

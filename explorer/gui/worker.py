@@ -21,6 +21,7 @@ from torch import nn
 
 from explorer.core.datasets import files_dataset, open_dataset
 from explorer.core.errors import DataError, ExplorerError
+from explorer.core.graph import layers
 from explorer.core.loading import load_model
 from explorer.core.projection import predict, project
 from explorer.export import compute_figure, export_figure, projection_rgb8
@@ -205,6 +206,7 @@ class Worker(QObject):
         )  # fmt: skip
         opened = OpenModel.of(model)
         scan_model = copy.deepcopy(model)  # the scan thread's own copy: nothing shared
+        layers(scan_model)  # traced here once, so the scan thread never traces it
         self.model = model
         self.cache = ForwardCache(model, self.device)  # the forward cache is per model
         return ModelLoaded(req.id, opened, scan_model, _ms(t0))
