@@ -23,6 +23,13 @@ EXPORT_MENU = "&File/&Export figure"  # a "/" makes a submenu
 
 ACTIONS = (
     ActionInfo(
+        "open_model",
+        "Open &model…",
+        "&File",
+        "Ctrl+M",
+        "Open a model: a checkpoint plus its architecture (bundled, torchvision:NAME, FILE.py:CLASS) or a model card",
+    ),
+    ActionInfo(
         "open_folder",
         "Open &folder…",
         "&File",

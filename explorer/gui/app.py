@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import torch
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from explorer.core.checkpoint import load_model
 from explorer.core.device import resolve_device
 from explorer.core.errors import ExplorerError
+from explorer.core.loading import load_model
+from explorer.core.model_info import model_info
 from explorer.gui.controller import still_running
 from explorer.gui.main_window import MainWindow
 from explorer.gui.settings import APPLICATION, ORGANIZATION, open_settings
@@ -21,25 +21,28 @@ EXIT_FATAL = 2
 
 
 def run_app(args: argparse.Namespace) -> int:
-    """Open the window on args.data/split (None: the last used), args.checkpoint and args.device; exit code."""
+    """Open the window on args.data/split (None: the last used), the model of add_model_args, args.device; exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     device, device_notice = gui_device(args.device)
     try:
-        model = load_model(args.checkpoint, device)
+        model = load_model(
+            getattr(args, "model", None) or "seednet", args.checkpoint, device,
+            num_classes=getattr(args, "num_classes", None), input_size=getattr(args, "input_size", None),
+            mean=getattr(args, "mean", None), std=getattr(args, "std", None),
+        )  # fmt: skip
     except ExplorerError as exc:
         hint = (
             ""
-            if args.checkpoint
+            if args.checkpoint or getattr(args, "model", None)
             else "\n\nTrain one with `cnn-explorer train --out FILE`, then pass --checkpoint FILE."
         )
         QMessageBox.critical(None, "CNN Feature Explorer", f"The model could not be loaded:\n{exc}{hint}")
         return EXIT_FATAL
-    name = Path(args.checkpoint).name if args.checkpoint else "bundled"
     window = MainWindow(
-        model, device, open_settings(), model_name=name, checkpoint=args.checkpoint, source=args.data,
-        split=args.split, device_notice=device_notice,
+        model, device, open_settings(), model_name=model_info(model).name, checkpoint=args.checkpoint,
+        source=args.data, split=args.split, device_notice=device_notice,
     )  # fmt: skip
     window.show()
     code = app.exec()

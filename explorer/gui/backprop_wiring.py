@@ -14,9 +14,15 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget
 
 from explorer.core.delta_terms import conv_layers
-from explorer.export import model_label
 from explorer.export.backprop_figure import BackpropRequest
-from explorer.gui.messages import BackpropViewRequest, BackpropViewResult, ExportRequest, Failure, ViewResult
+from explorer.gui.messages import (
+    BackpropViewRequest,
+    BackpropViewResult,
+    ExportRequest,
+    Failure,
+    ViewResult,
+    next_request_id,
+)
 from explorer.gui.panes.backprop import BackpropPane
 
 if TYPE_CHECKING:
@@ -44,15 +50,26 @@ class BackpropWiring(QObject):
         self._image: tuple[object, int] | None = None  # (image set, index) of the last counting asked for
         self._clamp = False
         self._placed = False  # the dock has been shown once, where the user may have moved it since
-        layers = conv_layers(window.controller.worker.model)
-        self.pane.set_layers(layers, "conv2" if "conv2" in layers else layers[0])
-        self.pane.select(self.pane.layer.currentText(), *START)
+        self._show_layers(window.window_state.model)
+        window.window_state.model_changed.connect(self._on_window_state_model_changed)
         c = window.controller
         c.result_ready.connect(self._on_controller_result_ready)
         c.failed.connect(self._on_controller_failed)
         self.pane.element_selected.connect(self._on_pane_element_selected)
         self.pane.export_requested.connect(self.export)
         self.dock.visibilityChanged.connect(self._on_dock_visibility_changed)
+
+    def _show_layers(self, model: object) -> None:
+        layers = conv_layers(model)  # type: ignore[arg-type]
+        self.pane.set_layers(layers, "conv2" if "conv2" in layers else layers[0])
+        self.pane.select(self.pane.layer.currentText(), *START)
+
+    def _on_window_state_model_changed(self, opened: object) -> None:
+        """A new model: its conv layers, and nothing counted on the previous one is shown."""
+        self._shown_id = self._asked_id = next_request_id()
+        self._image = None
+        self._show_layers(self.window.window_state.model)
+        self.request()
 
     def open(self) -> None:
         """Show the dock in front and count for the current choices."""
@@ -75,7 +92,7 @@ class BackpropWiring(QObject):
             return
         layer, channel, row, col = self.pane.element()
         figure = BackpropRequest(layer, w.state.image, channel, row, col, clamp=self._clamp)
-        request = BackpropViewRequest(w.images, figure, model_label(w.checkpoint))
+        request = BackpropViewRequest(w.images, figure, w.window_state.opened.label)
         self._asked_id, self._image = request.id, (w.images, w.state.image)
         w.controller.submit(request)
 
@@ -86,7 +103,7 @@ class BackpropWiring(QObject):
         f = self.shown.figure
         e = f.explanation
         figure = BackpropRequest(e.layer, f.index, e.channel, e.row, e.col, self.pane.out_channel.value())
-        return ExportRequest(self.window.images, figure, "", model_label(self.window.checkpoint))
+        return ExportRequest(self.window.images, figure, "", self.window.window_state.opened.label)
 
     def export(self) -> None:
         request = self.export_request()

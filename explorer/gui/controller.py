@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from dataclasses import replace
 
 import torch
 from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal
+from torch import nn
 
 from explorer.core.device import interactive_threads
-from explorer.core.graph import model_graph
-from explorer.core.model import SeedNet
+from explorer.core.graph import layers
 from explorer.gui.messages import (
     BackpropViewRequest,
     ExperimentViewRequest,
     ExportRequest,
     Failure,
     LoadRequest,
+    ModelLoaded,
+    ModelRequest,
     PageRequest,
     PredictRequest,
     Request,
@@ -35,8 +38,8 @@ from explorer.gui.worker import Worker
 
 # When the worker frees up, the waiting request of the first kind here runs next.
 PRIORITY = (
-    LoadRequest, ViewRequest, BackpropViewRequest, SynthesisRequest, ExportRequest, TopPatchesRequest, PageRequest,
-    PredictRequest, ExperimentViewRequest,
+    ModelRequest, LoadRequest, ViewRequest, BackpropViewRequest, SynthesisRequest, ExportRequest, TopPatchesRequest,
+    PageRequest, PredictRequest, ExperimentViewRequest,
 )  # fmt: skip
 QUEUED = (ExportRequest,)  # kinds that wait in line instead of replacing the waiting one
 SHUTDOWN_WAIT_MS = 800  # how long closing the window waits for the threads, in all
@@ -62,16 +65,11 @@ class Controller(QObject):
     _dispatch = Signal(object)
     _dispatch_scan = Signal(object)
 
-    def __init__(self, model: SeedNet, device: torch.device, parent: QObject | None = None) -> None:
+    def __init__(self, model: nn.Module, device: torch.device, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._running: Request | None = None
         self._waiting: dict[type, deque[Request]] = {}
         self._closed = False
-        # Trace both models here, before any thread starts: torch.fx patches nn.Module.__call__ for the
-        # whole process while it traces, so a trace on one thread breaks a forward pass on another.
-        model_graph(model)
-        scan_model = copy.deepcopy(model)
-        model_graph(scan_model)
         interactive_threads()  # one intra-op thread for the worker and one for the scan: see the function
         self._thread = QThread()
         self._thread.setObjectName("explorer-worker")
@@ -88,7 +86,9 @@ class Controller(QObject):
         self._scan_waiting: ScanRequest | None = None
         self._scan_thread = QThread()
         self._scan_thread.setObjectName("explorer-scan")
-        self.scan_job = ScanJob(scan_model)  # the scan thread's own model: nothing shared
+        self.scan_model = copy.deepcopy(model)  # the scan thread's own model: nothing shared
+        layers(model), layers(self.scan_model)  # traced here, before the threads start: never two traces at once
+        self.scan_job = ScanJob(self.scan_model)
         self.scan_job.moveToThread(self._scan_thread)
         self._dispatch_scan.connect(self.scan_job.run)
         self.scan_job.scan_progressed.connect(self.scan_progressed)
@@ -147,6 +147,7 @@ class Controller(QObject):
         """Run the scan now if none runs, else keep it as the waiting scan (replacing any other)."""
         if self._closed:
             return
+        request = replace(request, model=self.scan_model)  # the model open when the scan was asked for
         if self._scanning is None:
             self._start_scan(request)
         else:
@@ -214,6 +215,8 @@ class Controller(QObject):
     def _on_worker_result_ready(self, result: object) -> None:
         if self._closed:
             return
+        if isinstance(result, ModelLoaded):
+            self.scan_model = result.scan_model  # scans asked for from now on run on the new model
         self._next()
         self.result_ready.emit(result)
 

@@ -6,7 +6,6 @@ write the same bytes (see docs/figures.md).
 
 from __future__ import annotations
 
-from explorer.core.model import LAYERS
 from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.experiments import (
     EvolutionRequest,
@@ -28,15 +27,17 @@ VIEW_KINDS = {  # figure kind -> the view it exports, as menus name it
 TOPK_FEATURES = 16  # rows of a topk figure: this many features, from the selected one
 
 
-def topk_features(layer: str, feature: int, count: int = TOPK_FEATURES) -> tuple[int, ...]:
-    """`count` consecutive features of `layer` from `feature` (moved back at the end of the layer to keep `count`)."""
-    channels = LAYERS[layer].channels
+def topk_features(channels: int, feature: int, count: int = TOPK_FEATURES) -> tuple[int, ...]:
+    """`count` consecutive features of a layer of `channels` from `feature` (moved back at its end to keep `count`)."""
     start = max(0, min(feature, channels - count))
     return tuple(range(start, min(start + count, channels)))
 
 
-def figure_request(kind: str, state: ExplorerState, *, page: tuple[int, ...] = (), k: int = 9) -> FigureRequest:
-    """The figure of the view `kind` for `state`; `page` is the images the across view shows, `k` the scan's."""
+def figure_request(
+    kind: str, state: ExplorerState, *, page: tuple[int, ...] = (), k: int = 9, channels: int | None = None
+) -> FigureRequest:
+    """The figure of the view `kind` for `state`; `page` is the images the across view shows, `k` the scan's,
+    `channels` the features of the state's layer in the open model (for topk)."""
     o = state.options.normalised()
     projection = {"method": o.method, "unpool": o.unpool}
     if kind == "maps":
@@ -46,8 +47,10 @@ def figure_request(kind: str, state: ExplorerState, *, page: tuple[int, ...] = (
     if kind == "feature":
         return FigureRequest("feature", state.layer, feature=state.feature, images=page, keep=o.keep, **projection)
     if kind == "topk":
+        if channels is None:
+            raise ValueError("a topk figure needs the layer's channel count")
         # As the Top images pane shows them: deconvnet through the switches, whatever the projection pane says.
-        return FigureRequest("topk", state.layer, features=topk_features(state.layer, state.feature), k=k)
+        return FigureRequest("topk", state.layer, features=topk_features(channels, state.feature), k=k)
     raise ValueError(f"no view exports {kind!r}")
 
 

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.checkpoint import BUNDLED_MODEL
 from explorer.core.paths import OutputError, check_output, same_file_as, show
-from explorer.export import model_label
 from explorer.export.backprop_figure import BackpropRequest
 from explorer.export.errors import ExportError
 from explorer.export.experiments import ExperimentRequest
@@ -62,7 +61,7 @@ class ExportWiring(QObject):
             return None
         top_k, k, page = None, 9, ()
         if kind == "topk":
-            scan = w.top_wiring.scan
+            scan = w.window_state.scan  # the shown scan, of the open model
             if scan is None or scan.source_key != w.images.source_key or w.state.layer not in scan.results:
                 w.status.showMessage("Top images: no scan of these images yet; press Find top images first")
                 return None
@@ -80,8 +79,9 @@ class ExportWiring(QObject):
             if chosen is None:
                 return None
             page = chosen
-        figure = figure_request(kind, w.state, page=page, k=k)
-        return ExportRequest(w.images, figure, "", model_label(w.checkpoint), top_k)
+        opened = w.window_state.opened
+        figure = figure_request(kind, w.state, page=page, k=k, channels=opened.channels[w.state.layer])
+        return ExportRequest(w.images, figure, "", opened.label, top_k)
 
     def export(self, kind: str) -> None:
         """Ask where to write the view's figure, then write it on the worker."""

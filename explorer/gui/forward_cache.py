@@ -13,9 +13,9 @@ from typing import TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from explorer.core.images import ImageSet
-from explorer.core.model import SeedNet
 from explorer.core.projection import Projector, predict
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ class _LRU:
 class ForwardCache:
     """Projectors by (images, indices, layer) and class probabilities by (images, index), least recent dropped."""
 
-    def __init__(self, model: SeedNet, device: torch.device) -> None:
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
         self.model = model
         self.device = device
         self._projectors = _LRU(PROJECTORS)

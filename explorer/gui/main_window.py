@@ -11,12 +11,12 @@ import torch
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMainWindow
+from torch import nn
 
 from explorer.core.datasets import IMAGE_EXTENSIONS
 from explorer.core.device import describe_device
 from explorer.core.images import ImageSet
-from explorer.core.model import CLASSES, LAYERS, SeedNet
-from explorer.core.pooling import pooled_below
+from explorer.core.model import CLASSES
 from explorer.gui import dialogs
 from explorer.gui.actions import build_actions
 from explorer.gui.backprop_wiring import BackpropWiring
@@ -30,6 +30,7 @@ from explorer.gui.messages import (
     ExportRequest,
     Failure,
     LoadRequest,
+    ModelRequest,
     PageRequest,
     PageResult,
     PredictionsReady,
@@ -38,6 +39,7 @@ from explorer.gui.messages import (
     ViewResult,
     next_request_id,
 )
+from explorer.gui.model_wiring import ModelWiring
 from explorer.gui.notice import NoticeBar
 from explorer.gui.panes.across_images import AcrossImagesPane
 from explorer.gui.panes.activations import ActivationsPane
@@ -53,16 +55,17 @@ from explorer.gui.synthesis_wiring import SynthesisWiring
 from explorer.gui.top_images_wiring import TopImagesWiring
 from explorer.gui.unreadable import unreadable_lines, unreadable_notice
 from explorer.gui.window_layout import build_layout, default_sizes, default_window_size
+from explorer.gui.window_state import OpenModel, WindowState, figure_label
 
 PREDICT_BATCH = 500
+STALE_KINDS = ("ViewRequest", "PageRequest", "PredictRequest", "TopPatchesRequest", "BackpropViewRequest")
 PAGE_DELAY_MS = 100  # the page of Feature across images is asked for once scrubbing pauses this long
-LAYER_NAMES = tuple(LAYERS)
 
 
 class MainWindow(QMainWindow):
     def __init__(
         self,
-        model: SeedNet,
+        model: nn.Module,
         device: torch.device,
         settings: QSettings,
         *,
@@ -76,9 +79,13 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("CNN Feature Explorer")
         self.setAcceptDrops(True)
+        self._device_text = device_notice  # the device notice, shown unless a model's input size needs the bar
         self.settings = settings
         self.checkpoint = checkpoint  # the model's file (None: the bundled one), for figure titles
-        self.state = read_state(settings)
+        # The open model, images, selection and scan, with change signals that the wiring modules observe.
+        self.window_state = WindowState(OpenModel.of(model, figure_label(model, checkpoint)), self)
+        self.state = self._fitted(read_state(settings, self.window_state.opened.channels))
+        self._model_boundary = 0  # requests with a smaller id were asked under an earlier model
         self.source: str | tuple[str, ...] = source or self.state.source
         self.split = split or self.state.split
         self.images: ImageSet | None = None
@@ -90,14 +97,13 @@ class MainWindow(QMainWindow):
         self._page_timer = QTimer(self, singleShot=True, interval=PAGE_DELAY_MS)
         self._page_timer.timeout.connect(self._request_page)
         self.controller = Controller(model, device, self)
-        self.pooled = {layer: pooled_below(model, layer) for layer in LAYERS}  # max-pooling below each layer?
 
         self.browser = BrowserPane(CLASSES)
         self.layer_select = LayerSelectPane()
         self.activations = ActivationsPane()
         self.projection = ProjectionPane()
         self.across = AcrossImagesPane()
-        self.prediction = PredictionPane(CLASSES)
+        self.prediction = PredictionPane(self.window_state.opened.info.classes)
         self.top_images = TopImagesPane()
         self.notice = NoticeBar()
         self.device_notice = NoticeBar(offers=False)
@@ -111,6 +117,7 @@ class MainWindow(QMainWindow):
         self.export_wiring = ExportWiring(self)
         self.menu_actions, menus = build_actions(self, {
             **self.export_wiring.handlers(),
+            "open_model": lambda: self.model_wiring.open_dialog(),
             "open_folder": self._on_open_folder_triggered, "open_files": self._on_open_files_triggered,
             "download_cifar10": self.download_cifar10, "open_probes": lambda: self.open_source("probes"),
             "quit": self.close, "reset_layout": self._on_reset_layout_triggered,
@@ -135,13 +142,16 @@ class MainWindow(QMainWindow):
         self.backprop_wiring = BackpropWiring(self)
         self.synthesis_wiring = SynthesisWiring(self)
         self.experiments = experiment_wirings(self)
+        self.model_wiring = ModelWiring(self, model_name)
+        self.layer_select.set_layers(self.window_state.opened.layers)
         self.layer_select.show_state(self.state.layer, self.state.feature)
         self.projection.show_options(self.state.options)
-        self.projection.show_layer(self.state.layer, self.pooled[self.state.layer])
+        self.projection.show_layer(self.state.layer, self._pooled(self.state.layer))
         self._restore_layout()
         if device_notice:
             self.status.showMessage(device_notice)
             self.device_notice.show_notice(device_notice)
+        self._show_unsupported()
         if images is not None:
             self._show_images(images, self.source, "")
         else:
@@ -199,6 +209,20 @@ class MainWindow(QMainWindow):
 
     def _update(self, **changes: object) -> None:
         self.state = replace(self.state, **changes)  # type: ignore[arg-type]
+        self.window_state.select(self.state.layer, self.state.feature, self.state.image)
+
+    def _channels(self, layer: str) -> int:
+        return self.window_state.opened.channels[layer]
+
+    def _pooled(self, layer: str) -> bool:
+        """Whether max-pooling lies below `layer` in the open model (its way down has switches)."""
+        return self.window_state.opened.layer(layer).pooled
+
+    def _fitted(self, state):  # type: ignore[no-untyped-def]
+        """`state` with its layer and feature made valid for the open model."""
+        opened = self.window_state.opened
+        layer = state.layer if state.layer in opened.names else opened.layers[0].name
+        return replace(state, layer=layer, feature=min(state.feature, opened.channels[layer] - 1))
 
     def set_image(self, image: int) -> None:
         if self.images is None or not 0 <= image < len(self.images):
@@ -208,14 +232,16 @@ class MainWindow(QMainWindow):
         self.request_view()
 
     def set_layer(self, layer: str) -> None:
-        feature = min(self.state.feature, LAYERS[layer].channels - 1)
+        if layer not in self.window_state.opened.names:
+            return
+        feature = min(self.state.feature, self._channels(layer) - 1)
         self._update(layer=layer, feature=feature)
         self.layer_select.show_state(layer, feature)
-        self.projection.show_layer(layer, self.pooled[layer])
+        self.projection.show_layer(layer, self._pooled(layer))
         self.request_view()
 
     def set_feature(self, feature: int) -> None:
-        feature = int(np.clip(feature, 0, LAYERS[self.state.layer].channels - 1))
+        feature = int(np.clip(feature, 0, self._channels(self.state.layer) - 1))
         if feature == self.state.feature:
             return
         self._update(feature=feature)
@@ -224,9 +250,10 @@ class MainWindow(QMainWindow):
         self.request_view()
 
     def _step_layer(self, delta: int) -> None:
-        i = LAYER_NAMES.index(self.state.layer) + delta
-        if 0 <= i < len(LAYER_NAMES):
-            self.set_layer(LAYER_NAMES[i])
+        names = self.window_state.opened.names
+        i = names.index(self.state.layer) + delta
+        if 0 <= i < len(names):
+            self.set_layer(names[i])
 
     def _step_image(self, delta: int) -> None:
         target = self.browser.step(self.state.image, delta)
@@ -242,7 +269,7 @@ class MainWindow(QMainWindow):
 
     def request_view(self) -> None:
         """Ask the worker for everything the views show for the current choices (latest wins)."""
-        if self.images is None:
+        if self.images is None or self.window_state.opened.unsupported():
             return
         s = self.state
         self.controller.submit(ViewRequest(self.images, s.image, s.layer, s.feature, s.options))
@@ -253,7 +280,7 @@ class MainWindow(QMainWindow):
         self.synthesis_wiring.request()  # a new feature stops the running synthesis now (latest wins)
 
     def _request_page(self) -> None:
-        if self.images is not None:
+        if self.images is not None and not self.window_state.opened.unsupported():
             s = self.state
             page = self.browser.page(s.image)
             self.controller.submit(PageRequest(self.images, s.layer, s.feature, s.options, page))
@@ -320,10 +347,12 @@ class MainWindow(QMainWindow):
 
     def _predict_from(self, start: int) -> None:
         assert self.images is not None
-        if start < len(self.images):
+        if start < len(self.images) and not self.window_state.opened.unsupported():
             self.controller.submit(PredictRequest(self.images, start, min(start + PREDICT_BATCH, len(self.images))))
 
     def _on_controller_failed(self, failure: Failure) -> None:
+        if failure.kind in STALE_KINDS and failure.request_id < self._model_boundary:
+            return  # asked under the previous model (e.g. a layer it alone has): nothing to say
         self.status.show_failure(failure.message)
         load = self._loads.pop(failure.request_id, None)
         if load is not None:
@@ -337,10 +366,45 @@ class MainWindow(QMainWindow):
         if isinstance(request, LoadRequest):
             verb = "Downloading" if request.download else "Opening"
             self.status.set_busy(f"{verb} {_source_name(request.source)}…")
+        elif isinstance(request, ModelRequest):
+            self.status.set_busy(f"Opening the model {request.describe()}…")
         elif isinstance(request, ExportRequest):
             self.status.set_busy(f"Exporting {Path(request.path).name}…")
         else:
             self.status.set_busy(None)
+
+    # The model ---------------------------------------------------------------------------------------
+
+    def show_model(self, opened: OpenModel) -> None:
+        """Switch the views to a model the worker has loaded (explorer.gui.model_wiring asks for it)."""
+        self.checkpoint = opened.info.checkpoint
+        for kind in (ViewRequest, PageRequest, PredictRequest):
+            self.controller.cancel(kind)
+        # Whatever was asked under the previous model is stale: only results asked from now on are shown.
+        self.shown_id = self.shown_page_id = self._model_boundary = next_request_id()
+        self.shown = self.shown_page = None
+        self._drawn.clear()
+        self.window_state.set_model(opened)  # the scan and the Top images pane follow it
+        self.state = self._fitted(self.state)
+        self.layer_select.set_layers(opened.layers)
+        self.layer_select.show_state(self.state.layer, self.state.feature)
+        self.projection.show_layer(self.state.layer, self._pooled(self.state.layer))
+        self.prediction.set_classes(opened.info.classes)
+        self.status.show_model(opened.label)
+        self.status.showMessage(f"Opened the model {opened.label} ({len(opened.layers)} layers)")
+        self._show_unsupported()
+        if self.images is not None:
+            self.browser.set_images(self.images, self.split)  # the old model's predictions are gone
+            self.browser.show_current(self.state.image)
+            self.request_view()
+            self._predict_from(0)
+
+    def _show_unsupported(self) -> None:
+        """Say above the views why they are off for this model (its input size), or clear that."""
+        reason = self.window_state.opened.unsupported()
+        self.device_notice.show_notice(reason or self._device_text)
+        if reason:
+            self.status.showMessage(reason)
 
     # Data ----------------------------------------------------------------------------------------
 
@@ -371,7 +435,7 @@ class MainWindow(QMainWindow):
         )
         self.browser.set_images(images, self.split)
         self.status.show_data(images.name, len(images))
-        self.top_wiring.images_changed(images)
+        self.window_state.set_images(images)  # the Top images wiring follows it
         self._show_unreadable()
         image = self.state.image if self.state.image < len(images) else 0
         self._update(image=image)

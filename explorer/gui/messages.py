@@ -6,9 +6,11 @@ Every request carries an increasing id; a view ignores a result older than the o
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from torch import nn
 
 from explorer.core.images import ImageSet
 from explorer.core.projection import METHODS
@@ -164,6 +166,24 @@ class ExportRequest:
     id: int = field(default_factory=next_request_id)
 
 
+@dataclass(frozen=True, eq=False)
+class ModelRequest:
+    """Open a model (explorer.core.load_model's arguments); on success the worker switches to it."""
+
+    spec: str = "seednet"
+    checkpoint: str | None = None
+    num_classes: int | None = None
+    input_size: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    id: int = field(default_factory=next_request_id)
+
+    def describe(self) -> str:
+        """The model as a person named it, e.g. "torchvision:vgg11_bn with vgg.pt"."""
+        name = os.path.basename(self.spec) if self.spec.endswith(".toml") or ".py:" in self.spec else self.spec
+        return name + (f" with {os.path.basename(self.checkpoint)}" if self.checkpoint else "")
+
+
 Request = (
     ViewRequest
     | PageRequest
@@ -174,6 +194,7 @@ Request = (
     | BackpropViewRequest
     | SynthesisRequest
     | ExperimentViewRequest
+    | ModelRequest
 )
 
 
@@ -285,6 +306,16 @@ class ExperimentProgress:
     request_id: int
     done: int
     total: int
+
+
+@dataclass(frozen=True)
+class ModelLoaded:
+    """The worker now runs `opened.model`; `scan_model` is a private copy for the scan thread."""
+
+    request_id: int
+    opened: object  # explorer.gui.window_state.OpenModel
+    scan_model: nn.Module
+    elapsed_ms: float
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
+from torch import nn
 
 from explorer.core.datasets import cache_dir
 from explorer.core.errors import ExplorerError
+from explorer.core.graph import layers
 from explorer.core.images import ImageSet
-from explorer.core.model import LAYERS, SeedNet
 from explorer.core.scan import ScanCancelled, TopK, cached_scan
 from explorer.core.scan_file import ScanFileError, open_for
 from explorer.export.topk import field_size
@@ -41,10 +42,11 @@ class ScanRequest:
 
     images: ImageSet
     k: int = 9
-    layers: tuple[str, ...] = tuple(LAYERS)
+    layers: tuple[str, ...] = ()  # the layers to scan (empty: every layer of the model)
     batch_size: int = 256
     cached_only: bool = False
     from_file: str | None = None  # show this scan file (cnn-explorer scan --out) instead of scanning
+    model: nn.Module | None = None  # the scan thread's copy of the model open when asked (None: the job's own)
     id: int = field(default_factory=next_request_id)
 
 
@@ -88,7 +90,7 @@ class ScanJob(QObject):
     scan_failed = Signal(object)  # Failure
     scan_noticed = Signal(str)  # e.g. a batch halved for lack of GPU memory
 
-    def __init__(self, model: SeedNet) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
         self.stop = threading.Event()  # set from the GUI thread, read between batches
@@ -100,16 +102,18 @@ class ScanJob(QObject):
     def run(self, req: ScanRequest) -> None:
         t0 = time.perf_counter()
         should_stop = (lambda: True) if req.cached_only else self.stop.is_set
+        model = req.model if req.model is not None else self.model
         try:
             if req.from_file is not None:
-                results, from_cache = open_for(req.from_file, self.model, req.images), True
+                results, from_cache = open_for(req.from_file, model, req.images), True
             else:
+                names = list(req.layers) or [lay.name for lay in layers(model)]
                 results, from_cache = cached_scan(
-                    self.model, req.images, list(req.layers), req.k, cache_dir() / "scans",
+                    model, req.images, names, req.k, cache_dir() / "scans",
                     batch_size=req.batch_size, progress=self._progress, should_stop=should_stop,
                     notice=self.scan_noticed.emit,
                 )  # fmt: skip
-            sides = {layer: field_size(self.model, layer) for layer in results}
+            sides = {layer: field_size(model, layer) for layer in results}
             overview = {layer: overview_patches(req.images, top, sides[layer]) for layer, top in results.items()}
         except ScanCancelled:
             self.scan_stopped.emit(ScanStopped(req.id, req.cached_only))

@@ -7,12 +7,12 @@ file to use instead (tests and portable setups), and $CNN_EXPLORER_ORG overrides
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from explorer.core.datasets import SPLITS
-from explorer.core.model import LAYERS
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
 from explorer.gui.messages import COMPARES, ProjectionOptions
 
@@ -58,10 +58,19 @@ def _int(settings: QSettings, key: str, default: int, low: int, high: int) -> in
     return value if low <= value <= high else default
 
 
-def read_state(settings: QSettings) -> ExplorerState:
-    """The remembered state; any missing, corrupt or unknown value is replaced by its default."""
+def read_state(settings: QSettings, channels: Mapping[str, int] | None = None) -> ExplorerState:
+    """The remembered state; any missing, corrupt or unknown value is replaced by its default.
+
+    `channels` is the open model's layers (name: features); a layer it does not have gives its first
+    layer. Without it, any layer name is kept and the window fits it to the model it opens.
+    """
     d = ExplorerState()
-    layer = _choice(settings, "view/layer", tuple(LAYERS), d.layer)
+    if channels:
+        d = replace(d, layer=next(iter(channels)))
+        layer = _choice(settings, "view/layer", tuple(channels), d.layer)
+    else:
+        layer = _text(settings, "view/layer", d.layer)
+    top = channels[layer] - 1 if channels else 10**6
     options = ProjectionOptions(
         _choice(settings, "projection/method", METHODS, d.options.method),
         _choice(settings, "projection/unpool", UNPOOLS, d.options.unpool),
@@ -72,7 +81,7 @@ def read_state(settings: QSettings) -> ExplorerState:
         source=_text(settings, "data/source", d.source),
         split=_choice(settings, "data/split", SPLITS, d.split),
         layer=layer,
-        feature=_int(settings, "view/feature", d.feature, 0, LAYERS[layer].channels - 1),
+        feature=_int(settings, "view/feature", d.feature, 0, top),
         image=_int(settings, "view/image", d.image, 0, 10**9),
         options=options,
     )

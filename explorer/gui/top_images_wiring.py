@@ -42,6 +42,9 @@ class TopImagesWiring(QObject):
         self._asked: tuple[str, int] | None = None  # (layer, feature) last asked of the worker
         self._autoscan = os.environ.get("CNN_EXPLORER_AUTOSCAN") == "1"
         self._file_request = 0  # the newest scan-file request: its failure is said in the pane
+        state = window.window_state  # observed: new images or a new model make the scan stale
+        state.images_changed.connect(self.images_changed)
+        state.model_changed.connect(self._on_window_state_model_changed)
         c = window.controller
         c.scan_progressed.connect(self._on_controller_scan_progressed)
         c.scan_ended.connect(self._on_controller_scan_ended)
@@ -65,15 +68,19 @@ class TopImagesWiring(QObject):
     # Scans ---------------------------------------------------------------------------------------
 
     def start_scan(self, k: int | None = None) -> None:
-        """Scan the shown images for each feature's top k (the pane's k when None), both layers at once."""
-        if self.window.images is None:
+        """Scan the shown images for each feature's top k (the pane's k when None), every layer at once."""
+        state = self.window.window_state
+        if state.images is None:
+            return
+        if state.opened.unsupported():
+            self.window.status.showMessage(f"scan: {state.opened.unsupported()}")
             return
         k = self.pane.k.value() if k is None else k
-        self._ask_scan(ScanRequest(self.window.images, k, batch_size=self.batch_size))
+        self._ask_scan(ScanRequest(state.images, k, state.opened.names, batch_size=self.batch_size))
         self._set_scanning(True)
         self.dock.show()
         self.dock.raise_()
-        self.window.status.showMessage(f"scan: {len(self.window.images):,} images…")
+        self.window.status.showMessage(f"scan: {len(state.images):,} images…")
 
     def open_scan_file(self, path: str | None = None) -> None:
         """Show a scan file made elsewhere (asks for it when `path` is None) if it fits the open model and images."""
@@ -90,9 +97,14 @@ class TopImagesWiring(QObject):
     def cancel_scan(self) -> None:
         self.window.controller.cancel_scan()
 
+    def _on_window_state_model_changed(self, _opened: object) -> None:
+        if self.window.window_state.images is not None:
+            self.images_changed(self.window.window_state.images)
+
     def images_changed(self, images: ImageSet) -> None:
-        """New images: stop any scan of the old ones and load an earlier scan of these, if there is one."""
+        """New images or a new model: stop any scan, and load an earlier scan of these with this model, if any."""
         self.scan = self.shown = None
+        self.window.window_state.set_scan(None)
         self._asked = None
         self._shown_id = next_request_id()
         self.window.controller.cancel(TopPatchesRequest)
@@ -106,8 +118,11 @@ class TopImagesWiring(QObject):
         if self._autoscan:
             self._autoscan = False
             self.start_scan()
-        else:
-            self._ask_scan(ScanRequest(images, self.pane.k.value(), cached_only=True))
+        elif not self.window.window_state.opened.unsupported():
+            self._ask_scan(self._cached_request(images, self.pane.k.value()))
+
+    def _cached_request(self, images: ImageSet, k: int) -> ScanRequest:
+        return ScanRequest(images, k, self.window.window_state.opened.names, cached_only=True)
 
     def _ask_scan(self, request: ScanRequest) -> None:
         self._scan_id = request.id
@@ -115,7 +130,7 @@ class TopImagesWiring(QObject):
 
     def _on_pane_k_changed(self, k: int) -> None:
         if self.window.images is not None and self.window.controller.scanning is None:
-            self._ask_scan(ScanRequest(self.window.images, k, cached_only=True))
+            self._ask_scan(self._cached_request(self.window.images, k))
 
     def _on_scan_job_scan_noticed(self, message: str) -> None:
         self.window.status.showMessage(f"scan: {message}")
@@ -137,6 +152,7 @@ class TopImagesWiring(QObject):
             else:
                 status.showMessage(f"scan: {outcome.count:,} images in {outcome.elapsed_s:.1f} s")
             self.scan = outcome
+            self.window.window_state.set_scan(outcome)
             self._shown_id = next_request_id()  # patches cut from an earlier scan are stale
             self.pane.show_note("")
             self._asked = None

@@ -9,6 +9,7 @@ and runs the request again there.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
@@ -16,10 +17,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal, Slot
+from torch import nn
 
 from explorer.core.datasets import files_dataset, open_dataset
 from explorer.core.errors import DataError, ExplorerError
-from explorer.core.model import SeedNet
+from explorer.core.graph import layers
+from explorer.core.loading import load_model
 from explorer.core.projection import predict, project
 from explorer.export import compute_figure, export_figure, projection_rgb8
 from explorer.export.backprop_figure import BackpropRequest, compute_backprop
@@ -39,6 +42,8 @@ from explorer.gui.messages import (
     ExportRequest,
     Failure,
     LoadRequest,
+    ModelLoaded,
+    ModelRequest,
     PageRequest,
     PageResult,
     PredictionsReady,
@@ -52,6 +57,7 @@ from explorer.gui.messages import (
     projection_variants,
 )
 from explorer.gui.synthesis_job import synthesize
+from explorer.gui.window_state import OpenModel
 
 CPU_FALLBACK = "Out of GPU memory: the views now run on the CPU"
 # Requests of a few images run on one CPU thread: measured on a loaded 2-core machine, a one-image
@@ -82,7 +88,7 @@ class Worker(QObject):
     synthesis_progressed = Signal(object)  # SynthesisImages while a synthesis optimizes
     experiment_progressed = Signal(object)  # ExperimentProgress, while an experiment runs
 
-    def __init__(self, model: SeedNet, device: torch.device) -> None:
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
         super().__init__()
         self.model = model
         self.device = device
@@ -144,6 +150,8 @@ class Worker(QObject):
             return synthesize(self, request)
         if isinstance(request, ExperimentViewRequest):
             return self._experiment(request)
+        if isinstance(request, ModelRequest):
+            return self._open_model(request)
         return self._load(request)
 
     def fingerprint(self) -> str:
@@ -245,6 +253,20 @@ class Worker(QObject):
         failures = req.images.failures  # filled by the decode above, on this thread
         unreadable = tuple((i, failures[i]) for i in range(req.start, req.stop) if i in failures)
         return PredictionsReady(req.id, req.images.source_key, req.start, predicted, _ms(t0), unreadable)
+
+    def _open_model(self, req: ModelRequest) -> ModelLoaded:
+        """Load the model here, off the GUI thread; only a model that loaded replaces the open one."""
+        t0 = time.perf_counter()
+        model = load_model(
+            req.spec, req.checkpoint, self.device, num_classes=req.num_classes, input_size=req.input_size,
+            mean=req.mean, std=req.std,
+        )  # fmt: skip
+        opened = OpenModel.of(model)
+        scan_model = copy.deepcopy(model)  # the scan thread's own copy: nothing shared
+        layers(scan_model)  # traced here once, so the scan thread never traces it
+        self.model = model
+        self.cache = ForwardCache(model, self.device)  # the forward cache is per model
+        return ModelLoaded(req.id, opened, scan_model, _ms(t0))
 
     def _load(self, req: LoadRequest) -> DataLoaded:
         t0 = time.perf_counter()

@@ -274,9 +274,9 @@ def test_the_state_maps_to_the_command_lines_request():
     )  # fmt: skip
     f = figure_request("feature", state, page=(4, 5, 9))
     assert (f.feature, f.images, f.method) == (60, (4, 5, 9), "gradient")
-    t = figure_request("topk", state, k=5)
+    t = figure_request("topk", state, k=5, channels=64)
     assert (t.features, t.k, t.method, t.unpool) == (tuple(range(48, 64)), 5, "deconvnet", "switches")
-    assert topk_features("conv1", 3) == tuple(range(3, 19)) and topk_features("conv1", 31) == tuple(range(16, 32))
+    assert topk_features(32, 3) == tuple(range(3, 19)) and topk_features(32, 31) == tuple(range(16, 32))
 
 
 def test_feature_across_images_exports_the_chosen_set(data_window, qtbot, monkeypatch, out_dir, data_dir, checkpoint):

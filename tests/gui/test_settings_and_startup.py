@@ -45,9 +45,10 @@ def test_garbage_settings_give_defaults(make_window, images, settings, qtbot):
                        "window/geometry": "not bytes", "window/state": QByteArray(b"\x00junk")}.items():  # fmt: skip
         settings.setValue(key, value)
     settings.sync()
-    assert read_state(settings) == ExplorerState()
+    seednet = {"conv1": 32, "conv2": 64}  # the open model's layers
+    assert read_state(settings, seednet) == ExplorerState()
     settings.setValue("view/feature", 40)  # conv1 has 32 features
-    assert read_state(settings).feature == 0
+    assert read_state(settings, seednet).feature == 0
     w = make_window(images=images)
     qtbot.waitUntil(lambda: w.shown is not None)
     assert (w.shown.layer, w.shown.feature) == ("conv1", 0)
@@ -140,5 +141,5 @@ def test_a_checkpoint_that_fails_to_load_is_fatal(tmp_path, monkeypatch, qapp):
 def test_run_app_opens_the_window_and_exits(run_app_window, threads_stopped):
     code, window, _ = run_app_window()
     assert code == 0
-    assert window.status.model_name.text() == "model: model.pt"
+    assert window.status.model_name.text() == "model: SeedNet (model.pt)"
     window.close()

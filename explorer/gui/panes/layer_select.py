@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
-from explorer.core.model import LAYERS
+from explorer.core.graph import Layer
 
 KEYS_HINT = "← → feature · ↑ ↓ layer · PgUp PgDn image · wheel: feature · F1: all keys"
 
@@ -13,13 +15,19 @@ KEYS_HINT = "← → feature · ↑ ↓ layer · PgUp PgDn image · wheel: featu
 class LayerSelectPane(QWidget):
     layer_selected = Signal(str)
     feature_selected = Signal(int)
+    model_selected = Signal(str)  # the spec of a model in the switcher
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.model = QComboBox()  # the model switcher: the bundled models, and the one opened from a file
+        self.model.setToolTip("Switch the model (File > Open model… opens your own)")
         self.layer = QComboBox()
-        for name, info in LAYERS.items():
-            self.layer.addItem(f"{name}  ({info.channels}×{info.size}×{info.size})", name)
+        self.channels: dict[str, int] = {}
+        for combo in (self.model, self.layer):  # long names elide instead of widening a narrow pane
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         self.feature = QSpinBox()
+        self.feature.setMinimumWidth(self.feature.fontMetrics().horizontalAdvance("0000") + 36)  # 3 digits + arrows
         self.feature.setKeyboardTracking(False)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         hint = QLabel(KEYS_HINT)
@@ -28,6 +36,7 @@ class LayerSelectPane(QWidget):
         feature_row.addWidget(self.feature)
         feature_row.addWidget(self.slider, 1)
         form = QFormLayout()
+        form.addRow("model", self.model)
         form.addRow("layer", self.layer)
         form.addRow("feature", feature_row)
         layout = QVBoxLayout(self)
@@ -36,13 +45,32 @@ class LayerSelectPane(QWidget):
         layout.addWidget(hint)
         layout.addStretch(1)
         self.layer.currentIndexChanged.connect(self._on_layer_current_index_changed)
+        self.model.activated.connect(self._on_model_activated)
         self.feature.valueChanged.connect(self.feature_selected)
         self.slider.valueChanged.connect(self.feature_selected)
-        self.show_state("conv1", 0)
+
+    def set_models(self, models: Sequence[tuple[str, str]], current: str) -> None:
+        """The switcher's entries, (label, spec) each, with `current` (a spec) selected; no intent emitted."""
+        self.model.blockSignals(True)
+        self.model.clear()
+        for label, spec in models:
+            self.model.addItem(label, spec)
+        self.model.setCurrentIndex(max(0, self.model.findData(current)))
+        self.model.blockSignals(False)
+
+    def set_layers(self, layers: Sequence[Layer]) -> None:
+        """The open model's layers, with their shapes; no intent emitted."""
+        self.layer.blockSignals(True)
+        self.layer.clear()
+        for lay in layers:
+            h, w = lay.size
+            self.layer.addItem(f"{lay.name}  ({lay.channels}×{h}×{w})", lay.name)
+        self.layer.blockSignals(False)
+        self.channels = {lay.name: lay.channels for lay in layers}
 
     def show_state(self, layer: str, feature: int) -> None:
         """Mirror the window's layer and feature without emitting intent."""
-        top = LAYERS[layer].channels - 1
+        top = self.channels[layer] - 1
         for widget in (self.layer, self.feature, self.slider):
             widget.blockSignals(True)
         self.layer.setCurrentIndex(self.layer.findData(layer))
@@ -54,4 +82,8 @@ class LayerSelectPane(QWidget):
             widget.blockSignals(False)
 
     def _on_layer_current_index_changed(self, _index: int) -> None:
-        self.layer_selected.emit(self.layer.currentData())
+        if self.layer.currentData() is not None:
+            self.layer_selected.emit(self.layer.currentData())
+
+    def _on_model_activated(self, _index: int) -> None:
+        self.model_selected.emit(self.model.currentData())

@@ -26,17 +26,24 @@ class PredictionPane(QWidget):
         self.plot.setMinimumHeight(170)  # ten class names, one above the other, never printed over each other
         self.plot.hideButtons()
         self.plot.setXRange(0, 1, padding=0.02)
-        self.plot.setYRange(-0.5, len(self.classes) - 0.5, padding=0)
         self.plot.getViewBox().invertY(True)
-        self.plot.getAxis("left").setTicks([list(enumerate(self.classes))])
         self.plot.getAxis("bottom").setLabel("probability")
-        n = len(self.classes)
-        self.bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.7, width=np.zeros(n), brush=BAR)
+        self.bars = pg.BarGraphItem(x0=[0], y=[0], height=0.7, width=[0], brush=BAR)
         self.plot.addItem(self.bars)
+        self.set_classes(classes)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addWidget(self.plot, 1)
+
+    def set_classes(self, classes: Sequence[str]) -> None:
+        """The open model's classes, one bar each (a new model may have others)."""
+        self.classes = tuple(classes)
+        n = len(self.classes)
+        self.plot.setYRange(-0.5, n - 0.5, padding=0)
+        self.plot.getAxis("left").setTicks([list(enumerate(self.classes))])
+        self.bars.setOpts(x0=np.zeros(n), y=np.arange(n), width=np.zeros(n), brushes=None, brush=BAR)
+        self.summary.setText("no image yet")
 
     def show_probs(self, probs: np.ndarray, true_class: int) -> None:
         """Bars for `probs`; the predicted class in orange, the true class (if known, -1 if not) in green."""

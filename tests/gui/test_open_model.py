@@ -1,0 +1,141 @@
+"""File > Open model… and the model switcher: the window follows the open model, and a model that
+fails to load leaves the previous one open with one message."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from conftest import all_predicted
+from PySide6.QtWidgets import QMessageBox
+
+from explorer.gui import open_model_dialog
+from explorer.gui.messages import ModelRequest
+from explorer.gui.open_model_dialog import OpenModelDialog
+
+USER_MODEL = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    class TinyNet(nn.Module):
+        input_size = 32
+
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.r1 = nn.ReLU()
+            self.p1 = nn.MaxPool2d(2)
+            self.c2 = nn.Conv2d(8, 12, 3, padding=1)
+            self.r2 = nn.ReLU()
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(12, 10)
+
+        def forward(self, x):
+            x = self.p1(self.r1(self.c1(x)))
+            x = self.pool(self.r2(self.c2(x)))
+            return self.fc(torch.flatten(x, 1))
+    """
+)
+
+
+@pytest.fixture
+def user_model(tmp_path):
+    """(spec, checkpoint) of a user's model class in a file, with random weights saved beside it."""
+    path = tmp_path / "tiny.py"
+    path.write_text(USER_MODEL)
+    namespace: dict = {}
+    exec(compile(USER_MODEL, str(path), "exec"), namespace)
+    torch.manual_seed(1)
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save(namespace["TinyNet"]().state_dict(), checkpoint)
+    return f"{path}:TinyNet", str(checkpoint)
+
+
+def _layer_items(w) -> list[str]:
+    return [w.layer_select.layer.itemData(i) for i in range(w.layer_select.layer.count())]
+
+
+def _open_from_dialog(w, monkeypatch, request: ModelRequest) -> None:
+    monkeypatch.setattr(open_model_dialog, "ask_model", lambda parent: request)
+    w.menu_actions["open_model"].trigger()
+
+
+def test_a_user_model_from_a_file_opens_and_the_views_follow_it(window, user_model, monkeypatch, qtbot):
+    w = window
+    spec, checkpoint = user_model
+    assert _layer_items(w) == ["conv1", "conv2"]
+    generation = w.window_state.generation
+    _open_from_dialog(w, monkeypatch, ModelRequest(spec, checkpoint))
+    qtbot.waitUntil(lambda: _layer_items(w) == ["r1", "r2"])
+    assert w.window_state.generation == generation + 1
+    assert w.status.model_name.text() == "model: TinyNet (tiny.pt)"
+    assert w.layer_select.model.currentText() == "tiny.py:TinyNet with tiny.pt"
+    # The views come back for the new model's layer, computed by that model.
+    qtbot.waitUntil(lambda: w.shown is not None and w.shown.layer == "r1")
+    assert w.shown.activations.shape == (8, 32, 32)
+    _title, projection = w.shown.projections[0]
+    assert projection.shape == (3, 32, 32) and np.abs(projection).sum() > 0
+    model = w.window_state.model
+    x = w.images.tensor([w.shown.index], torch.device("cpu"))
+    with torch.no_grad():
+        expected = torch.relu(model.c1(x))[0].numpy()
+    np.testing.assert_allclose(w.shown.activations, expected, rtol=1e-5, atol=1e-6)
+    assert w.layer_select.feature.maximum() == 7
+    w.set_layer("r2")
+    qtbot.waitUntil(lambda: w.shown.layer == "r2" and w.shown.activations.shape == (12, 16, 16))
+    qtbot.waitUntil(lambda: all_predicted(w))
+
+
+def test_a_broken_model_file_keeps_the_previous_model_and_says_why(window, tmp_path, monkeypatch, qtbot):
+    w = window
+    broken = tmp_path / "broken.py"
+    broken.write_text("from torch import nn\n\nclass Other(nn.Module):\n    pass\n")
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
+    model = w.window_state.model
+    shown = w.shown
+    _open_from_dialog(w, monkeypatch, ModelRequest(f"{broken}:TinyNet"))
+    qtbot.waitUntil(lambda: len(warnings) == 1)
+    assert "broken.py:TinyNet could not be opened" in warnings[0] and "TinyNet" in warnings[0]
+    assert "stays open" in warnings[0]
+    assert w.window_state.model is model and w.controller.worker.model is model
+    assert _layer_items(w) == ["conv1", "conv2"]
+    w.set_feature(3)  # the views still work on the previous model
+    qtbot.waitUntil(lambda: w.shown is not shown and w.shown.feature == 3 and w.shown.layer in ("conv1", "conv2"))
+
+
+def test_switching_back_to_seednet_restores_its_layers(window, user_model, monkeypatch, qtbot):
+    w = window
+    _open_from_dialog(w, monkeypatch, ModelRequest(*user_model))
+    qtbot.waitUntil(lambda: _layer_items(w) == ["r1", "r2"])
+    switcher = w.layer_select.model
+    switcher.setCurrentIndex(switcher.findData("seednet"))
+    switcher.activated.emit(switcher.currentIndex())
+    qtbot.waitUntil(lambda: _layer_items(w) == ["conv1", "conv2"])
+    assert w.status.model_name.text() == "model: SeedNet (bundled)"
+    qtbot.waitUntil(lambda: w.shown is not None and w.shown.layer in ("conv1", "conv2"), timeout=60000)
+    assert w.shown.activations.shape[0] in (32, 64)
+
+
+def test_a_model_of_another_input_size_turns_the_views_off_with_a_message(window, user_model, monkeypatch, qtbot):
+    w = window
+    spec, checkpoint = user_model
+    _open_from_dialog(w, monkeypatch, ModelRequest(spec, checkpoint, input_size=64))
+    qtbot.waitUntil(lambda: _layer_items(w) == ["r1", "r2"])
+    assert "takes 64×64 input" in w.device_notice.text.text()
+    assert w.shown is None  # nothing of the previous model is left on screen as if it were this one's
+
+
+def test_the_dialog_builds_the_request_from_its_fields(qtbot, user_model):
+    dialog = OpenModelDialog()
+    qtbot.addWidget(dialog)
+    dialog.architecture.setEditText("torchvision:vgg11_bn")
+    dialog.checkpoint.setText("/x/vgg.pt")
+    dialog.num_classes.setValue(10)
+    dialog.input_size.setValue(32)
+    r = dialog.request()
+    assert (r.spec, r.checkpoint, r.num_classes, r.input_size) == ("torchvision:vgg11_bn", "/x/vgg.pt", 10, 32)
+    assert open_model_dialog._only_class(user_model[0].split(":")[0]) == "TinyNet"
