@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import all_predicted
 from PIL import Image
-from PySide6.QtWidgets import QFileDialog
 
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model
 from explorer.core.occlusion_sensitivity import occlusion
+from explorer.gui import dialogs
 from explorer.gui.messages import ExperimentProgress, ExperimentViewRequest, ExportDone, Failure
 
 
@@ -160,7 +160,7 @@ def test_export_writes_what_the_command_line_writes(
     wiring = open_view(w, qtbot, kind)
     qtbot.waitUntil(lambda: wiring.shown.figure.request.layer == "conv1" if kind != "invariance" else True)
     path = tmp_path / "window.svg"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    monkeypatch.setattr(dialogs, "get_save_file_name", lambda *a, **k: (str(path), ""))
     with qtbot.waitSignal(w.controller.result_ready, check_params_cb=lambda r: isinstance(r, ExportDone)) as done:
         wiring.controls.export.click()
     assert done.args[0].kind == kind and done.args[0].path == str(path)
