@@ -141,9 +141,10 @@ class SynthesisRequest:
     features: tuple[int, ...]
     settings: MaximizeSettings = field(default_factory=MaximizeSettings)
     every: int = 8
+    id: int = field(default_factory=next_request_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExperimentViewRequest:
     """Occlusion, feature evolution or invariance for the window's images (a view of the Analyse menu); long."""
 
@@ -292,7 +293,7 @@ class SynthesisStopped:
     step: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExperimentViewResult:
     request_id: int
     figure: ExperimentFigure  # numpy arrays and plain values only
@@ -308,7 +309,7 @@ class ExperimentProgress:
     total: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelLoaded:
     """The worker now runs `opened.model`; `scan_model` is a private copy for the scan thread."""
 
