@@ -1,0 +1,24 @@
+"""`cnn-explorer evaluate`: the model's top-1 accuracy on a split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from explorer.cli import Parser, add_common, load_from_args, open_from_args, progress_line, readable
+from explorer.core.errors import ExplorerError
+
+
+def main(argv: Sequence[str]) -> int:
+    p = Parser(prog="cnn-explorer evaluate", description="Print the model's accuracy on a split.")
+    add_common(p)
+    args = p.parse_args(argv)
+    from explorer.core.training import evaluate
+
+    ds = open_from_args(args.data, args.split, args.download)
+    model, device = load_from_args(args)
+    if (ds.labels < 0).any():
+        raise ExplorerError(f"{args.data}: some images have no class label, so accuracy cannot be measured")
+    pixels, labels = readable(ds, ds.all_pixels(progress_line("decoding")), args.data)
+    acc = evaluate(model, pixels, labels, device)
+    print(f"accuracy on {ds.name}: {100 * acc:.2f}% of {len(labels)} images")
+    return 0
