@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QMainWindow
 from torch import nn
 
-from explorer.core.datasets import IMAGE_EXTENSIONS
 from explorer.core.device import describe_device
 from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES
@@ -48,13 +46,14 @@ from explorer.gui.panes.layer_select import LayerSelectPane
 from explorer.gui.panes.prediction import PredictionPane
 from explorer.gui.panes.projection import ProjectionPane
 from explorer.gui.panes.top_images import TopImagesPane
-from explorer.gui.settings import read_bytes, read_state, write_state
+from explorer.gui.settings import read_state, write_state
 from explorer.gui.shortcut_guard import ShortcutGuard
 from explorer.gui.status import ExplorerStatusBar
 from explorer.gui.synthesis_wiring import SynthesisWiring
 from explorer.gui.top_images_wiring import TopImagesWiring
 from explorer.gui.unreadable import unreadable_lines, unreadable_notice
-from explorer.gui.window_layout import build_layout, default_sizes, default_window_size
+from explorer.gui.window_layout import WindowLayoutMixin
+from explorer.gui.window_sources import ImageSourcesMixin, source_name
 from explorer.gui.window_state import OpenModel, WindowState, figure_label
 
 PREDICT_BATCH = 500
@@ -62,7 +61,7 @@ STALE_KINDS = ("ViewRequest", "PageRequest", "PredictRequest", "TopPatchesReques
 PAGE_DELAY_MS = 100  # the page of Feature across images is asked for once scrubbing pauses this long
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
     def __init__(
         self,
         model: nn.Module,
@@ -156,33 +155,6 @@ class MainWindow(QMainWindow):
             self._show_images(images, self.source, "")
         else:
             self.open_source(self.source, self.split, fallback=True)
-
-    # Layout --------------------------------------------------------------------------------------
-
-    def _build_layout(self) -> None:
-        panes = [self.browser, self.layer_select, self.prediction, self.projection, self.across, self.top_images]
-        self.docks = build_layout(
-            self, [self.device_notice, self.notice, self.unreadable_notice, self.activations], panes
-        )
-        self._default_state = self.saveState()
-
-    def _restore_layout(self) -> None:
-        geometry = read_bytes(self.settings, "window/geometry")
-        state = read_bytes(self.settings, "window/state")
-        if geometry is None or not self.restoreGeometry(geometry):
-            default_window_size(self)
-        if state is None or not self.restoreState(state):
-            QTimer.singleShot(0, self, lambda: default_sizes(self, self.docks))  # once the window has its size
-
-    def _on_reset_layout_triggered(self) -> None:
-        """Every dock back in its place, shown and docked, sized to the window as it is now."""
-        for dock in self.docks:
-            dock.setFloating(False)
-        self.restoreState(self._default_state)
-        for dock in self.docks:
-            dock.show()
-        self.docks[4].raise_()
-        default_sizes(self, self.docks)
 
     # Wiring --------------------------------------------------------------------------------------
 
@@ -356,7 +328,7 @@ class MainWindow(QMainWindow):
         self.status.show_failure(failure.message)
         load = self._loads.pop(failure.request_id, None)
         if load is not None:
-            dialogs.explain_load_failure(self, load.download, _source_name(load.source), failure.message)
+            dialogs.explain_load_failure(self, load.download, source_name(load.source), failure.message)
 
     def _on_controller_device_fell_back(self, message: str) -> None:
         self.status.show_device(f"cpu ({message.split(':')[0].lower()})")
@@ -365,7 +337,7 @@ class MainWindow(QMainWindow):
     def _on_controller_busy_changed(self, request: object) -> None:
         if isinstance(request, LoadRequest):
             verb = "Downloading" if request.download else "Opening"
-            self.status.set_busy(f"{verb} {_source_name(request.source)}…")
+            self.status.set_busy(f"{verb} {source_name(request.source)}…")
         elif isinstance(request, ModelRequest):
             self.status.set_busy(f"Opening the model {request.describe()}…")
         elif isinstance(request, ExportRequest):
@@ -406,72 +378,6 @@ class MainWindow(QMainWindow):
         if reason:
             self.status.showMessage(reason)
 
-    # Data ----------------------------------------------------------------------------------------
-
-    def open_source(
-        self, source: str | tuple[str, ...], split: str | None = None, *, fallback: bool = False, download: bool = False
-    ) -> None:
-        """Open a source (cifar10, probes, a folder, or a tuple of files) on the worker."""
-        request = LoadRequest(source, split or self.split, download=download, fallback=fallback)
-        self._loads[request.id] = request
-        self.controller.submit(request)
-
-    def download_cifar10(self) -> None:
-        self.open_source("cifar10", download=True)
-
-    def _show_images(self, images: ImageSet, source: str | tuple[str, ...], notice: str) -> None:
-        self._loads.clear()
-        self.images = images
-        self.source = source
-        if isinstance(source, str) and source != "probes":
-            self._update(source=source)
-        self.controller.cancel(PredictRequest)
-        self.controller.cancel(ViewRequest)
-        self.controller.cancel(PageRequest)
-        self.shown_id = self.shown_page_id = next_request_id()  # whatever was asked before this set is stale
-        self._drawn.clear()
-        self.notice.show_notice(
-            f"{notice.rstrip('.')}. Showing the built-in probe patterns meanwhile." if notice else ""
-        )
-        self.browser.set_images(images, self.split)
-        self.status.show_data(images.name, len(images))
-        self.window_state.set_images(images)  # the Top images wiring follows it
-        self._show_unreadable()
-        image = self.state.image if self.state.image < len(images) else 0
-        self._update(image=image)
-        self.browser.show_current(image)
-        self.request_view()
-        self._predict_from(0)
-
-    def _on_browser_split_selected(self, split: str) -> None:
-        self.split = split
-        self._update(split=split)
-        if isinstance(self.source, str) and self.source != "probes":
-            self.open_source(self.source, split)
-
-    def _on_open_folder_triggered(self) -> None:
-        folder = dialogs.get_existing_directory(self, "Open a folder of images")
-        if folder:
-            self.open_source(folder)
-
-    def _on_open_files_triggered(self) -> None:
-        pattern = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
-        files = dialogs.get_open_file_names(self, "Open images", pattern)
-        if files:
-            self.open_source(tuple(files))
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if len(paths) == 1 and os.path.isdir(paths[0]):
-            self.open_source(paths[0])
-        elif paths:
-            self.open_source(tuple(p for p in paths if os.path.isfile(p)))
-        event.acceptProposedAction()
-
     # Closing -------------------------------------------------------------------------------------
 
     def save_settings(self) -> None:
@@ -485,9 +391,3 @@ class MainWindow(QMainWindow):
         self.browser.model.close()
         self.controller.shutdown()
         super().closeEvent(event)
-
-
-def _source_name(source: str | tuple[str, ...]) -> str:
-    if isinstance(source, tuple):
-        return f"{len(source)} files"
-    return {"cifar10": "CIFAR-10", "probes": "probe patterns"}.get(source, Path(source).name or source)

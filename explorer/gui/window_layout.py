@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QVBoxLayout, QWidget
+
+from explorer.gui.settings import read_bytes
 
 Area = Qt.DockWidgetArea
 # Dock titles and areas, in the order of MainWindow.docks.
@@ -106,3 +108,32 @@ def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
     window.resizeDocks(docks[3:4], [max(250, h * 40 // 100)], Qt.Orientation.Vertical)
     bottom = w - docks[0].width()
     window.resizeDocks(docks[3:5], [bottom * 48 // 100, bottom * 52 // 100], Qt.Orientation.Horizontal)
+
+
+class WindowLayoutMixin:
+    """The main window's docks: built, restored from the settings, and reset; mixed into MainWindow."""
+
+    def _build_layout(self) -> None:
+        panes = [self.browser, self.layer_select, self.prediction, self.projection, self.across, self.top_images]
+        self.docks = build_layout(
+            self, [self.device_notice, self.notice, self.unreadable_notice, self.activations], panes
+        )
+        self._default_state = self.saveState()
+
+    def _restore_layout(self) -> None:
+        geometry = read_bytes(self.settings, "window/geometry")
+        state = read_bytes(self.settings, "window/state")
+        if geometry is None or not self.restoreGeometry(geometry):
+            default_window_size(self)
+        if state is None or not self.restoreState(state):
+            QTimer.singleShot(0, self, lambda: default_sizes(self, self.docks))  # once the window has its size
+
+    def _on_reset_layout_triggered(self) -> None:
+        """Every dock back in its place, shown and docked, sized to the window as it is now."""
+        for dock in self.docks:
+            dock.setFloating(False)
+        self.restoreState(self._default_state)
+        for dock in self.docks:
+            dock.show()
+        self.docks[4].raise_()
+        default_sizes(self, self.docks)
