@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from torch import nn
+from hand_models import RedSum
 
 from explorer.core import activations, load_model, predict
 from explorer.core.datasets import open_dataset
@@ -67,27 +67,12 @@ def test_scale_and_rotation_turn_about_the_centre():
     assert transformed(x, "scale", 1.0) is x
 
 
-class RedCopy(nn.Module):
-    """conv1 copies the red channel; the logits are (sum of red, 0)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 1, 1, bias=False)
-        self.relu = nn.ReLU()
-        with torch.no_grad():
-            self.conv1.weight.copy_(torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1))
-
-    def forward(self, x):
-        s = self.relu(self.conv1(x)).sum((1, 2, 3))
-        return torch.stack([s, torch.zeros_like(s)], 1)
-
-
 def test_hand_worked_translation():
     # One red pixel at (1, 1) of a 4x4 image, fill 0. Moved by 1 it is somewhere else: the maps differ
     # in two pixels of 1, so the distance is sqrt(2); moved by 3 it leaves the image: distance 1.
     x = torch.zeros(3, 4, 4)
     x[0, 1, 1] = 1.0
-    r = invariance(RedCopy(), x, "translate", [0, 1, 3], layer="relu", fill=0.0)
+    r = invariance(RedSum(), x, "translate", [0, 1, 3], layer="relu", fill=0.0)
     torch.testing.assert_close(r.distance, torch.tensor([0.0, math.sqrt(2), 1.0]))
     # p(class 0) = sigmoid(sum of red): sigmoid(1) while the pixel is in, 0.5 once it has left.
     s1 = torch.sigmoid(torch.tensor(1.0)).item()

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from torch import nn
+from hand_models import RedSum
 
 from explorer.core import activations, load_model, predict
 from explorer.core.datasets import open_dataset
@@ -55,26 +55,11 @@ def test_zfnet_batchnorm_model_matches_the_loop(real_images):
     torch.testing.assert_close(r.activation, act, atol=1e-3, rtol=1e-4)
 
 
-class Corner(nn.Module):
-    """Hand-checkable: conv1 copies the red channel; logits are (sum of red, 0)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 1, 1, bias=False)
-        self.relu = nn.ReLU()
-        with torch.no_grad():
-            self.conv1.weight.copy_(torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1))
-
-    def forward(self, x):
-        s = self.relu(self.conv1(x)).sum((1, 2, 3))
-        return torch.stack([s, torch.zeros_like(s)], 1)
-
-
 def test_hand_worked_case():
     # A 4x4 red image, 1 in the top-left 2x2 block and 0 elsewhere; a 2x2 square of fill 0 with stride 2.
     x = torch.zeros(1, 3, 4, 4)
     x[0, 0, :2, :2] = 1.0
-    r = occlusion(Corner(), x, size=2, stride=2, fill=0.0, layer="relu", feature=0)
+    r = occlusion(RedSum(), x, size=2, stride=2, fill=0.0, layer="relu", feature=0)
     # Covering the block removes all 4 of the red; anywhere else the sum stays 4.
     assert r.activation.tolist() == [[[0.0, 4.0], [4.0, 4.0]]]
     # logits (s, 0): p(class 0) = sigmoid(s), so 0.5 where covered and sigmoid(4) elsewhere.
