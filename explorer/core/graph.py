@@ -140,7 +140,8 @@ class ModelGraph:
         dtype = param.dtype if param is not None else torch.float32
         x = torch.zeros(1, 3, size, size, device=device, dtype=dtype)
         try:
-            values = self.run(x, None)
+            with torch.no_grad():  # shapes only: no autograd graph at start-up
+                values = self.run(x, None)
         except ModelError:
             raise
         except Exception as exc:
