@@ -15,6 +15,7 @@ from PySide6.QtGui import QPixmap
 from explorer.core import images as core_images
 from explorer.core.datasets import files_dataset
 from explorer.core.model import CLASSES
+from explorer.gui.controller import SHUTDOWN_WAIT_MS
 from explorer.gui.panes.thumbnails import ThumbnailModel
 
 
@@ -74,7 +75,7 @@ def test_a_fifo_and_a_symlink_loop_in_the_folder_leave_the_window_responsive(mak
         assert time.perf_counter() - started < 0.2
 
 
-def test_closing_while_a_request_hangs_takes_under_a_second(make_window, images, qtbot, threads_stopped):
+def test_closing_while_a_request_hangs_does_not_wait_for_it(make_window, images, qtbot, threads_stopped):
     w = make_window(images=images)
     qtbot.waitUntil(lambda: w.controller.running is None)
     gate = threading.Event()
@@ -93,4 +94,6 @@ def test_closing_while_a_request_hangs_takes_under_a_second(make_window, images,
     gate.set()  # let the worker end, so no thread outlives the test
     for t in threads_stopped:
         t.wait(10_000)
-    assert took < 1.0, f"closing took {took:.2f} s"
+    # The request hangs for 30 s; closing waits for it at most SHUTDOWN_WAIT_MS, plus saving the settings
+    # (the slack is for a loaded machine: this checks that closing does not hang, not how fast it is).
+    assert took < SHUTDOWN_WAIT_MS / 1000 + 3.0, f"closing took {took:.2f} s"
