@@ -26,33 +26,44 @@ _KEEP: list[
 
 
 def _app_and_window(data: str, split: str, model_args: dict, device_name: str):
+    """The window opened as `cnn-explorer` opens it (explorer.gui.app): the start-up window painted first,
+    torch and the model loaded behind it, then the main window."""
+    import argparse
+
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("CNN_EXPLORER_SETTINGS", os.path.join(tempfile.mkdtemp(), "bench.ini"))
     from PySide6.QtWidgets import QApplication
 
     STAMPS["qt_imported"] = time.time()
-    import torch  # noqa: F401  (imported by the window anyway: stamped apart to show its share)
+    from explorer.gui.app import in_background, load_for_window, open_main_window, show_startup_window
 
-    STAMPS["torch_imported"] = time.time()
-    from explorer.core.device import resolve_device
-    from explorer.core.loading import load_model
-    from explorer.gui.main_window import MainWindow
-    from explorer.gui.settings import open_settings
-
-    STAMPS["explorer_imported"] = time.time()
     app = QApplication.instance() or QApplication([])
-    device = resolve_device(device_name)
-    model = load_model(model_args.get("model") or "seednet", model_args.get("checkpoint"), device,
-                       num_classes=model_args.get("num_classes"), input_size=model_args.get("input_size"),
-                       mean=model_args.get("mean"), std=model_args.get("std"))  # fmt: skip
-    STAMPS["model_loaded"] = time.time()
-    window = MainWindow(model, device, open_settings(), source=data, split=split)
+    args = argparse.Namespace(data=data, split=split, device=device_name, checkpoint=None)
+    for key, value in model_args.items():
+        setattr(args, key, tuple(value) if isinstance(value, list) else value)
+    splash = show_startup_window(args)
+    STAMPS["window_visible"] = time.time()
+
+    def job(say):
+        import torch  # noqa: F401  (stamped apart to show its share)
+
+        STAMPS["torch_imported"] = time.time()
+        loaded = load_for_window(args, say)
+        STAMPS["model_loaded"] = time.time()
+        return loaded
+
+    outcome = in_background(job, splash)
+    if outcome is None or not outcome[0]:
+        raise RuntimeError(f"the model did not load: {outcome and outcome[1]}")
+    splash.finish()
+    loaded = outcome[1]
+    window = open_main_window(loaded, args)
     window.resize(1280, 800)
     window.show()
     app.processEvents()
     window.repaint()  # painted now, synchronously: the window is on screen when this returns
-    STAMPS["window_visible"] = time.time()
-    return app, window, model
+    STAMPS["main_window_visible"] = time.time()
+    return app, window, loaded.model
 
 
 def _scrub_layers(model) -> list[tuple[str, int]]:

@@ -5,16 +5,56 @@ Public API (stable; scripts and notebooks use exactly this):
     occlusion, evolution, invariance (Zeiler & Fergus's other experiments)
 and explorer.core.backprop.manual_gradients. Every function takes any model that
 `load_model` opens (or any nn.Module that torch.fx traces).
+
+The names are imported on first use (PEP 562): importing a light module of the package (`explorer.core.errors`,
+as the command line and the window's first paint do) does not import torch.
 """
 
-from explorer.core.feature_evolution import evolution
-from explorer.core.graph import Layer, layers
-from explorer.core.invariance_curves import invariance
-from explorer.core.loading import load_model
-from explorer.core.model import CLASSES, LAYERS, SeedNet
-from explorer.core.occlusion_sensitivity import occlusion
-from explorer.core.projection import activations, layer_outputs, predict, project
-from explorer.core.synthesis import maximize
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from explorer.core.feature_evolution import evolution
+    from explorer.core.graph import Layer, layers
+    from explorer.core.invariance_curves import invariance
+    from explorer.core.loading import load_model
+    from explorer.core.model import CLASSES, LAYERS, SeedNet
+    from explorer.core.occlusion_sensitivity import occlusion
+    from explorer.core.projection import activations, layer_outputs, predict, project
+    from explorer.core.synthesis import maximize
+
+_HOMES = {
+    "CLASSES": "explorer.core.model",
+    "LAYERS": "explorer.core.model",
+    "SeedNet": "explorer.core.model",
+    "Layer": "explorer.core.graph",
+    "layers": "explorer.core.graph",
+    "activations": "explorer.core.projection",
+    "layer_outputs": "explorer.core.projection",
+    "predict": "explorer.core.projection",
+    "project": "explorer.core.projection",
+    "evolution": "explorer.core.feature_evolution",
+    "invariance": "explorer.core.invariance_curves",
+    "load_model": "explorer.core.loading",
+    "occlusion": "explorer.core.occlusion_sensitivity",
+    "maximize": "explorer.core.synthesis",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'explorer.core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "CLASSES",

@@ -14,10 +14,8 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from explorer.core.datasets import SPLITS
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
+from explorer.gui.identity import APPLICATION, ORGANIZATION
 from explorer.gui.messages import COMPARES, ProjectionOptions
-
-ORGANIZATION = "cnn-feature-explorer"
-APPLICATION = "CNN Feature Explorer"
 
 
 def open_settings() -> QSettings:

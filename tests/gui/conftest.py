@@ -124,13 +124,14 @@ def run_app_window(tmp_path, monkeypatch, qapp, model):
     """
     from explorer.core.checkpoint import save_model
     from explorer.gui import app as gui_app
+    from explorer.gui.main_window import MainWindow
 
     path = tmp_path / "model.pt"
     save_model(model, path)
     monkeypatch.setattr(type(qapp), "exec", lambda self: 0)
     opened: list = []
-    real_show = gui_app.MainWindow.show
-    monkeypatch.setattr(gui_app.MainWindow, "show", lambda self: (opened.append(self), real_show(self)))
+    real_show = MainWindow.show
+    monkeypatch.setattr(MainWindow, "show", lambda self: (opened.append(self), real_show(self)))
 
     def launch(device: str = "cpu"):
         import argparse

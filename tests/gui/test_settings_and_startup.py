@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import threading
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from explorer.core.errors import DataUnavailable
 from explorer.gui import app as gui_app
@@ -143,3 +146,70 @@ def test_run_app_opens_the_window_and_exits(run_app_window, threads_stopped):
     assert code == 0
     assert window.status.model_name.text() == "model: SeedNet (model.pt)"
     window.close()
+
+
+def _startup_windows() -> list[gui_app.StartupWindow]:
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, gui_app.StartupWindow) and w.isVisible()]
+
+
+def test_a_busy_start_up_window_shows_while_the_model_loads(run_app_window, monkeypatch, threads_stopped):
+    import explorer.core.loading as loading
+
+    release = threading.Event()
+    real_load = loading.load_model
+
+    def slow_load(*args, **kwargs):
+        assert release.wait(30), "the start-up window was never seen"
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_model", slow_load)
+    seen: list[tuple[str, int, int]] = []
+
+    def look() -> None:
+        shown = _startup_windows()
+        if shown and "loading the model" in shown[0].step.text():  # the loader has reached load_model
+            bar = shown[0].busy
+            seen.append((shown[0].step.text(), bar.minimum(), bar.maximum()))
+            release.set()
+        else:
+            QTimer.singleShot(10, look)
+
+    QTimer.singleShot(0, look)
+    code, window, _ = run_app_window()
+    try:
+        assert code == 0 and window is not None
+        assert seen and seen[0][1:] == (0, 0), seen  # a busy bar, with no pretended end
+        assert not _startup_windows()  # gone once the main window is up
+    finally:
+        window.close()
+
+
+def test_quitting_the_start_up_window_ends_without_opening_the_main_window(
+    run_app_window, monkeypatch, threads_stopped
+):
+    import explorer.core.loading as loading
+
+    release = threading.Event()
+    real_load = loading.load_model
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: (release.wait(30), real_load(*a, **k))[1])
+    exits: list[int] = []
+    monkeypatch.setattr(gui_app, "_exit_now", lambda code: exits.append(code) or code)
+
+    def quit_when_shown() -> None:
+        shown = _startup_windows()
+        if shown:
+            shown[0].close()  # as the Quit button or the title bar's close does
+        else:
+            QTimer.singleShot(10, quit_when_shown)
+
+    QTimer.singleShot(0, quit_when_shown)
+    code, window, _ = run_app_window()
+    release.set()  # let the abandoned loader end
+    assert (code, window, exits) == (0, None, [0])
+
+
+def test_the_window_can_paint_before_torch_is_imported():
+    # What lets the start-up window appear at once: the entry points import no torch until it is needed.
+    check = "import sys, explorer.cli, explorer.gui.app; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"
