@@ -24,6 +24,7 @@ from explorer.gui.messages import (
     next_request_id,
 )
 from explorer.gui.panes.backprop import BackpropPane
+from explorer.gui.window_layout import scrolling
 
 if TYPE_CHECKING:
     from explorer.gui.main_window import MainWindow
@@ -41,7 +42,7 @@ class BackpropWiring(QObject):
         self.pane = BackpropPane()
         self.dock = QDockWidget(TITLE, window)
         self.dock.setObjectName("backpropagation")
-        self.dock.setWidget(self.pane)
+        self.dock.setWidget(scrolling(self.pane))  # squeezed, it scrolls rather than cutting the pane off
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         self.dock.hide()  # opened from the Analyse menu
         self.shown: BackpropViewResult | None = None

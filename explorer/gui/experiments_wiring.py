@@ -30,6 +30,7 @@ from explorer.gui.messages import (
 from explorer.gui.panes.evolution import EvolutionPane
 from explorer.gui.panes.invariance import InvariancePane
 from explorer.gui.panes.occlusion import OcclusionPane
+from explorer.gui.window_layout import scrolling
 
 if TYPE_CHECKING:
     from explorer.gui.main_window import MainWindow
@@ -50,7 +51,7 @@ class ExperimentWiring(QObject):
         self.controls = self.pane.controls
         self.dock = QDockWidget(TITLES[kind], window)
         self.dock.setObjectName(kind)
-        self.dock.setWidget(self.pane)
+        self.dock.setWidget(scrolling(self.pane))  # squeezed, it scrolls rather than cutting the pane off
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         self.dock.hide()  # opened from the Analyse menu
         self.shown: ExperimentViewResult | None = None

@@ -28,6 +28,7 @@ from explorer.gui.messages import (
     SynthesisStopped,
 )
 from explorer.gui.panes.synthesis import SynthesisPane
+from explorer.gui.window_layout import scrolling
 
 if TYPE_CHECKING:
     from explorer.gui.main_window import MainWindow
@@ -55,7 +56,7 @@ class SynthesisWiring(QObject):
         self.pane = SynthesisPane()
         self.dock = QDockWidget(TITLE, window)
         self.dock.setObjectName("synthesized")
-        self.dock.setWidget(self.pane)
+        self.dock.setWidget(scrolling(self.pane))  # squeezed, it scrolls rather than cutting the pane off
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         self.dock.hide()  # opened from the Analyse menu
         self.settings = read_settings(window.settings)

@@ -312,3 +312,17 @@ def test_a_failed_download_explains_itself_in_a_dialog(make_window, qtbot, monke
         w.menu_actions["download_cifar10"].trigger()
     qtbot.waitUntil(lambda: bool(shown))
     assert "network unreachable" in shown[0] and "Open folder" in shown[0] and "another computer" in shown[0]
+
+
+@pytest.mark.parametrize("size", [(1024, 640), (1920, 1080)])
+def test_every_analyse_dock_is_usable_at_small_and_large_sizes(window, qtbot, size):
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.size().toTuple() == size)
+    openers = [w.open for w in window.experiments.values()] + [
+        window.backprop_wiring.open,
+        window.synthesis_wiring.open,
+    ]
+    for open_dock in openers:
+        open_dock()
+        qtbot.waitUntil(lambda: clipped_panes(window) == [], timeout=5000)  # once the docks have their sizes
+        assert window.size().toTuple() == size and window.minimumSizeHint().height() <= size[1], open_dock

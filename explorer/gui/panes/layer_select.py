@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlid
 
 from explorer.core.graph import Layer
 
-KEYS_HINT = "← → feature · ↑ ↓ layer · PgUp PgDn image · wheel: feature · F1: all keys"
+KEYS_HINT = "← → feature · ↑ ↓ layer\nPgUp PgDn image · F1: all keys"  # two fixed lines: a wrapped label
+# in the dock's scroll area was given one line's height at narrow widths and printed its second line over it
 
 
 class LayerSelectPane(QWidget):
@@ -31,7 +32,7 @@ class LayerSelectPane(QWidget):
         self.feature.setKeyboardTracking(False)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         hint = QLabel(KEYS_HINT)
-        hint.setWordWrap(True)
+        hint.setToolTip("The mouse wheel over a view scrubs features; Ctrl+wheel zooms. Help > Keyboard shortcuts")
         feature_row = QHBoxLayout()
         feature_row.addWidget(self.feature)
         feature_row.addWidget(self.slider, 1)
