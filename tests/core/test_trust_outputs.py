@@ -162,8 +162,10 @@ def test_the_atomic_writer_itself_refuses_special_and_read_only_targets(tmp_path
 # --- signals during a save -----------------------------------------------------------------------
 
 _SLOW_SAVE = """
-import sys, time
+import signal, sys, time
 from explorer.core.atomic import atomic_write
+# Ctrl+C as in a terminal, even when the test runs in a background job (which starts with SIGINT ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 def write(fh):
     fh.write(b"half of the new file")
     fh.flush()
