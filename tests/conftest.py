@@ -41,3 +41,9 @@ def bundled_model_path() -> Path:
     path = REPO / "explorer" / "weights" / "seednet.pt"
     assert path.is_file(), f"{path} is missing: the package ships without its model"
     return path
+
+
+@pytest.fixture(autouse=True)
+def private_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Scans and decoded pixels go to a fresh folder per test: never the user's cache, never another test's."""
+    monkeypatch.setenv("CNN_EXPLORER_CACHE", str(tmp_path_factory.mktemp("cache")))

@@ -18,6 +18,7 @@ from explorer.core.errors import DataError, DataUnavailable
 from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES
 from explorer.core.paths import file_kind, show
+from explorer.core.pixel_cache import PixelCache
 
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
@@ -25,7 +26,8 @@ BATCH_FILES = ("data_batch_1", "test_batch", "batches.meta")
 
 
 def cache_dir() -> Path:
-    """Where downloads go: $CNN_EXPLORER_CACHE, else $XDG_CACHE_HOME/cnn-explorer, else ~/.cache."""
+    """Where downloads, scans and decoded pixels go: $CNN_EXPLORER_CACHE, else
+    $XDG_CACHE_HOME/cnn-explorer, else ~/.cache/cnn-explorer."""
     env = os.environ.get("CNN_EXPLORER_CACHE")
     if env:
         return Path(env)
@@ -239,10 +241,12 @@ def open_folder(path: Path, name: str | None = None) -> ImageSet:
 def files_dataset(
     paths: Sequence[str], labels: Sequence[int] | None = None, classes: Sequence[str] = (), name: str = "files"
 ) -> ImageSet:
-    """An image set over the given files, decoded lazily."""
+    """An image set over the given files, decoded lazily, or at once from the pixel cache when these
+    files were decoded in full before and have not changed since."""
     labels_arr = np.full(len(paths), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
     key = f"files:{common_path(paths)}:{len(paths)}"
-    return ImageSet(name, classes, labels_arr, paths=list(paths), source_key=key)
+    cache = PixelCache(cache_dir() / "pixels")
+    return ImageSet(name, classes, labels_arr, paths=list(paths), source_key=key, pixel_cache=cache)
 
 
 def common_path(paths: Sequence[str], chunk: int = 8192) -> str:

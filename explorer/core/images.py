@@ -11,15 +11,18 @@ import hashlib
 import os
 import stat
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import PIL
 import torch
 from PIL import Image, ImageOps
 
 from explorer.core.errors import DataError
 from explorer.core.paths import file_kind
+from explorer.core.pixel_cache import PixelCache
 
 # The resized image before the crop is at most this many pixels on its long side: a 1,000,000 x 1
 # picture is cut to its centre square before resizing instead of being resized to 32,000,000 x 32.
@@ -30,6 +33,11 @@ CONVERSION_RULE = (
     "EXIF orientation applied, converted to RGB (transparency to black), "
     "short side resized to 32 px, centre 32x32 cropped"
 )
+# Bump when the rule or its code changes what a file decodes to: cached pixels of the old rule are then ignored.
+CONVERSION_VERSION = 1
+# A file modified this close to the set's opening is never cached: a second write within the same
+# timestamp tick (seconds on some file systems) would leave its name, size and time unchanged.
+RECENT_NS = 2_000_000_000
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -129,7 +137,8 @@ class ImageSet:
 
     File-backed sets decode an image the first time it is asked for and keep it; nothing is
     decoded ahead of need. A file that cannot be decoded shows as black and is listed in
-    `failures` with the reason.
+    `failures` with the reason. With a `pixel_cache`, a set opens decoded when its files are as
+    they were when it was last decoded in full, and is saved there once every image is decoded.
     """
 
     def __init__(
@@ -143,6 +152,7 @@ class ImageSet:
         captions: Sequence[str] | None = None,
         skipped: Sequence[tuple[str, str]] = (),
         source_key: str | None = None,
+        pixel_cache: PixelCache | None = None,
     ) -> None:
         n = len(labels)
         self.name = name
@@ -164,6 +174,42 @@ class ImageSet:
                 raise ValueError("a lazy image set needs one path per label")
             self._pixels = np.zeros((n, SIZE, SIZE, 3), dtype=np.uint8)
             self._ready = np.zeros(n, dtype=bool)
+        self._undecoded = n if self._ready is not None else 0
+        self._cache = pixel_cache if self._ready is not None and n else None
+        self._cache_claimed = False  # set by the one thread that saves the entry
+        self._cache_missing: set[int] | None = None  # the indices the loaded entry lacks
+        if self._cache is not None:
+            self._open_cache(self._cache)
+
+    def _open_cache(self, cache: PixelCache) -> None:
+        self._opened_ns = time.time_ns()  # before the key: a file changed after it looks recent
+        self._opened_key = self._pixel_key()
+        found = cache.load(self.source_key, self._opened_key, len(self))
+        if found is not None:
+            self._pixels, self._ready = found
+            self._cache_missing = {int(i) for i in np.flatnonzero(~self._ready)}
+            self._undecoded = len(self._cache_missing)
+
+    def _pixel_key(self) -> str:
+        """What the decoded pixels depend on: the files (content_key), the rule and the decoder."""
+        return f"rule{CONVERSION_VERSION}|Pillow {PIL.__version__}|{self.content_key()}"
+
+    def _save_cache(self) -> None:
+        """Store the decoded set, unless a file changed since the set was opened. Failed and recently
+        modified files are left out: they are decoded again (and fail again) on the next open."""
+        assert self._cache is not None and self.paths is not None
+        if self._pixel_key() != self._opened_key:
+            return
+        missing = set(self.failures)
+        for i, path in enumerate(self.paths):
+            try:
+                if os.stat(path).st_mtime_ns > self._opened_ns - RECENT_NS:
+                    missing.add(i)
+            except OSError:
+                missing.add(i)
+        if missing == self._cache_missing or len(missing) == len(self):
+            return  # the entry it was opened from holds the same, or there is nothing to store
+        self._cache.save(self.source_key, self._opened_key, self._pixels, sorted(missing))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -183,7 +229,8 @@ class ImageSet:
         """Decode the images of `indices` not yet decoded: the files are read outside the lock (a view
         asking for decoded images, or for other files, never waits behind a batch), the pixels and
         failures published under it. Two threads asking for the same new image may both decode it;
-        the first to publish wins and the pictures are the same."""
+        the first to publish wins and the pictures are the same. The thread that publishes the last
+        image saves the pixel cache entry."""
         assert self._ready is not None and self.paths is not None
         todo = np.unique(indices[~self._ready[indices]])
         if not todo.size:
@@ -204,6 +251,11 @@ class ImageSet:
                 else:
                     self._pixels[i] = pixels
                 self._ready[i] = True  # last: a reader that sees it set sees the pixels
+                self._undecoded -= 1
+            save = self._cache is not None and self._undecoded == 0 and not self._cache_claimed
+            self._cache_claimed |= save
+        if save:
+            self._save_cache()  # outside the lock: other threads read and decode meanwhile
 
     def is_decoded(self, index: int) -> bool:
         """Whether image `index` is in memory already (asking for it then reads no file)."""
