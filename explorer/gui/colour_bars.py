@@ -25,3 +25,9 @@ def viridis() -> pg.ColorMap:
 def signed_grey() -> pg.ColorMap:
     """0.5 + p / (2 max|p|): -max|p| black, 0 grey, +max|p| white (each channel alike)."""
     return pg.ColorMap([0.0, 0.5, 1.0], [(0, 0, 0), (128, 128, 128), (255, 255, 255)])
+
+
+@cache
+def named(name: str) -> pg.ColorMap:
+    """pyqtgraph's colour map `name` (e.g. "magma"), as the Occlusion view's heat maps use it, made once."""
+    return pg.colormap.get(name)

@@ -23,6 +23,7 @@ from explorer.gui.experiments_wiring import TITLES as EXPERIMENTS
 from explorer.gui.experiments_wiring import experiment_wirings
 from explorer.gui.export_wiring import ExportWiring
 from explorer.gui.help_dialogs import copy_view, show_about, show_shortcuts
+from explorer.gui.input_wiring import InputImageWiring
 from explorer.gui.messages import (
     DataLoaded,
     ExportRequest,
@@ -42,6 +43,7 @@ from explorer.gui.notice import NoticeBar
 from explorer.gui.panes.across_images import AcrossImagesPane
 from explorer.gui.panes.activations import ActivationsPane
 from explorer.gui.panes.browser import BrowserPane
+from explorer.gui.panes.input_image import InputImagePane
 from explorer.gui.panes.layer_select import LayerSelectPane
 from explorer.gui.panes.prediction import PredictionPane
 from explorer.gui.panes.projection import ProjectionPane
@@ -104,6 +106,7 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
         self.across = AcrossImagesPane()
         self.prediction = PredictionPane(self.window_state.opened.info.classes)
         self.top_images = TopImagesPane()
+        self.input_image = InputImagePane()
         self.notice = NoticeBar()
         self.device_notice = NoticeBar(offers=False)
         self.unreadable_notice = NoticeBar(offers=False)
@@ -141,6 +144,7 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
         self.backprop_wiring = BackpropWiring(self)
         self.synthesis_wiring = SynthesisWiring(self)
         self.experiments = experiment_wirings(self)
+        self.input_wiring = InputImageWiring(self)
         self.model_wiring = ModelWiring(self, model_name)
         self.layer_select.set_layers(self.window_state.opened.layers)
         self.layer_select.show_state(self.state.layer, self.state.feature)
@@ -172,7 +176,7 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
         self.layer_select.feature_selected.connect(self.set_feature)
         self.activations.feature_selected.connect(self.set_feature)
         self.projection.options_changed.connect(self._on_projection_options_changed)
-        for pane in (self.activations, self.projection, self.across):
+        for pane in (self.activations, self.projection, self.across, self.input_image):
             pane.wheel_scrolled.connect(self._on_view_wheel_scrolled)
         self.notice.download_requested.connect(self.download_cifar10)
         self.notice.open_folder_requested.connect(self._on_open_folder_triggered)

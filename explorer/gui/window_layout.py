@@ -17,7 +17,9 @@ DOCKS = (
     ("Projection", Area.BottomDockWidgetArea),
     ("Feature across images", Area.BottomDockWidgetArea),
     ("Top images", Area.BottomDockWidgetArea),
+    ("Input image", Area.BottomDockWidgetArea),
 )
+WIDE = 1360  # pixels: the window width from which Input image gets a column of its own (see default_layout)
 
 
 def build_layout(window: QMainWindow, central: list[QWidget], panes: list[QWidget]) -> list[QDockWidget]:
@@ -32,6 +34,7 @@ def build_layout(window: QMainWindow, central: list[QWidget], panes: list[QWidge
     window.setCorner(Qt.Corner.BottomRightCorner, Area.BottomDockWidgetArea)
     docks = [_dock(window, title, pane, area) for (title, area), pane in zip(DOCKS, panes, strict=True)]
     window.splitDockWidget(docks[3], docks[4], Qt.Orientation.Horizontal)
+    window.splitDockWidget(docks[3], docks[6], Qt.Orientation.Horizontal)  # between Projection and the tabs
     window.tabifyDockWidget(docks[4], docks[5])
     docks[4].raise_()
     return docks
@@ -99,6 +102,18 @@ def default_window_size(window: QMainWindow) -> None:
     window.setGeometry(screen)
 
 
+def default_layout(window: QMainWindow, docks: list[QDockWidget]) -> None:
+    """Fit the docks to the window's present width, then size them (first start, and View > Reset layout).
+
+    From WIDE pixels up, Input image has a column of its own between Projection and the tabs; below that a
+    third column would squeeze all three, so it is a tab beside Feature across images and Top images.
+    """
+    if window.width() < WIDE:
+        window.tabifyDockWidget(docks[4], docks[6])
+        docks[4].raise_()
+    default_sizes(window, docks)
+
+
 def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
     """Share the window's present size among the docks: images left, choices right, the views below."""
     w, h = window.width(), window.height()
@@ -107,14 +122,23 @@ def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
     window.resizeDocks(docks[1:3], [h * 20 // 100, h * 45 // 100], Qt.Orientation.Vertical)
     window.resizeDocks(docks[3:4], [max(250, h * 40 // 100)], Qt.Orientation.Vertical)
     bottom = w - docks[0].width()
-    window.resizeDocks(docks[3:5], [bottom * 48 // 100, bottom * 52 // 100], Qt.Orientation.Horizontal)
+    if window.tabifiedDockWidgets(docks[6]):
+        window.resizeDocks(docks[3:5], [bottom * 48 // 100, bottom * 52 // 100], Qt.Orientation.Horizontal)
+        return
+    projection = bottom * 36 // 100
+    input_image = (bottom - projection) * 40 // 100
+    shares = [projection, input_image, bottom - projection - input_image]  # Projection, Input image, the tabs
+    window.resizeDocks([docks[3], docks[6], docks[4]], shares, Qt.Orientation.Horizontal)
 
 
 class WindowLayoutMixin:
     """The main window's docks: built, restored from the settings, and reset; mixed into MainWindow."""
 
     def _build_layout(self) -> None:
-        panes = [self.browser, self.layer_select, self.prediction, self.projection, self.across, self.top_images]
+        panes = [
+            self.browser, self.layer_select, self.prediction, self.projection, self.across, self.top_images,
+            self.input_image,
+        ]  # fmt: skip
         self.docks = build_layout(
             self, [self.device_notice, self.notice, self.unreadable_notice, self.activations], panes
         )
@@ -126,7 +150,7 @@ class WindowLayoutMixin:
         if geometry is None or not self.restoreGeometry(geometry):
             default_window_size(self)
         if state is None or not self.restoreState(state):
-            QTimer.singleShot(0, self, lambda: default_sizes(self, self.docks))  # once the window has its size
+            QTimer.singleShot(0, self, lambda: default_layout(self, self.docks))  # once the window has its size
 
     def _on_reset_layout_triggered(self) -> None:
         """Every dock back in its place, shown and docked, sized to the window as it is now."""
@@ -136,4 +160,4 @@ class WindowLayoutMixin:
         for dock in self.docks:
             dock.show()
         self.docks[4].raise_()
-        default_sizes(self, self.docks)
+        default_layout(self, self.docks)

@@ -65,9 +65,15 @@ def over_image(
     """uint8 image [H, W, 3] with RGB heat [ny, nx, 3] laid over it: each cell a stride-wide block at its square's centre."""
     out = image.astype(np.float32) / 255.0
     h, w = out.shape[:2]
-    rows = np.clip(((np.arange(h) - (ys[0] + size / 2 - stride / 2)) // stride).astype(int), -1, len(ys))
-    cols = np.clip(((np.arange(w) - (xs[0] + size / 2 - stride / 2)) // stride).astype(int), -1, len(xs))
+    x0, y0, _, _ = cells_rect(ys, xs, size, stride)
+    rows = np.clip(((np.arange(h) - y0) // stride).astype(int), -1, len(ys))
+    cols = np.clip(((np.arange(w) - x0) // stride).astype(int), -1, len(xs))
     inside = ((rows >= 0) & (rows < len(ys)))[:, None] & ((cols >= 0) & (cols < len(xs)))[None, :]
     r, c = np.clip(rows, 0, len(ys) - 1), np.clip(cols, 0, len(xs) - 1)
     blended = 0.25 * out + 0.75 * heat[r[:, None], c[None, :]]
     return np.where(inside[..., None], blended, out)
+
+
+def cells_rect(ys: tuple[int, ...], xs: tuple[int, ...], size: int, stride: int) -> tuple[float, float, float, float]:
+    """(x, y, width, height) in image pixels of an occlusion map's cells: each a stride-wide block at its square's centre."""
+    return xs[0] + size / 2 - stride / 2, ys[0] + size / 2 - stride / 2, len(xs) * stride, len(ys) * stride

@@ -70,6 +70,13 @@ class PixelView(pg.GraphicsLayoutWidget):
             self.colour_bar.setLevels((low, top))
             self.colour_bar.axis.setLabel(label)
 
+    def remove_colour_bar(self) -> None:
+        """Take the colour bar out, giving its room back to the picture (the next set_colour_bar adds one)."""
+        if self.colour_bar is not None:
+            self.removeItem(self.colour_bar)
+            self.colour_bar = None
+            self._bar_key = ()
+
     def clear_picture(self) -> None:
         """Take the picture out (the title stays); the next set_image shows again.
 
