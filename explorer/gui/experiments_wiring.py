@@ -26,6 +26,7 @@ from explorer.gui.messages import (
     ExportRequest,
     Failure,
     ViewResult,
+    next_request_id,
 )
 from explorer.gui.panes.evolution import EvolutionPane
 from explorer.gui.panes.invariance import InvariancePane
@@ -62,6 +63,7 @@ class ExperimentWiring(QObject):
         c.result_ready.connect(self._on_controller_result_ready)
         c.failed.connect(self._on_controller_failed)
         c.worker.experiment_progressed.connect(self._on_worker_experiment_progressed)
+        window.window_state.model_changed.connect(self._on_window_state_model_changed)
         self.pane.options_changed.connect(self.request)
         self.controls.run_requested.connect(self.request)
         self.controls.cancel_requested.connect(self.cancel)
@@ -137,6 +139,19 @@ class ExperimentWiring(QObject):
             self.window.status.showMessage(f"{TITLES[self.kind]}: nothing computed yet")
             return
         self.window.export_wiring.export_request(request, TITLES[self.kind].lower())
+
+    def _on_window_state_model_changed(self, _opened: object) -> None:
+        """A new model: nothing the previous one computed stays shown (a late answer of it is dropped), and an
+        open view computes again with the new one."""
+        if self._asked is not None and self._asked.id > self._shown_id:
+            self.window.controller.cancel_experiment(self._asked.id)
+        self._asked = self.shown = None
+        self._shown_id = next_request_id()
+        self.pane.clear()
+        if isinstance(self.pane, InvariancePane):
+            self.pane.layers.clear()  # the previous model's layer names; empty means all of the new one's
+        self.controls.ended("the model changed: run again for it" if not self.dock.isVisible() else "")
+        self.request()
 
     def _on_worker_experiment_progressed(self, progress: ExperimentProgress) -> None:
         if self._asked is not None and progress.request_id == self._asked.id:

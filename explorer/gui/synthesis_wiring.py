@@ -26,6 +26,7 @@ from explorer.gui.messages import (
     SynthesisImages,
     SynthesisRequest,
     SynthesisStopped,
+    next_request_id,
 )
 from explorer.gui.panes.synthesis import SynthesisPane
 from explorer.gui.window_layout import scrolling
@@ -65,6 +66,7 @@ class SynthesisWiring(QObject):
         self.layer_shown: SynthesisImages | None = None  # the whole layer's
         self._asked: SynthesisRequest | None = None
         self._placed = False
+        self._first_id = 0  # results of requests older than this were made by a model no longer open
         c = window.controller
         c.result_ready.connect(self._on_controller_result_ready)
         c.synthesis_progressed.connect(self._on_controller_synthesis_progressed)
@@ -75,6 +77,7 @@ class SynthesisWiring(QObject):
         self.pane.feature_selected.connect(window.set_feature)
         self.pane.export_requested.connect(self.export)
         self.dock.visibilityChanged.connect(self._on_dock_visibility_changed)
+        window.window_state.model_changed.connect(self._on_window_state_model_changed)
 
     def open(self) -> None:
         if not self._placed:  # a tab beside Projection, made only now (see BackpropWiring.open)
@@ -130,11 +133,27 @@ class SynthesisWiring(QObject):
             )
         self.pane.show_step(images.step, images.steps)
 
+    def _on_window_state_model_changed(self, _opened: object) -> None:
+        """A new model: nothing the previous one synthesized stays shown (a late answer of it is dropped), and
+        an open view synthesizes again with the new one."""
+        if self._asked is not None:
+            self.window.controller.cancel_synthesis()
+        self._asked = self.shown = self.layer_shown = None
+        self._first_id = next_request_id()
+        self.pane.set_running(False)
+        self.pane.clear_overview()
+        self.pane.view.clear_picture()
+        self.pane.view.set_title("")
+        self.pane.show_message("")
+        self.request()
+
     def _on_controller_synthesis_progressed(self, images: SynthesisImages) -> None:
         if self._asked is not None and images.request_id == self._asked.id:
             self._show(images)
 
     def _on_controller_result_ready(self, result: object) -> None:
+        if isinstance(result, (SynthesisImages, SynthesisStopped)) and result.request_id < self._first_id:
+            return
         if isinstance(result, SynthesisImages):
             if len(result.features) > 1:
                 self.layer_shown = result

@@ -4,6 +4,7 @@ fails to load leaves the previous one open with one message."""
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -139,3 +140,25 @@ def test_the_dialog_builds_the_request_from_its_fields(qtbot, user_model):
     r = dialog.request()
     assert (r.spec, r.checkpoint, r.num_classes, r.input_size) == ("torchvision:vgg11_bn", "/x/vgg.pt", 10, 32)
     assert open_model_dialog._only_class(user_model[0].split(":")[0]) == "TinyNet"
+
+
+def test_analyse_views_drop_what_the_previous_model_computed(window, user_model, monkeypatch, qtbot):
+    w = window
+    occlusion, synthesis = w.experiments["occlusion"], w.synthesis_wiring
+    occlusion.pane.size_box.setValue(16)
+    occlusion.pane.stride_box.setValue(8)  # 3 x 3 positions: quick
+    synthesis.pane.show_settings(replace(synthesis.settings, steps=4))
+    synthesis._on_pane_settings_changed(synthesis.pane.settings())
+    occlusion.open()
+    synthesis.open()
+    qtbot.waitUntil(lambda: occlusion.shown is not None and synthesis.shown is not None, timeout=60_000)
+    assert occlusion.shown.figure.request.layer == "conv1" and synthesis.shown.layer == "conv1"
+    _open_from_dialog(w, monkeypatch, ModelRequest(*user_model))
+    qtbot.waitUntil(lambda: _layer_items(w) == ["r1", "r2"])
+    # The moment the model changed, nothing computed by SeedNet is shown any more...
+    assert occlusion.shown is None and occlusion.pane.figure is None
+    assert synthesis.shown is None and synthesis.pane.view.image_item.image is None
+    # ...and the open views compute again, with the new model.
+    qtbot.waitUntil(lambda: occlusion.shown is not None and synthesis.shown is not None, timeout=60_000)
+    assert occlusion.shown.figure.request.layer == "r1" and synthesis.shown.layer == "r1"
+    assert occlusion.shown.figure.target_probs.shape == (3, 3)

@@ -47,13 +47,18 @@ class EvolutionPane(QWidget):
         layout.addWidget(self.controls)
         self.features.editingFinished.connect(self.options_changed)
 
-    def show_figure(self, f: EvolutionFigure) -> None:
-        self.figure = f
+    def clear(self) -> None:
+        """Nothing shown (the figure was computed by a model that is no longer open)."""
+        self.figure = None
         while self.grid.count():
             item = self.grid.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
         self.cells = []
+
+    def show_figure(self, f: EvolutionFigure) -> None:
+        self.clear()
+        self.figure = f
         for e, epoch in enumerate(f.epochs):
             self.grid.addWidget(QLabel(f"epoch {epoch}"), 0, e + 1)
         for k, feature in enumerate(f.request.features):

@@ -43,6 +43,12 @@ class InvariancePane(QWidget):
         self.transform.currentTextChanged.connect(lambda _t: self.options_changed.emit())
         self.layers.editingFinished.connect(self.options_changed)
 
+    def clear(self) -> None:
+        """Nothing shown (the figure was computed by a model that is no longer open)."""
+        self.figure = None
+        for p in (self.distance_plot, self.prob_plot):
+            p.clear()
+
     def show_figure(self, f: InvarianceFigure) -> None:
         self.figure = f
         for p in (self.distance_plot, self.prob_plot):

@@ -53,6 +53,12 @@ class OcclusionPane(QWidget):
     def options(self) -> tuple[int, int]:
         return self.size_box.value(), self.stride_box.value()
 
+    def clear(self) -> None:
+        """Nothing shown (the figure was computed by a model that is no longer open)."""
+        self.figure = None
+        for view in self.views:
+            view.clear_picture()
+
     def show_figure(self, f: OcclusionFigure) -> None:
         self.figure = f
         r = f.request
