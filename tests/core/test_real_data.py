@@ -19,7 +19,8 @@ def test_real_test_split_reads_as_cifar10(cifar_dir):
     assert not ds.failures
 
 
-def test_bundled_model_meets_its_accuracy(cifar_dir, bundled_model_path):
+@pytest.mark.parametrize(("spec", "target"), [("seednet", 0.78), ("zfnet-cifar", 0.85)])
+def test_bundled_model_meets_its_accuracy(cifar_dir, bundled_model_path, spec, target):
     ds = open_dataset(str(cifar_dir), "test")
-    accuracy = evaluate(load_model(), ds.all_pixels(), ds.labels)
-    assert accuracy >= 0.78, f"bundled model: {100 * accuracy:.2f}% on the CIFAR-10 test split"
+    accuracy = evaluate(load_model(spec), ds.all_pixels(), ds.labels)
+    assert accuracy >= target, f"bundled {spec}: {100 * accuracy:.2f}% on the CIFAR-10 test split"
