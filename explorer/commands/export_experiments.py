@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     model, _device = load_from_args(args)
     ds = open_from_args(args.data, args.split, args.download)
     request = build_request(args, model, ds)
-    data = compute_experiment(model, ds, request, model_name=model_label(args.checkpoint))
+    data = compute_experiment(model, ds, request, model_name=model_label(model))
     path = export_experiment(data, args.out, dpi=args.dpi)
     sys.stdout.write(f"wrote {path}: {args.kind}, {data.title}\n")
     return 0

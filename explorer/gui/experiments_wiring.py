@@ -15,7 +15,6 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDockWidget
 
 from explorer.core.graph import layers
-from explorer.export import model_label
 from explorer.export.errors import ExportError
 from explorer.export.experiments import EvolutionRequest, ExperimentRequest, InvarianceRequest, OcclusionRequest, spread
 from explorer.export.selection import parse_indices
@@ -117,7 +116,7 @@ class ExperimentWiring(QObject):
             return  # the same experiment is running or shown already
         if self._asked is not None and self._asked.id > self._shown_id:
             w.controller.cancel_experiment(self._asked.id)
-        self._asked = ExperimentViewRequest(w.images, figure, model_label(w.checkpoint))
+        self._asked = ExperimentViewRequest(w.images, figure, w.window_state.opened.label)
         self.controls.started()
         w.controller.submit(self._asked)
 
@@ -131,7 +130,7 @@ class ExperimentWiring(QObject):
     def export_request(self) -> ExportRequest | None:
         if self.shown is None or self.window.images is None:
             return None
-        return ExportRequest(self.window.images, self.shown.figure.request, "", model_label(self.window.checkpoint))
+        return ExportRequest(self.window.images, self.shown.figure.request, "", self.window.window_state.opened.label)
 
     def export(self) -> None:
         request = self.export_request()

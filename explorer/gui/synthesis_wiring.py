@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QDockWidget
 
 from explorer.core.graph import model_graph
 from explorer.core.synthesis import MaximizeSettings
-from explorer.export import model_label
 from explorer.export.maximize_figure import MaximizeRequest
 from explorer.gui.messages import (
     ExportRequest,
@@ -200,10 +199,7 @@ class SynthesisWiring(QObject):
         whole = self.layer_shown is not None and self._current(self.layer_shown)
         features = None if whole else (w.state.feature,)
         figure = MaximizeRequest(w.state.layer, features, self.settings)
-        model = w.controller.worker.model
-        # named as the command line names it: by the model's info, or (a bare SeedNet) by its file
-        name = model_label(model) if hasattr(model, "explorer_info") else model_label(w.checkpoint)
-        return ExportRequest(w.images, figure, "", name)
+        return ExportRequest(w.images, figure, "", w.window_state.opened.label)  # as the command line names it
 
     def export(self) -> None:
         request = self.export_request()

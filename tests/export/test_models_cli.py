@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pypdf
 import pytest
 import torch
 import torchvision
@@ -175,3 +176,24 @@ def test_layers_command_lists_names_sizes_and_fields(user_model, capsys):
     assert out[0] == "Tiny (tiny.pt), input 32x32:"
     assert out[2].split() == ["features.1", "8", "32x32", "3", "no"]
     assert out[3].split() == ["features.5", "16", "16x16", "8", "yes"]
+
+
+@pytest.mark.parametrize(
+    "figure",
+    [
+        ["projections", "--layer", "features.5", "--image", "0"],
+        ["occlusion", "--layer", "features.5", "--image", "0", "--size", "16", "--stride", "8"],
+        ["invariance", "--layers", "features.1,features.5", "--image", "0", "--transform", "rotate"],
+        ["maximize", "--layer", "features.5", "--features", "0:2", "--steps", "4"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_every_figure_names_the_model_it_was_made_with(figure, user_model, image_folder, tmp_path, capsys):
+    # A figure titled "SeedNet (bundled)" while it shows another model is a wrong picture: every figure
+    # names the model the command opened, as the window's figures do.
+    source, weights = user_model
+    model = ["--model", f"{source}:Tiny", "--checkpoint", str(weights)]
+    out = tmp_path / "figure.pdf"
+    assert main(["export", *figure, *model, "--data", str(image_folder), "--out", str(out)]) == 0
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(out).pages)
+    assert "Tiny (tiny.pt)" in text and "SeedNet" not in text, text
