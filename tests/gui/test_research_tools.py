@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QCursor, QGuiApplication, QWheelEvent
@@ -34,6 +35,16 @@ def test_scaled_views_carry_colour_bars_with_their_scale(window, qtbot):
     top = float(np.abs(r.projections[0][1]).max())
     np.testing.assert_allclose(window.projection.views[0].colour_bar.levels(), (-top, top), rtol=1e-5)
     assert window.across.view.colour_bar is not None
+
+
+def test_a_colour_bar_says_its_label_once_at_any_scale(window, qtbot):
+    # pyqtgraph's automatic SI prefix printed the label a second time with "(x0.001)" on a 0-700 scale.
+    view = window.projection.views[0]
+    for low, high in ((0.0, 700.0), (-0.002, 0.002), (0.0, 1.0)):
+        view.set_colour_bar(pg.colormap.get("viridis"), low, high, "activation (post-ReLU)")
+        qtbot.wait(10)
+        text = view.colour_bar.axis.labelString()
+        assert text.count("activation") == 1 and "(x" not in text, text
 
 
 def test_ctrl_wheel_zooms_plain_wheel_scrubs_right_click_resets(window, qtbot):

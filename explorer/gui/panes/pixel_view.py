@@ -58,17 +58,22 @@ class PixelView(pg.GraphicsLayoutWidget):
         key = (id(colour_map), round(low, 6), round(high, 6), label)
         if key == self._bar_key:
             return
-        self._bar_key = key
+        previous, self._bar_key = self._bar_key, key
         top = high if high > low else low + 1e-9
         if self.colour_bar is None:
             self.colour_bar = pg.ColorBarItem(
                 values=(low, top), width=12, colorMap=colour_map, label=label, interactive=False, colorMapMenu=False
             )
+            # No SI prefix: pyqtgraph would print the label twice, once with "(x0.001)", and relabel on every change.
+            self.colour_bar.axis.enableAutoSIPrefix(False)
             self.addItem(self.colour_bar, row=1, col=1)
         else:
-            self.colour_bar.setColorMap(colour_map)
+            # Only what changed: a new colour map or label rebuilds the bar's items and relabels its axis.
+            if not previous or previous[0] != id(colour_map):
+                self.colour_bar.setColorMap(colour_map)
             self.colour_bar.setLevels((low, top))
-            self.colour_bar.axis.setLabel(label)
+            if not previous or previous[3] != label:
+                self.colour_bar.axis.setLabel(label)
 
     def remove_colour_bar(self) -> None:
         """Take the colour bar out, giving its room back to the picture (the next set_colour_bar adds one)."""
