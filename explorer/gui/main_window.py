@@ -58,7 +58,7 @@ from explorer.gui.window_layout import WindowLayoutMixin
 from explorer.gui.window_sources import ImageSourcesMixin, source_name
 from explorer.gui.window_state import OpenModel, WindowState, figure_label
 
-PREDICT_BATCH = 500
+PREDICT_BATCH = 64  # images per prediction request: a view asked for meanwhile waits at most one batch
 STALE_KINDS = ("ViewRequest", "PageRequest", "PredictRequest", "TopPatchesRequest", "BackpropViewRequest")
 PAGE_DELAY_MS = 100  # the page of Feature across images is asked for once scrubbing pauses this long
 
