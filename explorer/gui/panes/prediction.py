@@ -27,7 +27,8 @@ class PredictionPane(QWidget):
         self.plot.hideButtons()
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.getViewBox().invertY(True)
-        # No axis label: at 1024x640 the dock had no room for it and cut it in half; the legend line says it.
+        # No axis label: at 1024x640 the dock had no room for it and cut it in half; the tooltip says it.
+        self.plot.setToolTip("Each bar is the model's probability for that class (0 to 1) on the current image.")
         self.bars = pg.BarGraphItem(x0=[0], y=[0], height=0.7, width=[0], brush=BAR)
         self.plot.addItem(self.bars)
         self.set_classes(classes)
@@ -57,7 +58,7 @@ class PredictionPane(QWidget):
         if 0 <= true_class < len(self.classes):
             verdict = "right" if top == true_class else "wrong"
             text += f" · true {self.classes[true_class]} · <b>{verdict}</b>"
-        self.summary.setText(text + "<br><small>bars: probability · orange: predicted · green: true class</small>")
+        self.summary.setText(text + "<br><small>orange: predicted · green: true class</small>")
 
     def show_unreadable(self, reason: str) -> None:
         """No bars for an image whose file could not be read: the model never saw it."""
