@@ -150,7 +150,8 @@ class ExperimentWiring(QObject):
         if isinstance(self.pane, InvariancePane):
             self.pane.layers.clear()  # the previous model's layer names; empty means all of the new one's
         self.controls.ended("the model changed: run again for it" if not self.dock.isVisible() else "")
-        self.request()
+        # No request here: the window's selection is fitted to the new model after this signal; its next
+        # view result asks this view again with it.
 
     def _on_worker_experiment_progressed(self, progress: ExperimentProgress) -> None:
         if self._asked is not None and progress.request_id == self._asked.id:

@@ -144,7 +144,8 @@ class SynthesisWiring(QObject):
         self.pane.view.clear_picture()
         self.pane.view.set_title("")
         self.pane.show_message("")
-        self.request()
+        # No request here: the window's selection is fitted to the new model after this signal, and its
+        # request_view asks this view again with it.
 
     def _on_controller_synthesis_progressed(self, images: SynthesisImages) -> None:
         if self._asked is not None and images.request_id == self._asked.id:

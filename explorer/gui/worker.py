@@ -98,7 +98,7 @@ class Worker(QObject):
         self.stop_synthesis = threading.Event()  # set from the GUI thread: the running synthesis stops
         # (model fingerprint, layer, feature, settings) -> (uint8 [H, W, 3], value reached)
         self.synthesized: dict[tuple[object, ...], tuple[np.ndarray, float]] = {}
-        self._fingerprint: str | None = None
+        self._fingerprint: tuple[object, str] | None = None  # (the model it was taken of, the fingerprint)
         self.cancelled: set[int] = set()  # ids of experiments to stop at their next step (added from the GUI thread)
         # Tests set this to block or break the worker; it runs in the worker thread before each request.
         self.before_run: Callable[[Request], None] | None = None
@@ -155,11 +155,13 @@ class Worker(QObject):
         return self._load(request)
 
     def fingerprint(self) -> str:
-        if self._fingerprint is None:
+        """The open model's fingerprint (the synthesized-image cache's key), taken again whenever the model
+        is another: kept from the previous model, a switch served that model's images as the new one's."""
+        if self._fingerprint is None or self._fingerprint[0] is not self.model:
             from explorer.core.scan import model_fingerprint
 
-            self._fingerprint = model_fingerprint(self.model)
-        return self._fingerprint
+            self._fingerprint = (self.model, model_fingerprint(self.model))
+        return self._fingerprint[1]
 
     def _view(self, req: ViewRequest) -> ViewResult:
         t0 = time.perf_counter()

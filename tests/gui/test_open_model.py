@@ -162,3 +162,19 @@ def test_analyse_views_drop_what_the_previous_model_computed(window, user_model,
     qtbot.waitUntil(lambda: occlusion.shown is not None and synthesis.shown is not None, timeout=60_000)
     assert occlusion.shown.figure.request.layer == "r1" and synthesis.shown.layer == "r1"
     assert occlusion.shown.figure.target_probs.shape == (3, 3)
+
+
+def test_synthesized_images_of_a_same_named_layer_are_not_served_from_the_previous_model(window, qtbot):
+    # SeedNet and zfnet-cifar both have a conv1: the worker's synthesized-image cache was keyed by the
+    # fingerprint of the first model it saw, so after a switch it served SeedNet's images as zfnet-cifar's.
+    w, synthesis = window, window.synthesis_wiring
+    synthesis.pane.show_settings(replace(synthesis.settings, steps=4))
+    synthesis._on_pane_settings_changed(synthesis.pane.settings())
+    synthesis.open()
+    qtbot.waitUntil(lambda: synthesis.shown is not None and synthesis.shown.layer == "conv1", timeout=60_000)
+    before = synthesis.shown.images[0].copy()
+    w.model_wiring.open_model(ModelRequest("zfnet-cifar", None))
+    qtbot.waitUntil(lambda: w.window_state.opened.info.name.startswith("zfnet"), timeout=60_000)
+    qtbot.waitUntil(lambda: synthesis.shown is not None and synthesis.shown.layer == "conv1", timeout=60_000)
+    assert synthesis.shown.cached == 0  # computed with the new model, not found under the old one's key
+    assert not np.array_equal(synthesis.shown.images[0], before)
