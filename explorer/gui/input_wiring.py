@@ -45,7 +45,7 @@ class InputImageWiring(QObject):
         self.occlusion: OcclusionFigure | None = None  # the newest occlusion result, whatever its image
         self._occlusion_id = 0
         self._boundary = next_request_id()  # results asked before the last model or image-set change are stale
-        self._drawn: ViewResult | None = None
+        self._drawn: tuple[int, int] | None = None  # (image index, boundary) of the picture on show
         # Connected after the window's own slot, so window.shown is already the newest view when this runs.
         window.controller.result_ready.connect(self._on_controller_result_ready)
         state = window.window_state
@@ -84,8 +84,8 @@ class InputImageWiring(QObject):
                 "Off for this model: see the notice above the views." if off else "Waiting for the image…"
             )
             return
-        if r is not self._drawn:
-            self._drawn = r
+        if self._drawn != (r.index, self._boundary):  # a new feature of the same image keeps its picture
+            self._drawn = (r.index, self._boundary)
             pane.show_image(f"image #{r.index}", image_to_rgb(r.image))
         key = pane.overlay_key()
         if key == "none":

@@ -153,11 +153,16 @@ def test_analyse_views_drop_what_the_previous_model_computed(window, user_model,
     synthesis.open()
     qtbot.waitUntil(lambda: occlusion.shown is not None and synthesis.shown is not None, timeout=60_000)
     assert occlusion.shown.figure.request.layer == "conv1" and synthesis.shown.layer == "conv1"
+    at_change: list[tuple] = []  # connected after the views' own slots, so it sees what they left on show
+    w.window_state.model_changed.connect(
+        lambda _opened: at_change.append(
+            (occlusion.shown, occlusion.pane.figure, synthesis.shown, synthesis.pane.view.image_item.image)
+        )
+    )
     _open_from_dialog(w, monkeypatch, ModelRequest(*user_model))
     qtbot.waitUntil(lambda: _layer_items(w) == ["r1", "r2"])
     # The moment the model changed, nothing computed by SeedNet is shown any more...
-    assert occlusion.shown is None and occlusion.pane.figure is None
-    assert synthesis.shown is None and synthesis.pane.view.image_item.image is None
+    assert at_change == [(None, None, None, None)]
     # ...and the open views compute again, with the new model.
     qtbot.waitUntil(lambda: occlusion.shown is not None and synthesis.shown is not None, timeout=60_000)
     assert occlusion.shown.figure.request.layer == "r1" and synthesis.shown.layer == "r1"
