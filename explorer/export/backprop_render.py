@@ -17,20 +17,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from explorer.export.backprop_figure import BackpropFigure, check_lines, finger_grid, grey_rgb8, number, signed_rgb8
-from explorer.export.style import figure_style
+from explorer.export.style import figure_style, panel
 from explorer.export.write import DEFAULT_DPI, check_target, write_figure
 
 WIDTH, HEIGHT = 11.0, 7.5  # inches: whole multiples of 1/64, so size x DPI is exact
-TITLE_PT, PANEL_PT, NUMBER_PT, TEXT_PT, CAPTION_PT = 9.0, 7.0, 5.5, 7.0, 6.5
+TITLE_PT, NUMBER_PT, TEXT_PT, CAPTION_PT = 9.0, 5.5, 7.0, 6.5
 MARK = "#00a000"  # the chosen element and the outputs it fed
-
-
-def _panel(fig: Figure, box: tuple[float, float, float, float], title: str):
-    ax = fig.add_axes(box)
-    ax.set_title(title, fontsize=PANEL_PT, pad=3)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return ax
 
 
 def _mark(ax, row: int, col: int, color: str = MARK, lw: float = 1.2) -> None:
@@ -66,16 +58,16 @@ def render_backprop(data: BackpropFigure) -> Figure:
                  va="top", ha="left")  # fmt: skip
         top, side = 0.71, 0.215
         boxes = [(0.02 + i * 0.245, top, side * HEIGHT / WIDTH * 1.0, side) for i in range(4)]
-        ax = _panel(fig, boxes[0], f"image {data.image_label}")
+        ax = panel(fig, boxes[0], f"image {data.image_label}")
         ax.imshow(data.image, interpolation="none")
-        ax = _panel(fig, boxes[1], f"{e.layer} input, channel {e.channel}: x at ({e.row}, {e.col})")
+        ax = panel(fig, boxes[1], f"{e.layer} input, channel {e.channel}: x at ({e.row}, {e.col})")
         ax.imshow(grey_rgb8(e.input_map), interpolation="none")
         _mark(ax, e.row, e.col)
-        ax = _panel(fig, boxes[2], f"delta at {e.layer} output, channel {o}: the {len(fed)} outputs x fed")
+        ax = panel(fig, boxes[2], f"delta at {e.layer} output, channel {o}: the {len(fed)} outputs x fed")
         ax.imshow(signed_rgb8(e.delta_out[o]), interpolation="none")
         for r, c in fed:
             _mark(ax, r, c, lw=0.6)
-        ax = _panel(fig, boxes[3], f"dC/dx, channel {e.channel}: conv2(delta, rot180(k), 'full')")
+        ax = panel(fig, boxes[3], f"dC/dx, channel {e.channel}: conv2(delta, rot180(k), 'full')")
         ax.imshow(signed_rgb8(e.input_delta), interpolation="none")
         _mark(ax, e.row, e.col)
 
@@ -95,7 +87,7 @@ def render_backprop(data: BackpropFigure) -> Figure:
         th = tw * WIDTH / HEIGHT * kh / kw
         th = min(th, 0.30)
         for i, (title, values, shades) in enumerate(tables):
-            ax = _panel(fig, (0.02 + i * 0.245, 0.645 - th, tw, th), title)
+            ax = panel(fig, (0.02 + i * 0.245, 0.645 - th, tw, th), title)
             _numbers(ax, values, shades)
         y = 0.645 - th - 0.03
         for line in check_lines(data):

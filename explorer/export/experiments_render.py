@@ -15,19 +15,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from explorer.export.experiments import EvolutionFigure, ExperimentFigure, InvarianceFigure, OcclusionFigure
-from explorer.export.style import figure_style
+from explorer.export.style import PANEL_PT, figure_style, panel
 from explorer.export.write import DEFAULT_DPI, check_target, write_figure
 
-TITLE_PT, PANEL_PT, SMALL_PT = 9.0, 7.0, 5.5
+TITLE_PT, SMALL_PT = 9.0, 5.5
 UNITS = {"translate": "vertical shift (pixels, + moves down)", "scale": "scale factor", "rotate": "rotation (degrees)"}
-
-
-def _panel(fig: Figure, box: tuple[float, float, float, float], title: str):
-    ax = fig.add_axes(box)
-    ax.set_title(title, fontsize=PANEL_PT, pad=3)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return ax
 
 
 def _title(fig: Figure, text: str) -> None:
@@ -58,18 +50,18 @@ def render_occlusion(data: OcclusionFigure) -> Figure:
         _title(fig, data.title)
         side = 0.15  # of the width; the panels are square
         boxes = [(0.02 + i * 0.196, 0.12, side, side * 11.0 / 2.75) for i in range(5)]
-        ax = _panel(fig, boxes[0], f"image {data.image_label}")
+        ax = panel(fig, boxes[0], f"image {data.image_label}")
         ax.imshow(data.image, interpolation="none")
-        ax = _panel(fig, boxes[1], f"{r.layer} feature {r.feature}: projection")
+        ax = panel(fig, boxes[1], f"{r.layer} feature {r.feature}: projection")
         ax.imshow(data.projection, interpolation="none")
-        ax = _panel(fig, boxes[2], f"p({data.target_name}) occluded (plain {data.base_prob:.2f})")
+        ax = panel(fig, boxes[2], f"p({data.target_name}) occluded (plain {data.base_prob:.2f})")
         im = _over_image(ax, data, data.target_probs, "magma", 0.0, 1.0)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=SMALL_PT)
         top = float(max(data.activation.max(), data.base_activation, 1e-12))
-        ax = _panel(fig, boxes[3], f"feature {r.feature} map sum (plain {data.base_activation:.3g})")
+        ax = panel(fig, boxes[3], f"feature {r.feature} map sum (plain {data.base_activation:.3g})")
         im = _over_image(ax, data, data.activation, "viridis", 0.0, top)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=SMALL_PT)
-        ax = _panel(fig, boxes[4], "most probable class")
+        ax = panel(fig, boxes[4], "most probable class")
         n = len(data.classes)
         _over_image(ax, data, data.top_class.astype(float), "tab10" if n <= 10 else "tab20", -0.5, max(n, 10) - 0.5)
         present = sorted({int(c) for c in np.unique(data.top_class)})
@@ -90,7 +82,7 @@ def render_evolution(data: EvolutionFigure) -> Figure:
             for k, feature in enumerate(r.features):
                 left = (0.9 + e * cell) / width
                 bottom = 1 - (0.85 + (k + 1) * (cell + 0.2)) / height
-                ax = _panel(fig, (left, bottom, 0.8 * cell / width, 0.8 * cell / height), "")
+                ax = panel(fig, (left, bottom, 0.8 * cell / width, 0.8 * cell / height), "")
                 ax.imshow(data.tiles[e, k], interpolation="none")
                 ax.set_xlabel(f"{data.labels[e][k]}  {data.values[e, k]:.2f}", fontsize=SMALL_PT - 1, labelpad=1)
                 if k == 0:
@@ -127,7 +119,7 @@ def render_invariance(data: InvarianceFigure) -> Figure:
         ax.tick_params(labelsize=SMALL_PT)
         ax.legend(fontsize=SMALL_PT)
         for i, v in enumerate(data.thumb_values):
-            ax = _panel(fig, (0.72 + (i % 3) * 0.09, 0.5 - (i // 3) * 0.36, 0.08, 0.28), f"{v:g}")
+            ax = panel(fig, (0.72 + (i % 3) * 0.09, 0.5 - (i // 3) * 0.36, 0.08, 0.28), f"{v:g}")
             ax.imshow(data.thumbs[i], interpolation="none")
     return fig
 

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import matplotlib
 import matplotlib.style
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 import explorer
 
@@ -27,6 +29,18 @@ FIGURE_RC = {
     "savefig.bbox": "standard",  # the page is the laid-out size, so the PNG size follows from the DPI
     "image.interpolation": "none",
 }
+
+
+PANEL_PT = 7.0  # the titles of a figure's panels
+
+
+def panel(fig: Figure, box: tuple[float, float, float, float], title: str) -> Axes:
+    """An axes at `box` (figure fractions) titled `title`, without ticks: one picture of a composite figure."""
+    ax = fig.add_axes(box)
+    ax.set_title(title, fontsize=PANEL_PT, pad=3)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
 
 
 @contextlib.contextmanager
