@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QDockWidget
 
 from explorer.core.delta_terms import conv_layers
 from explorer.export.backprop_figure import BackpropRequest
@@ -24,7 +23,7 @@ from explorer.gui.messages import (
     next_request_id,
 )
 from explorer.gui.panes.backprop import BackpropPane
-from explorer.gui.window_layout import scrolling
+from explorer.gui.window_layout import analyse_dock
 
 if TYPE_CHECKING:
     from explorer.gui.main_window import MainWindow
@@ -40,11 +39,7 @@ class BackpropWiring(QObject):
         super().__init__(window)
         self.window = window
         self.pane = BackpropPane()
-        self.dock = QDockWidget(TITLE, window)
-        self.dock.setObjectName("backpropagation")
-        self.dock.setWidget(scrolling(self.pane))  # squeezed, it scrolls rather than cutting the pane off
-        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        self.dock.hide()  # opened from the Analyse menu
+        self.dock = analyse_dock(window, TITLE, "backpropagation", self.pane)
         self.shown: BackpropViewResult | None = None
         self._shown_id = 0
         self._asked_id = 0

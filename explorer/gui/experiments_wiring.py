@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtCore import QObject
 
 from explorer.core.graph import layers
 from explorer.export.errors import ExportError
@@ -30,7 +29,7 @@ from explorer.gui.messages import (
 from explorer.gui.panes.evolution import EvolutionPane
 from explorer.gui.panes.invariance import InvariancePane
 from explorer.gui.panes.occlusion import OcclusionPane
-from explorer.gui.window_layout import scrolling
+from explorer.gui.window_layout import analyse_dock
 
 if TYPE_CHECKING:
     from explorer.gui.main_window import MainWindow
@@ -49,11 +48,7 @@ class ExperimentWiring(QObject):
         self.kind = kind
         self.pane = PANES[kind]()
         self.controls = self.pane.controls
-        self.dock = QDockWidget(TITLES[kind], window)
-        self.dock.setObjectName(kind)
-        self.dock.setWidget(scrolling(self.pane))  # squeezed, it scrolls rather than cutting the pane off
-        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        self.dock.hide()  # opened from the Analyse menu
+        self.dock = analyse_dock(window, TITLES[kind], kind, self.pane)
         self.shown: ExperimentViewResult | None = None
         self._shown_id = 0
         self._asked: ExperimentViewRequest | None = None

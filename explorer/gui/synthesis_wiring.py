@@ -13,8 +13,7 @@ import json
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtCore import QObject
 
 from explorer.core.graph import model_graph
 from explorer.core.synthesis import MaximizeSettings
@@ -28,7 +27,7 @@ from explorer.gui.messages import (
     next_request_id,
 )
 from explorer.gui.panes.synthesis import SynthesisPane
-from explorer.gui.window_layout import scrolling
+from explorer.gui.window_layout import analyse_dock
 
 if TYPE_CHECKING:
     from explorer.gui.main_window import MainWindow
@@ -54,11 +53,7 @@ class SynthesisWiring(QObject):
         super().__init__(window)
         self.window = window
         self.pane = SynthesisPane()
-        self.dock = QDockWidget(TITLE, window)
-        self.dock.setObjectName("synthesized")
-        self.dock.setWidget(scrolling(self.pane))  # squeezed, it scrolls rather than cutting the pane off
-        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        self.dock.hide()  # opened from the Analyse menu
+        self.dock = analyse_dock(window, TITLE, "synthesized", self.pane)
         self.settings = read_settings(window.settings)
         self.pane.show_settings(self.settings)
         self.shown: SynthesisImages | None = None  # the selected feature's newest final images

@@ -83,9 +83,17 @@ def pane_of(dock: QDockWidget) -> QWidget:
     return widget.widget() if isinstance(widget, QScrollArea) else widget
 
 
-def _dock(window: QMainWindow, title: str, pane: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+def analyse_dock(window: QMainWindow, title: str, name: str, pane: QWidget) -> QDockWidget:
+    """A hidden dock for an Analyse view (opened from its menu, tabbed beside Projection); `name` keys it in
+    the saved window state."""
+    dock = _dock(window, title, pane, Area.BottomDockWidgetArea, name)
+    dock.hide()
+    return dock
+
+
+def _dock(window: QMainWindow, title: str, pane: QWidget, area: Qt.DockWidgetArea, name: str = "") -> QDockWidget:
     dock = QDockWidget(title, window)
-    dock.setObjectName(title.lower().replace(" ", "_"))
+    dock.setObjectName(name or title.lower().replace(" ", "_"))
     dock.setWidget(scrolling(pane))
     dock.setFeatures(
         QDockWidget.DockWidgetFeature.DockWidgetMovable
