@@ -1,7 +1,7 @@
 """Any CNN as a traced graph: its selectable layers, their sizes and receptive fields, and a recorded forward pass.
 
-A model is traced once with torchvision's NodePathTracer (torch.fx), so layer names are the node
-names of `torchvision.models.feature_extraction.get_graph_node_names` in eval mode: `features.4`
+A model is traced once with torch.fx (`NodeNameTracer`), and layer names are the node names of
+`torchvision.models.feature_extraction.get_graph_node_names` in eval mode: `features.4`
 in a VGG, `layer2.0.relu_1` for the output of ResNet's block `layer2.0`. The selectable layers are
 the rectified (ReLU) outputs with spatial maps, as Zeiler & Fergus project; a model may rename
 them with a class attribute `layer_aliases` (SeedNet's `relu1` is `conv1`).
@@ -9,6 +9,7 @@ them with a class attribute `layer_aliases` (SeedNet's `relu1` is `conv1`).
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from dataclasses import dataclass
@@ -301,20 +302,65 @@ def _first_line(exc: BaseException) -> str:
 _TRACING = threading.RLock()
 
 
-def _tracer():
-    from torchvision.models.feature_extraction import NodePathTracer
+class NodeNameTracer(fx.Tracer):
+    """A torch.fx tracer that names every node as torchvision's `get_graph_node_names` does, without
+    importing torchvision (its `feature_extraction` imports the whole package, and `torchvision.ops`
+    imports `torch._dynamo`: about 2 s of start-up here). tests/core/test_node_names.py holds the names
+    equal to torchvision's for every model family the explorer supports.
 
-    class ThreadLocalTracer(NodePathTracer):
-        def trace(self, root, concrete_args=None):  # type: ignore[override]
-            self._thread = threading.get_ident()
-            return super().trace(root, concrete_args)
+    The rule, torchvision's: a node's name is the dotted path of the module whose forward made it,
+    then (unless the node calls a leaf module, whose name is its path) the fx node name; a trailing
+    `_<n>` is dropped, and a name met before gets `_1`, `_2`, ...: one more than its latest use.
+    Module calls from threads other than the tracing one pass through untouched (fx patches
+    nn.Module.__call__ for the whole process while it traces).
+    """
 
-        def call_module(self, m, forward, args, kwargs):  # type: ignore[override]
-            if threading.get_ident() != getattr(self, "_thread", None):
-                return forward(*args, **kwargs)
-            return super().call_module(m, forward, args, kwargs)
+    def __init__(self) -> None:
+        super().__init__()
+        self.node_to_qualname: dict[fx.Node, str] = {}
+        self._scope = ""
+        self._thread: int | None = None
 
-    return ThreadLocalTracer()
+    def trace(self, root, concrete_args=None):  # type: ignore[override]
+        self._thread = threading.get_ident()
+        return super().trace(root, concrete_args)
+
+    def call_module(self, m, forward, args, kwargs):  # type: ignore[override]
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)
+        outer = self._scope
+        self._scope = path = self.path_of_module(m)
+        try:
+            if self.is_leaf_module(m, path):
+                return self.create_proxy("call_module", path, args, kwargs)
+            return forward(*args, **kwargs)
+        finally:
+            self._scope = outer
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, *rest):  # type: ignore[override]
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, *rest)
+        self.node_to_qualname[proxy.node] = self._qualname(proxy.node)
+        return proxy
+
+    def _qualname(self, node: fx.Node) -> str:
+        name = self._scope if node.op == "call_module" else ".".join(p for p in (self._scope, node.name) if p)
+        if _NUMBERED.match(name):
+            name = name.rsplit("_", 1)[0]
+        # The pattern is built from the name unescaped, as torchvision builds it, so that names agree
+        # even where a dot in a path would match another character.
+        repeat = re.compile(rf"{name}(_[0-9]+)?$")
+        for earlier in reversed(self.node_to_qualname.values()):
+            if repeat.match(earlier):
+                suffix = earlier.replace(name, "")
+                return f"{name}_{int(suffix[1:]) + 1 if suffix else 1}"
+        return name
+
+
+_NUMBERED = re.compile(r".+_[0-9]+$")
+
+
+def _tracer() -> NodeNameTracer:
+    return NodeNameTracer()
 
 
 _GRAPHS: weakref.WeakKeyDictionary[nn.Module, ModelGraph] = weakref.WeakKeyDictionary()

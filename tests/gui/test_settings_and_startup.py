@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import threading
@@ -213,3 +214,22 @@ def test_the_window_can_paint_before_torch_is_imported():
     check = "import sys, explorer.cli, explorer.gui.app; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_opening_a_bundled_model_imports_no_torchvision():
+    # torchvision's import pulls in torch._dynamo (about 2 s here): the window's start-up path, from the
+    # model's load to its first projection and the main window's modules, must do without it.
+    check = (
+        "import sys, torch\n"
+        "from explorer.gui.app import load_for_window\n"
+        "from explorer.core.projection import project\n"
+        "import argparse\n"
+        "args = argparse.Namespace(model='zfnet-cifar', checkpoint=None, device='cpu')\n"
+        "loaded = load_for_window(args, lambda text: None)\n"
+        "project(loaded.model, torch.rand(1, 3, 32, 32), 'conv2', [0])\n"
+        "print(sorted(k for k in sys.modules if k == 'torchvision' or k == 'torch._dynamo'))"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
