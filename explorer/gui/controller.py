@@ -8,7 +8,6 @@ waits, and views never queue behind a scan.
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from dataclasses import replace
 
@@ -17,7 +16,6 @@ from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal
 from torch import nn
 
 from explorer.core.device import interactive_threads
-from explorer.core.graph import layers
 from explorer.gui.messages import (
     BackpropViewRequest,
     ExperimentViewRequest,
@@ -86,9 +84,9 @@ class Controller(QObject):
         self._scan_waiting: ScanRequest | None = None
         self._scan_thread = QThread()
         self._scan_thread.setObjectName("explorer-scan")
-        self.scan_model = copy.deepcopy(model)  # the scan thread's own model: nothing shared
-        layers(model), layers(self.scan_model)  # traced here, before the threads start: never two traces at once
-        self.scan_job = ScanJob(self.scan_model)
+        # Scans run on the model open when they were asked for; the scan thread makes its own copy of it.
+        self.scan_model = model
+        self.scan_job = ScanJob(model)
         self.scan_job.moveToThread(self._scan_thread)
         self._dispatch_scan.connect(self.scan_job.run)
         self.scan_job.scan_progressed.connect(self.scan_progressed)
@@ -216,7 +214,7 @@ class Controller(QObject):
         if self._closed:
             return
         if isinstance(result, ModelLoaded):
-            self.scan_model = result.scan_model  # scans asked for from now on run on the new model
+            self.scan_model = result.opened.model  # scans asked for from now on run on the new model
         self._next()
         self.result_ready.emit(result)
 

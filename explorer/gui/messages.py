@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from torch import nn
 
 from explorer.core.images import ImageSet
 from explorer.core.projection import METHODS
@@ -311,11 +310,10 @@ class ExperimentProgress:
 
 @dataclass(frozen=True, eq=False)
 class ModelLoaded:
-    """The worker now runs `opened.model`; `scan_model` is a private copy for the scan thread."""
+    """The worker now runs `opened.model` (the scan thread makes its own copy when it first scans with it)."""
 
     request_id: int
     opened: object  # explorer.gui.window_state.OpenModel
-    scan_model: nn.Module
     elapsed_ms: float
 
 

@@ -14,8 +14,10 @@ core writes the cache only after a completed scan, so a stopped scan leaves no f
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -93,17 +95,30 @@ class ScanJob(QObject):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        # The scan thread's private copies (deep copies, traced) of the models scans were asked for,
+        # made here on first use: nothing is shared with the worker, and none of it is done on the GUI
+        # thread while the window opens. Held while the window's model is alive.
+        self._copies: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
         self.stop = threading.Event()  # set from the GUI thread, read between batches
         # Tests set this to block or slow the scan; it runs in the scan thread after each batch.
         self.between_batches: Callable[[int, int], None] | None = None
         self.batches_done = 0  # batches finished over the job's life, for tests
 
+    def _own_copy(self, model: nn.Module) -> nn.Module:
+        mine = self._copies.get(model)
+        if mine is None:
+            mine = copy.deepcopy(model)
+            layers(mine)  # traced once, here (graph.py lets other threads run their models meanwhile)
+            self._copies.clear()  # one model's copy at a time
+            self._copies[model] = mine
+        return mine
+
     @Slot(object)
     def run(self, req: ScanRequest) -> None:
         t0 = time.perf_counter()
         should_stop = (lambda: True) if req.cached_only else self.stop.is_set
-        model = req.model if req.model is not None else self.model
         try:
+            model = self._own_copy(req.model if req.model is not None else self.model)
             if req.from_file is not None:
                 results, from_cache = open_for(req.from_file, model, req.images), True
             else:

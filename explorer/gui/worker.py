@@ -9,7 +9,6 @@ and runs the request again there.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from torch import nn
 
 from explorer.core.datasets import files_dataset, open_dataset
 from explorer.core.errors import DataError, ExplorerError
-from explorer.core.graph import layers
 from explorer.core.loading import load_model
 from explorer.core.projection import predict, project
 from explorer.export import compute_figure, export_figure, projection_rgb8
@@ -264,11 +262,9 @@ class Worker(QObject):
             mean=req.mean, std=req.std,
         )  # fmt: skip
         opened = OpenModel.of(model)
-        scan_model = copy.deepcopy(model)  # the scan thread's own copy: nothing shared
-        layers(scan_model)  # traced here once, so the scan thread never traces it
         self.model = model
         self.cache = ForwardCache(model, self.device)  # the forward cache is per model
-        return ModelLoaded(req.id, opened, scan_model, _ms(t0))
+        return ModelLoaded(req.id, opened, _ms(t0))
 
     def _load(self, req: LoadRequest) -> DataLoaded:
         t0 = time.perf_counter()

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 from explorer.gui import open_model_dialog
 from explorer.gui.messages import ModelRequest
 from explorer.gui.open_model_dialog import OpenModelDialog
+from explorer.gui.scan_job import ScanFinished
 
 USER_MODEL = textwrap.dedent(
     """
@@ -183,3 +184,20 @@ def test_synthesized_images_of_a_same_named_layer_are_not_served_from_the_previo
     qtbot.waitUntil(lambda: synthesis.shown is not None and synthesis.shown.layer == "conv1", timeout=60_000)
     assert synthesis.shown.cached == 0  # computed with the new model, not found under the old one's key
     assert not np.array_equal(synthesis.shown.images[0], before)
+
+
+def test_a_scan_after_a_model_switch_runs_on_a_private_copy_of_the_new_model(window, user_model, monkeypatch, qtbot):
+    w = window
+    spec, checkpoint = user_model
+    _open_from_dialog(w, monkeypatch, ModelRequest(spec, checkpoint))
+    qtbot.waitUntil(lambda: _layer_items(w) == ["r1", "r2"])
+    w.top_wiring.batch_size = 8
+    with qtbot.waitSignal(w.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)) as blocker:
+        w.top_wiring.start_scan(3)
+    assert set(blocker.args[0].results) == {"r1", "r2"}
+    # The scan thread's model is its own copy of the open model: same weights, no tensor shared.
+    open_model = w.window_state.model
+    (copy,) = w.controller.scan_job._copies.values()
+    assert copy is not open_model and type(copy).__name__ == "TinyNet"
+    for (name, mine), theirs in zip(copy.state_dict().items(), open_model.state_dict().values(), strict=True):
+        assert torch.equal(mine, theirs) and mine.data_ptr() != theirs.data_ptr(), name
