@@ -6,6 +6,7 @@ what was done to its tiles.
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 
 import numpy as np
@@ -42,10 +43,25 @@ def maps_scale(maps: np.ndarray) -> float:
 
 @cache
 def _viridis() -> np.ndarray:
+    """matplotlib's viridis as 256 uint8 RGB colours. Where pyqtgraph is loaded (the window) and matplotlib
+    is not, the same 256 colours come from pyqtgraph's copy of the table: importing matplotlib costs the
+    window's start-up 0.2 s. tests/export/test_normalise.py holds the two tables equal."""
+    if "pyqtgraph" in sys.modules and "matplotlib" not in sys.modules:
+        return _viridis_pyqtgraph()
+    return _viridis_matplotlib()
+
+
+def _viridis_matplotlib() -> np.ndarray:
     from matplotlib import colormaps
 
     lut = colormaps["viridis"](np.linspace(0.0, 1.0, 256))[:, :3]
     return np.round(lut * 255).astype(np.uint8)
+
+
+def _viridis_pyqtgraph() -> np.ndarray:
+    from pyqtgraph import colormap
+
+    return np.asarray(colormap.get("viridis").getLookupTable(nPts=256, alpha=False), dtype=np.uint8)
 
 
 def maps_rgb8(maps: np.ndarray, vmax: float | None = None) -> np.ndarray:

@@ -48,3 +48,13 @@ def test_all_zero_maps_are_the_bottom_colour():
 
 def test_to_rgb8_clips_and_rounds():
     np.testing.assert_array_equal(to_rgb8(np.array([-0.1, 0.0, 0.002, 1.0, 1.5])), [0, 0, 1, 255, 255])
+
+
+def test_the_window_and_the_figures_colour_maps_with_the_same_viridis():
+    # The window takes viridis from pyqtgraph (matplotlib is slow to import), figures from matplotlib.
+    from explorer.export.normalise import _viridis_matplotlib, _viridis_pyqtgraph
+
+    ours, theirs = _viridis_pyqtgraph(), _viridis_matplotlib()
+    assert ours.shape == theirs.shape == (256, 3) and ours.dtype == theirs.dtype == np.uint8
+    np.testing.assert_array_equal(ours, theirs)
+    assert len({tuple(c) for c in ours}) > 250  # a real table (two neighbours round alike), not one colour
