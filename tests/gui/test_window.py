@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import all_predicted
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
@@ -192,3 +193,41 @@ def test_the_page_mosaic_puts_each_image_beside_its_projection(images):
     assert picture.shape == (2 * 34 - 2, 4 * 66 - 2, 3)
     np.testing.assert_allclose(picture[34:66, 0:32], image_to_rgb(images.image(4)))
     np.testing.assert_allclose(picture[34:66, 32:64], projection_to_rgb(p[4]), atol=1e-7)
+
+
+def test_the_browsers_predictions_wait_while_the_user_scrubs(make_window, qtbot):
+    """A view never queues behind a batch of predictions: batches start only after the views have not
+    been asked for PREDICT_PAUSE_MS, and all of them still arrive once scrubbing stops."""
+    import time
+
+    from explorer.core.images import ImageSet
+    from explorer.core.model import CLASSES
+    from explorer.gui import main_window
+    from explorer.gui.messages import PredictRequest, ViewRequest
+
+    rng = np.random.default_rng(3)
+    n = 4 * main_window.PREDICT_BATCH
+    images = ImageSet("random", CLASSES, rng.integers(0, 10, n), pixels=rng.integers(0, 256, (n, 32, 32, 3), np.uint8))
+    w = make_window(images=images)
+    submitted: list[tuple[float, type]] = []
+    real_submit = w.controller.submit
+
+    def logged(request):
+        submitted.append((time.monotonic(), type(request)))
+        return real_submit(request)
+
+    w.controller.submit = logged
+    qtbot.waitUntil(lambda: w.shown is not None)
+    for _ in range(30):  # scrubbing: a feature every 20 ms for 0.6 s
+        w.set_feature((w.state.feature + 1) % 32)
+        qtbot.wait(20)
+    scrub_end = time.monotonic()
+    qtbot.waitUntil(lambda: all_predicted(w), timeout=30000)
+    views = [t for t, kind in submitted if kind is ViewRequest]
+    predicts = [t for t, kind in submitted if kind is PredictRequest]
+    assert len(views) >= 30 and predicts
+    for t in predicts:
+        last_view = max((v for v in views if v <= t), default=-1e9)
+        assert (t - last_view) * 1000 >= main_window.PREDICT_PAUSE_MS - 1
+    # Batches were held back while scrubbing, not dropped: the rest came after it stopped.
+    assert any(t >= scrub_end for t in predicts)
