@@ -17,6 +17,10 @@ class ExplorerStatusBar(QStatusBar):
         self.model_name = QLabel()
         self.data = QLabel()
         self.timing = QLabel("last pass: –")
+        # Fixed to its widest text: it changes on every feature, and a label that changes width lays out
+        # the whole window again (Qt skips that for a fixed-size widget).
+        widest = self.timing.fontMetrics().horizontalAdvance("last pass: 00000 ms") + 8
+        self.timing.setFixedSize(widest, self.timing.sizeHint().height())
         tips = {
             self.device: "device: where the model runs (cpu, or cuda and the GPU's name)",
             self.model_name: "model: the network's weights (bundled: the model shipped with the explorer, else the file)",

@@ -66,6 +66,9 @@ class PixelView(pg.GraphicsLayoutWidget):
             )
             # No SI prefix: pyqtgraph would print the label twice, once with "(x0.001)", and relabel on every change.
             self.colour_bar.axis.enableAutoSIPrefix(False)
+            # Labelled major ticks only: the bar is relabelled on every feature change, and laying out the
+            # minor levels' labels (measured, then mostly dropped) was most of a scrub step's painting.
+            self.colour_bar.axis.setStyle(maxTickLevel=0, maxTextLevel=0)
             self.addItem(self.colour_bar, row=1, col=1)
         else:
             # Only what changed: a new colour map or label rebuilds the bar's items and relabels its axis.
