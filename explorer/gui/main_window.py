@@ -231,7 +231,8 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
             return
         self._update(feature=feature)
         self.layer_select.show_state(self.state.layer, feature)
-        self.activations.select(feature)
+        # The maps' frame and the enlarged map move with the projection, when the view comes: all the
+        # panes show one feature, and painting them meanwhile would slow the worker computing it.
         self.request_view()
 
     def _step_layer(self, delta: int) -> None:
