@@ -118,7 +118,9 @@ class ScanJob(QObject):
         t0 = time.perf_counter()
         should_stop = (lambda: True) if req.cached_only else self.stop.is_set
         try:
-            model = self._own_copy(req.model if req.model is not None else self.model)
+            model = req.model if req.model is not None else self.model
+            # A look-up of an earlier scan only reads the weights (for their fingerprint): no copy for it.
+            model = model if req.cached_only or req.from_file is not None else self._own_copy(model)
             if req.from_file is not None:
                 results, from_cache = open_for(req.from_file, model, req.images), True
             else:

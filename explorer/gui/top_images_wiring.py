@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDockWidget
 
 from explorer.core.images import ImageSet
 from explorer.gui import dialogs
-from explorer.gui.messages import Failure, TopPatchesRequest, TopPatchesResult, next_request_id
+from explorer.gui.messages import Failure, TopPatchesRequest, TopPatchesResult, ViewResult, next_request_id
 from explorer.gui.panes.top_images import TopImagesPane
 from explorer.gui.scan_job import ScanFinished, ScanRequest, ScanStopped
 
@@ -42,6 +42,9 @@ class TopImagesWiring(QObject):
         self._asked: tuple[str, int] | None = None  # (layer, feature) last asked of the worker
         self._autoscan = os.environ.get("CNN_EXPLORER_AUTOSCAN") == "1"
         self._file_request = 0  # the newest scan-file request: its failure is said in the pane
+        # The look-up of an earlier scan (it stats every file and hashes the weights) waits for the next
+        # view, so that it does not compete with the window's first picture for the CPU.
+        self._lookup_waiting: ScanRequest | None = None
         state = window.window_state  # observed: new images or a new model make the scan stale
         state.images_changed.connect(self.images_changed)
         state.model_changed.connect(self._on_window_state_model_changed)
@@ -49,6 +52,7 @@ class TopImagesWiring(QObject):
         c.scan_progressed.connect(self._on_controller_scan_progressed)
         c.scan_ended.connect(self._on_controller_scan_ended)
         c.result_ready.connect(self._on_controller_result_ready)
+        c.failed.connect(self._on_controller_failed)
         c.scan_job.scan_noticed.connect(self._on_scan_job_scan_noticed)  # queued: a slot of this GUI-thread object
         pane.scan_requested.connect(self.start_scan)
         pane.cancel_requested.connect(self.cancel_scan)
@@ -104,6 +108,7 @@ class TopImagesWiring(QObject):
     def images_changed(self, images: ImageSet) -> None:
         """New images or a new model: stop any scan, and load an earlier scan of these with this model, if any."""
         self.scan = self.shown = None
+        self._lookup_waiting = None
         self.window.window_state.set_scan(None)
         self._asked = None
         self._shown_id = next_request_id()
@@ -119,7 +124,7 @@ class TopImagesWiring(QObject):
             self._autoscan = False
             self.start_scan()
         elif not self.window.window_state.opened.unsupported():
-            self._ask_scan(self._cached_request(images, self.pane.k.value()))
+            self._lookup_waiting = self._cached_request(images, self.pane.k.value())
 
     def _cached_request(self, images: ImageSet, k: int) -> ScanRequest:
         return ScanRequest(images, k, self.window.window_state.opened.names, cached_only=True)
@@ -189,7 +194,19 @@ class TopImagesWiring(QObject):
         request = TopPatchesRequest(images, s.layer, s.feature, indices, top.boxes[s.feature], scan.sides[s.layer])
         self.window.controller.submit(request)
 
+    def _ask_waiting_lookup(self) -> None:
+        request, self._lookup_waiting = self._lookup_waiting, None
+        if request is not None and request.images is self.window.images and self.window.controller.scanning is None:
+            self._ask_scan(request)
+
+    def _on_controller_failed(self, failure: Failure) -> None:
+        if failure.kind == "ViewRequest":
+            self._ask_waiting_lookup()
+
     def _on_controller_result_ready(self, result: object) -> None:
+        if isinstance(result, ViewResult):
+            self._ask_waiting_lookup()
+            return
         if not isinstance(result, TopPatchesResult) or result.request_id <= self._shown_id or self.scan is None:
             return
         self._shown_id = result.request_id

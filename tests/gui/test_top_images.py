@@ -162,6 +162,21 @@ def test_a_second_scan_and_a_new_window_load_from_the_cache(window, make_window,
     qtbot.waitUntil(lambda: shows_patches(other, other.state.layer, other.state.feature))
 
 
+def test_the_look_up_of_an_earlier_scan_waits_for_the_first_view_and_copies_no_model(
+    window, make_window, images, qtbot
+):
+    """The look-up stats every file and hashes the weights: it must not compete with the first picture."""
+    run_scan(window, qtbot)
+    other = make_window(images=images)
+    asked: list[bool] = []  # for each scan request: whether a view was on screen when it was asked for
+    real = other.controller.start_scan
+    other.controller.start_scan = lambda request: (asked.append(other.shown is not None), real(request))[1]
+    qtbot.waitUntil(lambda: other.top_wiring.scan is not None)
+    assert other.top_wiring.scan.from_cache
+    assert asked == [True]
+    assert not other.controller.scan_job._copies  # nothing was scanned: the open model served the look-up
+
+
 def cell_point(cell: tuple[int, int], cols: int, index: int) -> tuple[float, float]:
     """A point inside cell `index` of a framed grid of `cols` columns."""
     r, c = divmod(index, cols)
