@@ -142,7 +142,7 @@ class ModelGraph:
         x = torch.zeros(1, 3, size, size, device=device, dtype=dtype)
         try:
             with torch.no_grad():  # shapes only: no autograd graph at start-up
-                values = self.run(x, None)
+                values = self.run(x, None, switches=False)
         except ModelError:
             raise
         except Exception as exc:
@@ -218,11 +218,12 @@ class ModelGraph:
 
     # -- running -------------------------------------------------------------------------------
 
-    def run(self, x: torch.Tensor, targets: list[fx.Node] | None) -> dict[Any, Any]:
+    def run(self, x: torch.Tensor, targets: list[fx.Node] | None, switches: bool = True) -> dict[Any, Any]:
         """Values of every node needed for `targets` (all nodes when None); max-pools also keep their switches.
 
         ReLUs run out of place, so a module built with `inplace=True` keeps its input for the way down.
-        A pool's switches are stored under the key (node, "switches").
+        A pool's switches are stored under the key (node, "switches"); `switches=False` skips them (a
+        forward pass that only reads maps, as a scan does, costs less without them).
         """
         needed = None if targets is None else _ancestors(targets)
         env: dict[Any, Any] = {}
@@ -238,12 +239,11 @@ class ModelGraph:
             kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
             if is_relu(self.gm, node):
                 env[node] = torch.relu(args[0])
-            elif is_maxpool(self.gm, node):
+            elif switches and is_maxpool(self.gm, node):
                 g = pool_geometry(self.gm, node)
-                out, switches = F.max_pool2d(
+                env[node], env[(node, "switches")] = F.max_pool2d(
                     args[0], g.kernel, g.stride, g.padding, g.dilation, g.ceil_mode, return_indices=True
                 )
-                env[node], env[(node, "switches")] = out, switches
             elif node.op == "get_attr":
                 env[node] = _fetch_attr(self.gm, str(node.target))
             elif node.op == "call_module":

@@ -153,7 +153,7 @@ def _runner(
     logits_node = output.args[0]
 
     def run(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        env = graph.run(x, [node, logits_node])
+        env = graph.run(x, [node, logits_node], switches=False)
         return env[logits_node].softmax(1), env[node][:, feature].sum((1, 2))
 
     return run

@@ -138,7 +138,7 @@ def _own_maps(graph: ModelGraph, target: fx.Node, feats: list[int], device: torc
     gm, rows, chan = graph.gm, torch.arange(len(feats), device=device), torch.tensor(feats, device=device)
 
     def whole(x: torch.Tensor) -> torch.Tensor:
-        return graph.run(x, [target])[target][rows, chan]
+        return graph.run(x, [target], switches=False)[target][rows, chan]
 
     node, bn = target, None
     if node.op == "call_module" and isinstance(gm.get_submodule(str(node.target)), nn.BatchNorm2d):
@@ -163,7 +163,7 @@ def _own_maps(graph: ModelGraph, target: fx.Node, feats: list[int], device: torc
     weight, bias = weight.detach(), bias.detach()
 
     def own(x: torch.Tensor) -> torch.Tensor:
-        inp = graph.run(x, [source])[source]  # [F, Cin, H, W]
+        inp = graph.run(x, [source], switches=False)[source]  # [F, Cin, H, W]
         f, cin, h, w = inp.shape
         out = F.conv2d(inp.reshape(1, f * cin, h, w), weight, bias, conv.stride, conv.padding, conv.dilation, f)
         return out.view(f, *out.shape[2:])
