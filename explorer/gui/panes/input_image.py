@@ -49,6 +49,9 @@ class InputImagePane(QWidget):
         self.view.view_box.addItem(self.heat)
         self.caption = QLabel()
         self.caption.setWordWrap(True)
+        # Room for four lines whatever it says: a caption that grew or shrank by a line with every feature
+        # resized the picture above it, the costliest part of a scrub step's painting here.
+        self.caption.setMinimumHeight(4 * self.caption.fontMetrics().lineSpacing() + 2)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("overlay"))
