@@ -168,3 +168,15 @@ def test_export_writes_what_the_command_line_writes(
     common = ["--checkpoint", str(checkpoint), "--data", str(data_dir), "--split", "test", "--device", "cpu"]
     assert cli_main(["export", kind, *argv, *common, "--out", str(out)]) == 0
     assert path.read_bytes() == out.read_bytes()
+
+
+def test_the_hidden_views_build_their_pictures_and_plots_only_when_opened(window, qtbot):
+    # Their docks start hidden; building five pictures and two plots for them slowed every start-up.
+    occlusion, invariance = window.experiments["occlusion"], window.experiments["invariance"]
+    assert occlusion.pane._views is None and invariance.pane._plots is None
+    open_view(window, qtbot, "invariance")
+    assert invariance.pane._plots is not None and occlusion.pane._views is None
+    curves = invariance.pane.distance_plot.getPlotItem().listDataItems()
+    assert len(curves) == len(invariance.shown.figure.request.layers)
+    open_view(window, qtbot, "occlusion")
+    assert all(view.image_item.image is not None for view in occlusion.pane.views)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
 
 from explorer.export.experiments import OcclusionFigure
@@ -28,24 +28,36 @@ class OcclusionPane(QWidget):
         form = QFormLayout()
         form.addRow("square", self.size_box)
         form.addRow("stride", self.stride_box)
-        self.views = [PixelView(t) for t in ("image", "projection", "p(class)", "feature map sum", "top class")]
-        grid = QGridLayout()
-        for i, v in enumerate(self.views):
-            v.setMinimumSize(VIEW_MIN, VIEW_MIN)  # a squeezed view would crop its picture
-            grid.addWidget(v, i // 3, i % 3)
+        # The five views are built when the pane is first shown (or first given a figure): the dock starts
+        # hidden, and building them cost every start-up about 50 ms.
+        self._views: list[PixelView] | None = None
+        self._grid = QGridLayout()
         self.controls = ExperimentControls("occlusion")
         top = QHBoxLayout()
         top.addLayout(form)
-        top.addLayout(grid, 1)
+        top.addLayout(self._grid, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top, 1)
         layout.addWidget(self.controls)
         self.size_box.valueChanged.connect(lambda _v: self.options_changed.emit())
         self.stride_box.valueChanged.connect(lambda _v: self.options_changed.emit())
 
+    @property
+    def views(self) -> list[PixelView]:
+        if self._views is None:
+            self._views = [PixelView(t) for t in ("image", "projection", "p(class)", "feature map sum", "top class")]
+            for i, v in enumerate(self._views):
+                v.setMinimumSize(VIEW_MIN, VIEW_MIN)  # a squeezed view would crop its picture
+                self._grid.addWidget(v, i // 3, i % 3)
+        return self._views
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.views  # noqa: B018  (built now, on first show)
+        super().showEvent(event)
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        for view in self.views:  # a view resized after its picture was set would show a crop of it
+        for view in self._views or ():  # a view resized after its picture was set would show a crop of it
             if view.image_item.image is not None:
                 h, w = view.image_item.image.shape[:2]
                 view.view_box.setRange(xRange=(0, w), yRange=(0, h), padding=0)
@@ -56,7 +68,7 @@ class OcclusionPane(QWidget):
     def clear(self) -> None:
         """Nothing shown (the figure was computed by a model that is no longer open)."""
         self.figure = None
-        for view in self.views:
+        for view in self._views or ():
             view.clear_picture()
 
     def show_figure(self, f: OcclusionFigure) -> None:
