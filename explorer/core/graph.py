@@ -226,6 +226,10 @@ class ModelGraph:
         forward pass that only reads maps, as a scan does, costs less without them).
         """
         needed = None if targets is None else _ancestors(targets)
+        # Reading maps only (no switches, no autograd), a ReLU may overwrite the fresh output of the conv or
+        # BatchNorm below it when nothing else reads that output: a pass over a batch then allocates and
+        # writes one tensor less per layer.
+        scratch = not switches and not torch.is_grad_enabled() and not _INPLACE_OFF
         env: dict[Any, Any] = {}
         for node in self.gm.graph.nodes:
             if needed is not None and node not in needed:
@@ -238,7 +242,9 @@ class ModelGraph:
             args = fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
             if is_relu(self.gm, node):
-                env[node] = torch.relu(args[0])
+                src = node.all_input_nodes[0] if node.all_input_nodes else None
+                fresh = scratch and src is not None and len(src.users) == 1 and self._fresh_output(src, targets)
+                env[node] = torch.relu_(args[0]) if fresh else torch.relu(args[0])
             elif switches and is_maxpool(self.gm, node):
                 g = pool_geometry(self.gm, node)
                 env[node], env[(node, "switches")] = F.max_pool2d(
@@ -254,6 +260,16 @@ class ModelGraph:
                 self_obj, *rest = args
                 env[node] = getattr(self_obj, str(node.target))(*rest, **kwargs)
         return env
+
+
+    def _fresh_output(self, node: fx.Node, targets: list[fx.Node] | None) -> bool:
+        """Whether `node` makes a new tensor (a conv's or eval BatchNorm's output) that no caller asked for."""
+        if node.op != "call_module" or targets is None or node in targets:
+            return False
+        return isinstance(self.gm.get_submodule(str(node.target)), (nn.Conv2d, nn.BatchNorm2d))
+
+
+_INPLACE_OFF = False  # True: every ReLU out of place (tests and measurements compare the two)
 
 
 def _fetch_attr(gm: fx.GraphModule, target: str) -> object:

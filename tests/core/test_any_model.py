@@ -350,3 +350,38 @@ def test_tracing_leaves_other_threads_model_calls_alone():
     stop.set()
     threads[0].join()
     assert not errors, errors[0]
+
+
+class _Aliasing(nn.Module):
+    """A ReLU over an Identity (its output is its input) and over a conv whose output is read again after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.same = nn.Identity()
+        self.r0 = nn.ReLU()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.r1 = nn.ReLU()
+        self.r2 = nn.ReLU()
+
+    def forward(self, x):
+        a = self.r0(self.same(x))
+        c = self.conv(a)
+        return self.r2(self.r1(c) - c)
+
+
+@pytest.mark.parametrize("make", [SeedNet, ZFNetCifar, _Aliasing, lambda: torchvision.models.resnet18(num_classes=10)])
+def test_maps_only_passes_rectify_in_place_with_the_same_maps_and_nothing_else_overwritten(make, monkeypatch):
+    from explorer.core import graph as graph_module
+    from explorer.core.projection import layer_outputs
+
+    torch.manual_seed(0)
+    model = make().eval()
+    x = torch.randn(2, 3, 32, 32)
+    kept = x.clone()
+    names = [lay.name for lay in layers(model)]
+    fast = layer_outputs(model, x, names)
+    monkeypatch.setattr(graph_module, "_INPLACE_OFF", True)
+    plain = layer_outputs(model, x, names)
+    assert torch.equal(x, kept)  # the caller's images are never written
+    for name in names:
+        torch.testing.assert_close(fast[name], plain[name], rtol=0, atol=0)
