@@ -261,7 +261,6 @@ class ModelGraph:
                 env[node] = getattr(self_obj, str(node.target))(*rest, **kwargs)
         return env
 
-
     def _fresh_output(self, node: fx.Node, targets: list[fx.Node] | None) -> bool:
         """Whether `node` makes a new tensor (a conv's or eval BatchNorm's output) that no caller asked for."""
         if node.op != "call_module" or targets is None or node in targets:
