@@ -231,22 +231,3 @@ def test_the_browsers_predictions_wait_while_the_user_scrubs(make_window, qtbot)
         assert (t - last_view) * 1000 >= main_window.PREDICT_PAUSE_MS - 1
     # Batches were held back while scrubbing, not dropped: the rest came after it stopped.
     assert any(t >= scrub_end for t in predicts)
-
-
-def test_the_maps_frame_and_the_enlarged_map_move_with_the_projection(window, qtbot):
-    """A feature change shows on every pane at once, when its view comes: never the new feature's map
-    beside the previous feature's projection."""
-    import threading
-
-    gate = threading.Event()
-    window.controller.worker.before_run = lambda _request: gate.wait(10)
-    before = window.shown.feature
-    window.set_feature(before + 3)
-    qtbot.wait(50)
-    assert window.shown.feature == before  # the view is held at the gate
-    assert window.activations._feature == before
-    assert window.activations.large.title.text.startswith(f"conv1 feature {before}:")
-    gate.set()
-    qtbot.waitUntil(lambda: shows(window, 0, "conv1", before + 3))
-    assert window.activations._feature == before + 3
-    assert window.activations.large.title.text.startswith(f"conv1 feature {before + 3}:")
