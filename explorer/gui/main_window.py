@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,7 +32,6 @@ from explorer.gui.messages import (
     ModelRequest,
     PageRequest,
     PageResult,
-    PredictionsReady,
     PredictRequest,
     ViewRequest,
     ViewResult,
@@ -50,20 +47,16 @@ from explorer.gui.panes.layer_select import LayerSelectPane
 from explorer.gui.panes.prediction import PredictionPane
 from explorer.gui.panes.projection import ProjectionPane
 from explorer.gui.panes.top_images import TopImagesPane
+from explorer.gui.predictions_wiring import PredictionsWiring
 from explorer.gui.settings import read_state, write_state
 from explorer.gui.shortcut_guard import ShortcutGuard
 from explorer.gui.status import ExplorerStatusBar
 from explorer.gui.synthesis_wiring import SynthesisWiring
 from explorer.gui.top_images_wiring import TopImagesWiring
-from explorer.gui.unreadable import unreadable_lines, unreadable_notice
 from explorer.gui.window_layout import WindowLayoutMixin
 from explorer.gui.window_sources import ImageSourcesMixin, source_name
 from explorer.gui.window_state import OpenModel, WindowState, figure_label
 
-PREDICT_BATCH = 64  # images per prediction request: a view asked for meanwhile waits at most one batch
-# The browser's predictions start their next batch only once the views have not been asked for this
-# long: while the user scrubs, a view never waits behind a batch (about 40 ms on one CPU thread).
-PREDICT_PAUSE_MS = 150
 STALE_KINDS = ("ViewRequest", "PageRequest", "PredictRequest", "TopPatchesRequest", "BackpropViewRequest")
 PAGE_DELAY_MS = 100  # the page of Feature across images is asked for once scrubbing pauses this long
 
@@ -102,11 +95,8 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
         self._drawn: dict[str, object] = {}  # what the maps and bars show: redraw only on change
         self._page_timer = QTimer(self, singleShot=True, interval=PAGE_DELAY_MS)
         self._page_timer.timeout.connect(self._request_page)
-        self._last_view_asked = -math.inf  # time.monotonic() of the last request_view
-        self._predict_waiting: tuple[ImageSet, int] | None = None  # the next batch, held while views are asked for
-        self._predict_timer = QTimer(self, singleShot=True)
-        self._predict_timer.timeout.connect(self._predict_when_idle)
         self.controller = Controller(model, device, self)
+        self.predictions = PredictionsWiring(self)
 
         self.browser = BrowserPane(CLASSES)
         self.layer_select = LayerSelectPane()
@@ -259,7 +249,7 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
         if self.images is None or self.window_state.opened.unsupported():
             return
         s = self.state
-        self._last_view_asked = time.monotonic()
+        self.predictions.view_asked()
         self.controller.submit(ViewRequest(self.images, s.image, s.layer, s.feature, s.options))
         # The page is a lower-priority request of its own, asked for when scrubbing pauses: a page
         # computed on the way would hold up the next feature's views on the one worker.
@@ -280,8 +270,6 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
             self._show_view(result)
         elif isinstance(result, PageResult):
             self._show_page(result)
-        elif isinstance(result, PredictionsReady):
-            self._show_predictions(result)
         elif isinstance(result, DataLoaded):
             self._show_images(result.images, result.source, result.notice)
 
@@ -312,43 +300,6 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
         self.shown_page_id = r.request_id
         self.shown_page = r
         self.across.show_page(f"{r.layer} feature {r.feature}", r.page, r.page_images, r.page_projections)
-
-    def _show_predictions(self, r: PredictionsReady) -> None:
-        if (
-            self.images is None
-            or r.source_key != self.images.source_key
-            or len(self.browser.model.predicted) != len(self.images)
-        ):
-            return
-        self.browser.set_predictions(r.start, r.predicted, r.unreadable)
-        if r.unreadable:
-            self._show_unreadable()
-        self._predict_from(r.start + len(r.predicted))
-
-    def _show_unreadable(self) -> None:
-        """Name the files of this set that could not be read, and why, above the views."""
-        assert self.images is not None
-        lines = unreadable_lines(self.browser.model.reasons, self.images.paths, self.images.skipped)
-        text, tip = unreadable_notice(lines)
-        self.unreadable_notice.show_notice(text)
-        self.unreadable_notice.setToolTip(tip)
-
-    def _predict_from(self, start: int) -> None:
-        assert self.images is not None
-        self._predict_waiting = None
-        if start >= len(self.images) or self.window_state.opened.unsupported():
-            return
-        quiet_ms = (time.monotonic() - self._last_view_asked) * 1000
-        if quiet_ms < PREDICT_PAUSE_MS:
-            self._predict_waiting = (self.images, start)
-            self._predict_timer.start(max(1, math.ceil(PREDICT_PAUSE_MS - quiet_ms)))
-            return
-        self.controller.submit(PredictRequest(self.images, start, min(start + PREDICT_BATCH, len(self.images))))
-
-    def _predict_when_idle(self) -> None:
-        waiting, self._predict_waiting = self._predict_waiting, None
-        if waiting is not None and waiting[0] is self.images:  # not for images closed since
-            self._predict_from(waiting[1])
 
     def _on_controller_failed(self, failure: Failure) -> None:
         if failure.kind in STALE_KINDS and failure.request_id < self._model_boundary:
@@ -397,7 +348,7 @@ class MainWindow(ImageSourcesMixin, WindowLayoutMixin, QMainWindow):
             self.browser.set_images(self.images, self.split)  # the old model's predictions are gone
             self.browser.show_current(self.state.image)
             self.request_view()
-            self._predict_from(0)
+            self.predictions.predict_from(0)
 
     def _show_unsupported(self) -> None:
         """Say above the views why they are off for this model (its input size), or clear that."""

@@ -44,12 +44,12 @@ class ImageSourcesMixin:
         self.browser.set_images(images, self.split)
         self.status.show_data(images.name, len(images))
         self.window_state.set_images(images)  # the Top images wiring follows it
-        self._show_unreadable()
+        self.predictions.show_unreadable()
         image = self.state.image if self.state.image < len(images) else 0
         self._update(image=image)
         self.browser.show_current(image)
         self.request_view()
-        self._predict_from(0)
+        self.predictions.predict_from(0)
 
     def _on_browser_split_selected(self, split: str) -> None:
         self.split = split

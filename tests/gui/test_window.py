@@ -202,11 +202,11 @@ def test_the_browsers_predictions_wait_while_the_user_scrubs(make_window, qtbot)
 
     from explorer.core.images import ImageSet
     from explorer.core.model import CLASSES
-    from explorer.gui import main_window
+    from explorer.gui import predictions_wiring
     from explorer.gui.messages import PredictRequest, ViewRequest
 
     rng = np.random.default_rng(3)
-    n = 4 * main_window.PREDICT_BATCH
+    n = 4 * predictions_wiring.PREDICT_BATCH
     images = ImageSet("random", CLASSES, rng.integers(0, 10, n), pixels=rng.integers(0, 256, (n, 32, 32, 3), np.uint8))
     w = make_window(images=images)
     submitted: list[tuple[float, type]] = []
@@ -228,6 +228,6 @@ def test_the_browsers_predictions_wait_while_the_user_scrubs(make_window, qtbot)
     assert len(views) >= 30 and predicts
     for t in predicts:
         last_view = max((v for v in views if v <= t), default=-1e9)
-        assert (t - last_view) * 1000 >= main_window.PREDICT_PAUSE_MS - 1
+        assert (t - last_view) * 1000 >= predictions_wiring.PREDICT_PAUSE_MS - 1
     # Batches were held back while scrubbing, not dropped: the rest came after it stopped.
     assert any(t >= scrub_end for t in predicts)
