@@ -11,7 +11,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QMouseEvent, QWheelEvent
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsView, QWidget
+
+from explorer.gui.panes.colour_bar import ColourBar
 
 ZOOM_STEP = 1.25  # per wheel notch with Ctrl held
 ZOOM_MODIFIER = Qt.KeyboardModifier.ControlModifier
@@ -26,13 +28,16 @@ class PixelView(pg.GraphicsLayoutWidget):
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ci.layout.setContentsMargins(2, 2, 2, 2)
-        self.title = self.addLabel(title, row=0, col=0, size="9pt")
+        # One rectangle around what changed, not the exact region: a new picture and a new scale are two
+        # areas apart, and painting both through a two-part clip measured slower than their bounding box.
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate)
+        self.title = self.addLabel(title, row=0, col=0, colspan=2, size="9pt")  # over picture and bar
         self.view_box = self.addViewBox(
             row=1, col=0, lockAspect=True, invertY=True, enableMouse=False, enableMenu=False, defaultPadding=0
         )
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
-        self.colour_bar: pg.ColorBarItem | None = None
+        self.colour_bar: ColourBar | None = None
         self._bar_key: tuple[object, ...] = ()
         self._shape: tuple[int, ...] = ()
         self._pan_from: QPointF | None = None
@@ -55,28 +60,21 @@ class PixelView(pg.GraphicsLayoutWidget):
 
     def set_colour_bar(self, colour_map: pg.ColorMap, low: float, high: float, label: str) -> None:
         """A bar beside the picture from `low` to `high` in `colour_map`, labelled with what it measures."""
-        key = (id(colour_map), round(low, 6), round(high, 6), label)
+        key = (id(colour_map), low, high, label)  # exact: a rounded key hid changes of tiny scales
         if key == self._bar_key:
             return
         previous, self._bar_key = self._bar_key, key
-        top = high if high > low else low + 1e-9
         if self.colour_bar is None:
-            self.colour_bar = pg.ColorBarItem(
-                values=(low, top), width=12, colorMap=colour_map, label=label, interactive=False, colorMapMenu=False
-            )
-            # No SI prefix: pyqtgraph would print the label twice, once with "(x0.001)", and relabel on every change.
-            self.colour_bar.axis.enableAutoSIPrefix(False)
-            # Labelled major ticks only: the bar is relabelled on every feature change, and laying out the
-            # minor levels' labels (measured, then mostly dropped) was most of a scrub step's painting.
-            self.colour_bar.axis.setStyle(maxTickLevel=0, maxTextLevel=0)
+            self.colour_bar = ColourBar(colour_map, low, high, label)
             self.addItem(self.colour_bar, row=1, col=1)
-        else:
-            # Only what changed: a new colour map or label rebuilds the bar's items and relabels its axis.
-            if not previous or previous[0] != id(colour_map):
-                self.colour_bar.setColorMap(colour_map)
-            self.colour_bar.setLevels((low, top))
-            if not previous or previous[3] != label:
-                self.colour_bar.axis.setLabel(label)
+            return
+        # Only what changed: a new scale redraws the bar's own column, nothing else of the view.
+        if previous[0] != id(colour_map):
+            self.colour_bar.set_colour_map(colour_map)
+        if previous[1:3] != key[1:3]:
+            self.colour_bar.set_levels(low, high)
+        if previous[3] != label:
+            self.colour_bar.set_label(label)
 
     def remove_colour_bar(self) -> None:
         """Take the colour bar out, giving its room back to the picture (the next set_colour_bar adds one)."""
