@@ -92,7 +92,7 @@ def test_the_view_follows_the_windows_image(window, qtbot):
     wiring = open_view(window, qtbot)
     window.set_image(7)
     qtbot.waitUntil(lambda: shown_element(wiring)[:1] == (7,))
-    assert wiring.pane.views[0].title.text.startswith("#7")
+    assert wiring.pane.views[0].title_text().startswith("#7")
 
 
 # Export: the window's bytes are the command line's ------------------------------------------------

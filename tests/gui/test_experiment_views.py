@@ -42,7 +42,7 @@ def test_occlusion_reports_progress_and_shows_the_windows_feature(window, qtbot,
     assert mine and mine[-1].done == mine[-1].total == 169  # 13 x 13 positions
     bar = wiring.controls.progress
     assert bar.value() == bar.maximum()
-    assert wiring.pane.views[2].title.text.startswith("p(")
+    assert wiring.pane.views[2].title_text().startswith("p(")
     assert wiring.pane.views[2].image_item.image is not None
 
 

@@ -129,7 +129,7 @@ def test_clearing_a_picture_view_keeps_it_usable(qtbot):
     assert "clear" not in PixelView.__dict__  # pyqtgraph's layout clear is not shadowed
     view.set_image(np.zeros((4, 4, 3), np.float32))
     view.clear_picture()
-    assert view.image_item.image is None and view.title.text == "title"
+    assert view.image_item.image is None and view.title_text() == "title"
     view.set_image(np.ones((2, 3, 3), np.float32))
     assert view.image_item.image.shape == (2, 3, 3)
     assert view.image_item in view.view_box.addedItems and view.view_box.viewRange()[0] == [0, 3]

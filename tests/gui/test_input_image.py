@@ -53,7 +53,7 @@ def show(window, qtbot, *, layer: str | None = None, feature: int | None = None,
 def test_the_pane_shows_the_current_image(window, qtbot, images):
     pane = window.input_image
     show(window, qtbot, image=5)
-    assert pane.view.title.text == "image #5"
+    assert pane.view.title_text() == "image #5"
     np.testing.assert_allclose(pane.view.image_item.image, images.images([5])[0] / 255.0, atol=1e-6)
     assert window.input_wiring.pane is pane and pane.overlay_key() == "field"
 
@@ -78,7 +78,7 @@ def test_the_box_is_the_cores_receptive_field_of_the_strongest_position_and_foll
     window.set_image(9)
     assert pane.box_shown() is None
     qtbot.waitUntil(lambda: pane.box_shown() == expected_box(model, images, 9, "conv2", other))
-    assert pane.view.title.text == "image #9"
+    assert pane.view.title_text() == "image #9"
 
     (low,) = clear_features(model, images, 9, "conv1", 1)
     show(window, qtbot, layer="conv1", feature=low)

@@ -44,7 +44,7 @@ def test_the_view_shows_intermediate_images_then_the_final_one(window, qtbot, mo
     assert np.array_equal(result.images, expected)
     shown = wiring.pane.view.image_item.image
     assert np.allclose(shown, result.images[0] / 255.0)
-    assert wiring.pane.view.title.text.endswith(f"step 24/24, reaches {float(result.values[0]):.2f}")
+    assert wiring.pane.view.title_text().endswith(f"step 24/24, reaches {float(result.values[0]):.2f}")
 
 
 def test_a_new_feature_stops_the_running_synthesis_latest_wins(window, qtbot):
@@ -61,7 +61,7 @@ def test_a_new_feature_stops_the_running_synthesis_latest_wins(window, qtbot):
         window.set_feature(7)  # ... and r3 replaces r2 while it waits
     assert got.args[0].features == (7,) and got.args[0].steps == 5
     assert [(r.features, r.settings.steps) for r in started] == [((0,), 3000), ((7,), 5)]
-    assert wiring.pane.view.title.text.startswith("conv1 feature 7: step 5/5")
+    assert wiring.pane.view.title_text().startswith("conv1 feature 7: step 5/5")
 
 
 def test_cancel_stops_and_says_so(window, qtbot):

@@ -117,3 +117,20 @@ def test_ticks_are_round_values_inside_the_scale_each_printed_distinctly(low, wi
         np.testing.assert_allclose(gaps, step, rtol=1e-6)
         mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
         assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-6, step
+
+
+@pytest.mark.parametrize(
+    "title", ["", "conv1: features 0–31 (max activation 0.881)", "layer4.1.relu_1: features 0–511 (max 12.3)"]
+)
+def test_the_bar_and_its_numbers_stay_inside_a_narrow_view(qtbot, title):
+    # At 1024x640 the title's width once pushed the activation bars' numbers out past the view's edge.
+    v = PixelView(title)
+    qtbot.addWidget(v)
+    v.resize(250, 220)
+    v.set_image(np.zeros((32, 32, 3), dtype=np.float32))
+    v.set_colour_bar(viridis(), 0.0, 0.881, "activation (post-ReLU)")
+    v.show()
+    qtbot.wait(20)
+    shown = v.mapFromScene(v.colour_bar.sceneBoundingRect()).boundingRect()
+    assert v.viewport().rect().contains(shown), (shown, v.viewport().rect())
+    assert v.title_text() == title  # shown shortened where it does not fit, kept whole

@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtGui import QFont, QFontMetrics, QMouseEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from explorer.gui.panes.colour_bar import ColourBar
 
 ZOOM_STEP = 1.25  # per wheel notch with Ctrl held
 ZOOM_MODIFIER = Qt.KeyboardModifier.ControlModifier
+TITLE_PT = 9
 
 
 class PixelView(pg.GraphicsLayoutWidget):
@@ -31,7 +32,9 @@ class PixelView(pg.GraphicsLayoutWidget):
         # One rectangle around what changed, not the exact region: a new picture and a new scale are two
         # areas apart, and painting both through a two-part clip measured slower than their bounding box.
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate)
-        self.title = self.addLabel(title, row=0, col=0, colspan=2, size="9pt")  # over picture and bar
+        self.title = self.addLabel("", row=0, col=0, colspan=2, size=f"{TITLE_PT}pt")  # over picture and bar
+        self._title = ""
+        self.set_title(title)
         self.view_box = self.addViewBox(
             row=1, col=0, lockAspect=True, invertY=True, enableMouse=False, enableMenu=False, defaultPadding=0
         )
@@ -44,8 +47,30 @@ class PixelView(pg.GraphicsLayoutWidget):
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
 
     def set_title(self, text: str) -> None:
-        if text != self.title.text:  # a label's layout is dear: scrubbing often repeats the title
-            self.title.setText(text, size="9pt")
+        if text != self._title:  # a label's layout is dear: scrubbing often repeats the title
+            self._title = text
+            self._fit_title()
+
+    def title_text(self) -> str:
+        """The whole title, as set (the view may show it shortened with "…" when narrow)."""
+        return self._title
+
+    def _fit_title(self) -> None:
+        """Show the title shortened to the view's width: a label wider than the view would push the picture
+        and its colour bar out past the view's edge (the layout cannot shrink a label below its text)."""
+        font = QFont(self.font())
+        font.setPointSizeF(TITLE_PT)
+        room = max(24, self.width() - 16)
+        shown = QFontMetrics(font).elidedText(self._title, Qt.TextElideMode.ElideRight, room)
+        if shown != self.title.text:
+            self.title.setText(shown, size=f"{TITLE_PT}pt")
+            self.ci.setGeometry(self.range)  # the layout kept the width the longer title forced on it
+        self.title.setToolTip(self._title if shown != self._title else "")
+
+    def resizeEvent(self, ev: QResizeEvent) -> None:
+        if hasattr(self, "_title") and not self.closed:  # not while the view is built, nor once closed
+            self._fit_title()
+        super().resizeEvent(ev)
 
     def set_image(self, rgb: np.ndarray) -> None:
         self.image_item.setImage(rgb, levels=(0.0, 1.0), autoLevels=False)
