@@ -13,6 +13,7 @@ from PySide6.QtCore import QPointF
 from explorer.export.normalise import maps_rgb8, to_rgb8
 from explorer.gui.colour_bars import signed_grey, viridis
 from explorer.gui.panes.colour_bar import nice_ticks
+from explorer.gui.panes.fitted_text import FittedPlot
 from explorer.gui.panes.pixel_view import PixelView
 
 
@@ -134,3 +135,17 @@ def test_the_bar_and_its_numbers_stay_inside_a_narrow_view(qtbot, title):
     shown = v.mapFromScene(v.colour_bar.sceneBoundingRect()).boundingRect()
     assert v.viewport().rect().contains(shown), (shown, v.viewport().rect())
     assert v.title_text() == title  # shown shortened where it does not fit, kept whole
+
+
+def test_a_plot_title_is_shortened_to_a_narrow_plot_and_whole_again_when_wide(qtbot):
+    title = "layer output distance to the original (each / its max)"
+    plot = FittedPlot(title)
+    qtbot.addWidget(plot)
+    plot.resize(200, 180)
+    plot.show()
+    qtbot.wait(20)
+    item = plot.getPlotItem()
+    assert item.titleLabel.text.endswith("…") and plot.title_text() == title
+    assert item.geometry().width() <= plot.width()  # the axes and curves stay inside the plot
+    plot.resize(700, 180)
+    qtbot.waitUntil(lambda: item.titleLabel.text == title)

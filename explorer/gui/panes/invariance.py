@@ -10,8 +10,10 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QV
 from explorer.core.invariance_curves import TRANSFORMS
 from explorer.export.experiments import InvarianceFigure
 from explorer.gui.panes.experiment_controls import ExperimentControls
+from explorer.gui.panes.fitted_text import FittedPlot
 
-UNITS = {"translate": "vertical shift (pixels, + moves down)", "scale": "scale factor", "rotate": "rotation (degrees)"}
+# Shorter than the exported figure's (explorer.export.experiments_render): the plots here are narrow.
+UNITS = {"translate": "vertical shift (px, + down)", "scale": "scale factor", "rotate": "rotation (degrees)"}
 
 
 class InvariancePane(QWidget):
@@ -29,7 +31,7 @@ class InvariancePane(QWidget):
         form.addRow("layers", self.layers)
         # The two plots are built when the pane is first shown (or first given a figure): the dock starts
         # hidden, and building them cost every start-up about 0.1 s.
-        self._plots: tuple[pg.PlotWidget, pg.PlotWidget] | None = None
+        self._plots: tuple[FittedPlot, FittedPlot] | None = None
         self.controls = ExperimentControls("invariance")
         self._row = QHBoxLayout()
         self._row.addLayout(form)
@@ -39,10 +41,10 @@ class InvariancePane(QWidget):
         self.transform.currentTextChanged.connect(lambda _t: self.options_changed.emit())
         self.layers.editingFinished.connect(self.options_changed)
 
-    def _built(self) -> tuple[pg.PlotWidget, pg.PlotWidget]:
+    def _built(self) -> tuple[FittedPlot, FittedPlot]:
         if self._plots is None:
-            distance = pg.PlotWidget(title="layer output distance to the original (each / its max)")
-            prob = pg.PlotWidget(title="class probability")
+            distance = FittedPlot("layer output distance to the original (each / its max)")
+            prob = FittedPlot("class probability")
             for p in (distance, prob):
                 p.addLegend(offset=(5, 5))
                 p.showGrid(x=True, y=True, alpha=0.3)
@@ -52,11 +54,11 @@ class InvariancePane(QWidget):
         return self._plots
 
     @property
-    def distance_plot(self) -> pg.PlotWidget:
+    def distance_plot(self) -> FittedPlot:
         return self._built()[0]
 
     @property
-    def prob_plot(self) -> pg.PlotWidget:
+    def prob_plot(self) -> FittedPlot:
         return self._built()[1]
 
     def showEvent(self, event: QShowEvent) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics, QMouseEvent, QResizeEvent, QWheelEvent
+from PySide6.QtGui import QMouseEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from explorer.gui.panes.colour_bar import ColourBar
+from explorer.gui.panes.fitted_text import TITLE_PT, elided
 
 ZOOM_STEP = 1.25  # per wheel notch with Ctrl held
 ZOOM_MODIFIER = Qt.KeyboardModifier.ControlModifier
-TITLE_PT = 9
 
 
 class PixelView(pg.GraphicsLayoutWidget):
@@ -56,12 +56,7 @@ class PixelView(pg.GraphicsLayoutWidget):
         return self._title
 
     def _fit_title(self) -> None:
-        """Show the title shortened to the view's width: a label wider than the view would push the picture
-        and its colour bar out past the view's edge (the layout cannot shrink a label below its text)."""
-        font = QFont(self.font())
-        font.setPointSizeF(TITLE_PT)
-        room = max(24, self.width() - 16)
-        shown = QFontMetrics(font).elidedText(self._title, Qt.TextElideMode.ElideRight, room)
+        shown = elided(self._title, self, self.width())
         if shown != self.title.text:
             self.title.setText(shown, size=f"{TITLE_PT}pt")
             self.ci.setGeometry(self.range)  # the layout kept the width the longer title forced on it
