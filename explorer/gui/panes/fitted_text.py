@@ -20,27 +20,60 @@ def elided(text: str, widget: QWidget, width: int, pt: float = TITLE_PT) -> str:
     return QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideRight, max(24, width - MARGIN))
 
 
-class FittedPlot(pg.PlotWidget):
-    """A plot whose title is shortened to the plot's width; the whole title is its tooltip."""
+class FittedTitle:
+    """For a pyqtgraph view with a title label: shows `_title` shortened to the room it has, refitted on
+    resize, the whole title in its tooltip. Mixed in before the view class."""
+
+    _title: str = ""
+
+    def title_text(self) -> str:
+        """The whole title, as set (it may show shortened with "…" when the view is narrow)."""
+        return self._title
+
+    def set_title(self, text: str) -> None:
+        if text != self._title:  # a label's layout is dear: scrubbing often repeats the title
+            self._title = text
+            self._fit_title()
+
+    def _title_label(self) -> pg.LabelItem:
+        raise NotImplementedError
+
+    def _title_room(self) -> int:
+        return self.width()  # type: ignore[attr-defined]
+
+    def _fit_title(self) -> None:
+        label = self._title_label()
+        shown = elided(self._title, self, self._title_room())  # type: ignore[arg-type]
+        if shown != label.text:
+            label.setText(shown, size=f"{TITLE_PT}pt")
+            self.centralWidget.setGeometry(self.range)  # type: ignore[attr-defined]  # the width the longer title forced
+        label.setToolTip(self._title if shown != self._title else "")
+
+    def resizeEvent(self, ev: QResizeEvent) -> None:
+        if self._title_label_ready() and not self.closed:  # type: ignore[attr-defined]  # not while built, nor once closed
+            self._fit_title()
+        super().resizeEvent(ev)  # type: ignore[misc]
+
+    def _title_label_ready(self) -> bool:
+        try:
+            self._title_label()
+        except AttributeError:
+            return False
+        return True
+
+
+class FittedPlot(FittedTitle, pg.PlotWidget):
+    """A plot whose title is shortened to its plot area's width."""
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._title = title
-        self._fit_title()
+        self.getPlotItem().setTitle("", size=f"{TITLE_PT}pt")  # shows the title row
+        self.set_title(title)
 
-    def title_text(self) -> str:
-        return self._title
+    def _title_label(self) -> pg.LabelItem:
+        return self.getPlotItem().titleLabel
 
-    def _fit_title(self) -> None:
+    def _title_room(self) -> int:
         item = self.getPlotItem()
         axes = sum(item.getAxis(side).width() for side in ("left", "right") if item.getAxis(side).isVisible())
-        shown = elided(self._title, self, self.width() - int(axes))  # the title spans the plot area only
-        if shown != item.titleLabel.text:
-            item.setTitle(shown, size=f"{TITLE_PT}pt")
-            item.setGeometry(self.range)  # the layout kept the width the longer title forced on it
-        item.titleLabel.setToolTip(self._title if shown != self._title else "")
-
-    def resizeEvent(self, ev: QResizeEvent) -> None:
-        if hasattr(self, "_title") and not self.closed:  # not while the view is built, nor once closed
-            self._fit_title()
-        super().resizeEvent(ev)
+        return self.width() - int(axes)  # the title spans the plot area only

@@ -10,17 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QResizeEvent, QWheelEvent
+from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from explorer.gui.panes.colour_bar import ColourBar
-from explorer.gui.panes.fitted_text import TITLE_PT, elided
+from explorer.gui.panes.fitted_text import TITLE_PT, FittedTitle
 
 ZOOM_STEP = 1.25  # per wheel notch with Ctrl held
 ZOOM_MODIFIER = Qt.KeyboardModifier.ControlModifier
 
 
-class PixelView(pg.GraphicsLayoutWidget):
+class PixelView(FittedTitle, pg.GraphicsLayoutWidget):
     """Shows one float RGB [H, W, 3] picture in [0, 1] with fixed levels, under an optional title."""
 
     clicked = Signal(float, float)  # picture coordinates (x right, y down)
@@ -33,8 +33,7 @@ class PixelView(pg.GraphicsLayoutWidget):
         # areas apart, and painting both through a two-part clip measured slower than their bounding box.
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate)
         self.title = self.addLabel("", row=0, col=0, colspan=2, size=f"{TITLE_PT}pt")  # over picture and bar
-        self._title = ""
-        self.set_title(title)
+        self.set_title(title)  # shortened to the view's width (FittedTitle)
         self.view_box = self.addViewBox(
             row=1, col=0, lockAspect=True, invertY=True, enableMouse=False, enableMenu=False, defaultPadding=0
         )
@@ -46,26 +45,8 @@ class PixelView(pg.GraphicsLayoutWidget):
         self._pan_from: QPointF | None = None
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
 
-    def set_title(self, text: str) -> None:
-        if text != self._title:  # a label's layout is dear: scrubbing often repeats the title
-            self._title = text
-            self._fit_title()
-
-    def title_text(self) -> str:
-        """The whole title, as set (the view may show it shortened with "…" when narrow)."""
-        return self._title
-
-    def _fit_title(self) -> None:
-        shown = elided(self._title, self, self.width())
-        if shown != self.title.text:
-            self.title.setText(shown, size=f"{TITLE_PT}pt")
-            self.ci.setGeometry(self.range)  # the layout kept the width the longer title forced on it
-        self.title.setToolTip(self._title if shown != self._title else "")
-
-    def resizeEvent(self, ev: QResizeEvent) -> None:
-        if hasattr(self, "_title") and not self.closed:  # not while the view is built, nor once closed
-            self._fit_title()
-        super().resizeEvent(ev)
+    def _title_label(self) -> pg.LabelItem:
+        return self.title
 
     def set_image(self, rgb: np.ndarray) -> None:
         self.image_item.setImage(rgb, levels=(0.0, 1.0), autoLevels=False)
