@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QFontMetricsF, QImage, QPainter, QPixmap
+from PySide6.QtGui import QFontMetricsF, QImage, QPainter, QPixmap, QStaticText
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneResizeEvent, QSizePolicy
 
 BAR_W = 12  # the coloured strip, px
@@ -56,12 +56,15 @@ class ColourBar(pg.GraphicsWidget):
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self._pen = pg.mkPen(pg.getConfigOption("foreground"))
+        self._fm = QFontMetricsF(self.font())
         self._low, self._high, self._label = low, high, label
-        self._text_w = QFontMetricsF(self.font()).horizontalAdvance("-0.000")  # grows, never shrinks
+        self._text_w = self._fm.horizontalAdvance("-0.000")  # grows, never shrinks
+        self._texts: dict[str, QStaticText] = {}  # laid-out tick labels, by text
         self._strip = QPixmap()
+        self._ticks: list[tuple[float, str, float]] = []
         self.set_colour_map(colour_map)
-        self.setMinimumHeight(3 * QFontMetricsF(self.font()).height())
-        self._fit_width()
+        self.setMinimumHeight(3 * self._fm.height())
+        self._relayout()
 
     def levels(self) -> tuple[float, float]:
         return self._low, self._high
@@ -77,70 +80,67 @@ class ColourBar(pg.GraphicsWidget):
 
     def set_levels(self, low: float, high: float) -> None:
         self._low, self._high = low, high
-        self._fit_width()
-        self.update()
+        self._relayout()
 
     def set_label(self, label: str) -> None:
         self._label = label
-        self.update()
+        self._relayout()
 
     def strip(self) -> QRectF:
         """The coloured strip, in this item's coordinates: `high` at its top edge, `low` at its bottom."""
-        top, bottom = self._bar_span()
-        return QRectF(self._label_w() + GAP, top, BAR_W, bottom - top)
+        half = self._fm.height() / 2  # room for the end labels' halves
+        bottom = max(half + 1, self.size().height() - half)
+        return QRectF(self._fm.height() + GAP, half, BAR_W, bottom - half)  # the rotated label's line at left
 
     def ticks(self) -> list[tuple[float, str, float]]:
         """(value, text, y in this item) of each labelled tick, for the current size."""
-        top, bottom = self._bar_span()
-        fm = QFontMetricsF(self.font())
-        most = max(2, int((bottom - top) / (MIN_TICK_GAP * fm.height())) + 1)
+        return list(self._ticks)
+
+    def _relayout(self) -> None:
+        """Ticks, their labels and this item's width for the current scale and height; then a repaint."""
+        strip = self.strip()
+        top, bottom = strip.top(), strip.bottom()
+        most = max(2, int((bottom - top) / (MIN_TICK_GAP * self._fm.height())) + 1)
         values, form = nice_ticks(self._low, self._high, most)
         span = self._high - self._low
-        out = []
+        self._ticks = []
         for v in values:
             y = bottom - (v - self._low) / span * (bottom - top) if span > 0 else bottom
             text = form.format(v)
-            out.append((v, "0" if float(text) == 0 else text, y))
-        return out
-
-    def _bar_span(self) -> tuple[float, float]:
-        half = QFontMetricsF(self.font()).height() / 2  # room for the end labels' halves
-        return half, max(half + 1, self.size().height() - half)
-
-    def _label_w(self) -> float:
-        return QFontMetricsF(self.font()).height()
-
-    def _fit_width(self) -> None:
-        fm = QFontMetricsF(self.font())
-        widest = max((fm.horizontalAdvance(text) for _, text, _ in self.ticks()), default=0.0)
-        if widest > self._text_w:
-            self._text_w = widest
-        width = math.ceil(self._label_w() + GAP + BAR_W + TICK_LEN + GAP + self._text_w + 1)
+            self._ticks.append((v, "0" if float(text) == 0 else text, y))
+        widest = max(self._fm.horizontalAdvance(text) for _, text, _ in self._ticks)
+        self._text_w = max(self._text_w, widest)
+        self._shown_label = self._fm.elidedText(self._label, Qt.TextElideMode.ElideRight, bottom - top)
+        width = math.ceil(strip.right() + TICK_LEN + GAP + self._text_w + 1)
         if width != self.minimumWidth():
             self.setMinimumWidth(width)
             self.setMaximumWidth(width)
+        self.update()
 
     def resizeEvent(self, ev: QGraphicsSceneResizeEvent) -> None:
         super().resizeEvent(ev)
-        self._fit_width()  # more height can mean more ticks, and wider labels
-        self.update()
+        self._relayout()  # more height can mean more ticks, and wider labels
+
+    def _static(self, text: str) -> QStaticText:
+        if text not in self._texts:
+            if len(self._texts) > 256:
+                self._texts.clear()
+            self._texts[text] = QStaticText(text)
+        return self._texts[text]
 
     def paint(self, p: QPainter, *_args: object) -> None:
-        fm = QFontMetricsF(self.font())
         bar = self.strip()
-        top, bottom, x = bar.top(), bar.bottom(), bar.left()
         p.drawPixmap(bar, self._strip, QRectF(self._strip.rect()))
         p.setPen(self._pen)
         p.setFont(self.font())
         p.drawRect(bar)
-        text_x = x + BAR_W + TICK_LEN + GAP
-        for _, text, y in self.ticks():
-            p.drawLine(QPointF(x + BAR_W, y), QPointF(x + BAR_W + TICK_LEN, y))
-            box = QRectF(text_x, y - fm.height() / 2, self._text_w + 1, fm.height())
-            p.drawText(box, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        half = self._fm.height() / 2
+        for _, text, y in self._ticks:
+            p.drawLine(QPointF(bar.right(), y), QPointF(bar.right() + TICK_LEN, y))
+            p.drawStaticText(QPointF(bar.right() + TICK_LEN + GAP, y - half), self._static(text))
         p.save()
-        p.translate(0, (top + bottom) / 2)
+        p.translate(0, bar.center().y())
         p.rotate(-90)
-        label = fm.elidedText(self._label, Qt.TextElideMode.ElideRight, bottom - top)
-        p.drawText(QRectF(-(bottom - top) / 2, 0, bottom - top, fm.height()), Qt.AlignmentFlag.AlignCenter, label)
+        box = QRectF(-bar.height() / 2, 0, bar.height(), self._fm.height())
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, self._shown_label)
         p.restore()

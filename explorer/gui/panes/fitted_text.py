@@ -46,8 +46,12 @@ class FittedTitle:
         shown = elided(self._title, self, self._title_room())  # type: ignore[arg-type]
         if shown != label.text:
             label.setText(shown, size=f"{TITLE_PT}pt")
-            self.centralWidget.setGeometry(self.range)  # type: ignore[attr-defined]  # the width the longer title forced
-        label.setToolTip(self._title if shown != self._title else "")
+            central = self.centralWidget  # type: ignore[attr-defined]
+            if central.geometry().width() > self.range.width():  # type: ignore[attr-defined]
+                central.setGeometry(self.range)  # type: ignore[attr-defined]  # the width a longer title forced
+        tip = self._title if shown != self._title else ""
+        if label.toolTip() != tip:
+            label.setToolTip(tip)
 
     def resizeEvent(self, ev: QResizeEvent) -> None:
         if self._title_label_ready() and not self.closed:  # type: ignore[attr-defined]  # not while built, nor once closed
