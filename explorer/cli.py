@@ -86,9 +86,7 @@ def refuse_data_inputs(out: Path, source: str, ds, flag: str = "--out") -> None:
         )
 
 
-MODEL_HELP = (
-    "seednet, zfnet-cifar, torchvision:NAME, FILE.py:CLASS, package.module:CLASS or CARD.toml (default: seednet)"
-)
+MODEL_HELP = "seednet, zfnet-cifar, torchvision:NAME, timm:NAME, FILE.py:CLASS, package.module:CLASS or CARD.toml (default: seednet)"
 
 
 def rgb_triple(text: str) -> tuple[float, float, float]:
@@ -106,8 +104,17 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model, --checkpoint and the settings a model may need: the same on every subcommand and the window."""
     p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--checkpoint", default=None, help="a state dict for the model (default: the bundled weights)")
-    p.add_argument("--num-classes", type=positive_int, default=None, help="classes of a torchvision model's head")
-    p.add_argument("--input-size", type=positive_int, default=None, help="the model's input size in pixels")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="a torchvision weight set (IMAGENET1K_V1, ...; default: the builder's DEFAULT), or random",
+    )
+    p.add_argument("--num-classes", type=positive_int, default=None, help="classes of a model's head")
+    p.add_argument(
+        "--input-size", "--crop", type=positive_int, default=None, help="the model's input size (the centre crop)"
+    )
+    p.add_argument("--resize", type=positive_int, default=None, help="a photo's shorter side before the crop")
+    p.add_argument("--classes", default=None, help="a file with the model's class names, one a line")
     p.add_argument("--mean", type=rgb_triple, default=None, help="R,G,B the model's input is normalised with")
     p.add_argument("--std", type=rgb_triple, default=None, help="R,G,B (with --mean)")
 
@@ -153,6 +160,9 @@ def load_from_args(args: argparse.Namespace):
         input_size=getattr(args, "input_size", None),
         mean=getattr(args, "mean", None),
         std=getattr(args, "std", None),
+        weights=getattr(args, "weights", None),
+        resize=getattr(args, "resize", None),
+        classes=getattr(args, "classes", None),
     )
     return model, device
 
@@ -170,12 +180,31 @@ def check_layer_names(model, names: Sequence[str], flag: str) -> list[str]:
     return list(names)
 
 
-def open_from_args(source: str, split: str, download: bool):
+def open_from_args(source: str, split: str, download: bool, model=None):
+    """The data set, its images prepared as `model` takes them (its input size and preprocessing)."""
     from explorer.core.datasets import open_dataset
 
-    ds = open_dataset(source, split, download=download)
+    prepare = None
+    if model is not None:
+        from explorer.core.preprocessing import preprocessing_of
+
+        prepare = preprocessing_of(model)
+    ds = open_dataset(source, split, download=download, prepare=prepare)
     warn_skipped(ds)
+    if model is not None:
+        adopt_folder_classes(model, ds)
     return ds
+
+
+def adopt_folder_classes(model, ds) -> None:
+    """A model whose classes nobody named takes a data set's class folder names when their count matches."""
+    from dataclasses import replace
+
+    from explorer.core.model_meta import has_class_names, model_info
+
+    info = model_info(model)
+    if not has_class_names(info) and ds.classes and len(ds.classes) == len(info.classes):
+        model.explorer_info = replace(info, classes=tuple(ds.classes))
 
 
 def progress_line(prefix: str) -> Callable[[int, int], None]:

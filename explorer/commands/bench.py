@@ -137,11 +137,11 @@ def main(argv: Sequence[str]) -> int:
         scan_rate,
     )
     from explorer.core.device import describe_device, interactive_threads
-    from explorer.core.model_info import model_info
+    from explorer.core.model_meta import model_info
 
     threads = interactive_threads()  # the engine figures measured as the window runs them
     model, device = load_from_args(args)
-    test_set = open_from_args(args.data, "test", False)
+    test_set = open_from_args(args.data, "test", False, model)
     results: dict[str, object] = {
         "model": model_info(model).name,
         "device": f"{describe_device(device)}; {platform.processor() or platform.machine()}",
@@ -149,9 +149,9 @@ def main(argv: Sequence[str]) -> int:
     }
     results.update(projection_times(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)))
     results["occlusion_ms"] = round(occlusion_ms(model, test_set.tensor([0]), device, args.repeats), 1)
-    rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False), args.repeats)
+    rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
     results["scan_images_per_s"] = round(rate)
-    cached = cached_scan_rate(model, lambda: open_from_args(args.data, "test", False), args.repeats)
+    cached = cached_scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
     results["scan_cached_images_per_s"] = None if cached is None else round(cached)
     results["forward_images_per_s"] = round(forward_rate(model, scanned.all_pixels(), device, args.repeats))
     # every feature of the second layer (SeedNet: all 64 of conv2) with the default settings

@@ -14,8 +14,8 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     from explorer.core.training import evaluate
 
-    ds = open_from_args(args.data, args.split, args.download)
     model, device = load_from_args(args)
+    ds = open_from_args(args.data, args.split, args.download, model)
     if (ds.labels < 0).any():
         raise ExplorerError(f"{args.data}: some images have no class label, so accuracy cannot be measured")
     pixels, labels = readable(ds, ds.all_pixels(progress_line("decoding")), args.data)

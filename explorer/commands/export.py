@@ -123,7 +123,7 @@ def main(argv: Sequence[str]) -> int:
     channels = next(lay.channels for lay in found if lay.name == args.layer)
     feature = parse_index(args.feature, channels, "--feature") if args.kind == "feature" else 0
     features = parse_indices(args.features, channels, "--features") if getattr(args, "features", None) else None
-    ds = open_from_args(args.data, args.split, args.download)
+    ds = open_from_args(args.data, args.split, args.download, model)
     refuse_data_inputs(Path(args.out), args.data, ds)
     image = parse_index(args.image, len(ds), "--image") if args.kind in ("maps", "projections") else 0
     images = parse_indices(args.images, len(ds), "--images") if getattr(args, "images", None) else ()

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     from explorer.export.backprop_render import export_backprop
 
     model, _device = load_from_args(args)
-    ds = open_from_args(args.data, args.split, args.download)
+    ds = open_from_args(args.data, args.split, args.download, model)
     image = parse_index(args.image, len(ds), "--image")
     request = BackpropRequest(args.layer, image, channel, row, col, out_channel)
     data = compute_backprop(model, ds, request, model_name=model_label(model))

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     from explorer.export.experiments_render import export_experiment
 
     model, _device = load_from_args(args)
-    ds = open_from_args(args.data, args.split, args.download)
+    ds = open_from_args(args.data, args.split, args.download, model)
     request = build_request(args, model, ds)
     data = compute_experiment(model, ds, request, model_name=model_label(model))
     path = export_experiment(data, args.out, dpi=args.dpi)

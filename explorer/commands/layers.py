@@ -15,11 +15,12 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     from explorer.cli import load_from_args
     from explorer.core.graph import layers
-    from explorer.core.model_info import model_info
+    from explorer.core.model_meta import model_info
 
     model, _device = load_from_args(args)
     info = model_info(model)
-    sys.stdout.write(f"{info.name}, input {info.input_size}x{info.input_size}:\n")
+    photos = "" if info.resize == info.input_size else f" (photos: shorter side to {info.resize}, {info.interpolation})"
+    sys.stdout.write(f"{info.name}, input {info.input_size}x{info.input_size}{photos}, {len(info.classes)} classes:\n")
     sys.stdout.write(f"  {'layer':<24} {'features':>8} {'map':>9} {'field':>6}  max-pool below\n")
     for lay in layers(model):
         size = f"{lay.size[0]}x{lay.size[1]}"

@@ -89,13 +89,13 @@ def main(argv: Sequence[str]) -> int:
         return main_rank(argv, env)
     args = parser().parse_args(argv)
     out = check_out(args)
-    from explorer.core.model_info import model_info
+    from explorer.core.model_meta import model_info
     from explorer.core.scan import scan_top_k
     from explorer.core.scan_file import describe
 
     model, _device = load_from_args(args)
     layers = parse_layers(args.layers, model)
-    ds = open_from_args(args.data, args.split, args.download)
+    ds = open_from_args(args.data, args.split, args.download, model)
     refuse_data_inputs(out, args.data, ds)
     results = scan_top_k(model, ds, layers, args.k, batch_size=args.batch_size, progress=progress_line("scanning"))
     warn_unreadable(ds, "count as black images")

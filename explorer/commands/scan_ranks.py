@@ -68,7 +68,7 @@ def main_rank(argv: Sequence[str], env: RankEnv) -> int:
 
 
 def _run(ranks: Ranks, args, out: Path) -> int:
-    from explorer.core.model_info import model_info
+    from explorer.core.model_meta import model_info
     from explorer.core.scan_file import describe
 
     env = ranks.env
@@ -77,7 +77,7 @@ def _run(ranks: Ranks, args, out: Path) -> int:
     try:
         model, _device = load_from_args(args)
         layers = parse_layers(args.layers, model)
-        ds = open_from_args(args.data, args.split, args.download)
+        ds = open_from_args(args.data, args.split, args.download, model)
         if env.rank == 0:
             refuse_data_inputs(out, args.data, ds)
         meta = describe(model, ds, layers, args.k, model_info(model).name)

@@ -1,7 +1,7 @@
 """The explorer's engine, free of Qt: models, data, checkpoints, projections, training.
 
 Public API (stable; scripts and notebooks use exactly this):
-    load_model, layers, project, activations, predict, maximize, SeedNet,
+    load_model, model_info, preprocess, layers, project, activations, predict, maximize, SeedNet,
     occlusion, evolution, invariance (Zeiler & Fergus's other experiments)
 and explorer.core.backprop.manual_gradients. Every function takes any model that
 `load_model` opens (or any nn.Module that torch.fx traces).
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from explorer.core.invariance_curves import invariance
     from explorer.core.loading import load_model
     from explorer.core.model import CLASSES, LAYERS, SeedNet
+    from explorer.core.model_meta import ModelInfo, model_info
     from explorer.core.occlusion_sensitivity import occlusion
+    from explorer.core.preprocessing import Preprocessing, preprocess
     from explorer.core.projection import activations, layer_outputs, predict, project
     from explorer.core.synthesis import maximize
 
@@ -38,6 +40,10 @@ _HOMES = {
     "evolution": "explorer.core.feature_evolution",
     "invariance": "explorer.core.invariance_curves",
     "load_model": "explorer.core.loading",
+    "ModelInfo": "explorer.core.model_meta",
+    "model_info": "explorer.core.model_meta",
+    "Preprocessing": "explorer.core.preprocessing",
+    "preprocess": "explorer.core.preprocessing",
     "occlusion": "explorer.core.occlusion_sensitivity",
     "maximize": "explorer.core.synthesis",
 }
@@ -60,6 +66,8 @@ __all__ = [
     "CLASSES",
     "LAYERS",
     "Layer",
+    "ModelInfo",
+    "Preprocessing",
     "SeedNet",
     "activations",
     "evolution",
@@ -68,7 +76,9 @@ __all__ = [
     "layers",
     "load_model",
     "maximize",
+    "model_info",
     "occlusion",
     "predict",
+    "preprocess",
     "project",
 ]

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from explorer.core.atomic import atomic_write
 from explorer.core.errors import CheckpointError
@@ -104,16 +105,24 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "unknown error"
 
 
-def _as_state_dict(obj: object, name: str) -> dict[str, torch.Tensor]:
+class StateDict(dict):
+    """A state dict read from a file; `wrapped_in` names the key it sat under (`state_dict`, `model`, ...), if any."""
+
+    wrapped_in: str | None = None
+
+
+def _as_state_dict(obj: object, name: str) -> StateDict:
+    wrapped_in = None
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model_state_dict", "model"):
             inner = obj.get(key)
             if isinstance(inner, Mapping):
-                obj = inner
+                obj, wrapped_in = inner, key
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{name}: holds a {type(obj).__name__}, not a state dict of tensors")
-    out = {}
+    out = StateDict()
+    out.wrapped_in = wrapped_in
     for k, v in obj.items():
         key = str(k)
         # DataParallel and DistributedDataParallel save their parameters under "module.".
@@ -146,8 +155,6 @@ _INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint
 
 def check_architecture(state: Mapping[str, torch.Tensor], name: str) -> None:
     """Raise CheckpointError unless `state` has exactly SeedNet's keys and shapes."""
-    from explorer.core.loading import check_state
-
     check_state(SeedNet(), state, name, "seednet")
 
 
@@ -171,3 +178,28 @@ def load_snapshots(
             raise CheckpointError(f"{source}: not a snapshot file (key {key!r})")
         out.setdefault(int(epoch[len("epoch") :]), {})[param] = value
     return dict(sorted(out.items()))
+
+
+def check_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str, what: str) -> None:
+    """Raise CheckpointError unless `state` has exactly the model's keys and shapes (missing and unexpected keys named)."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append("missing keys: " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+        if unexpected:
+            parts.append("unexpected keys: " + ", ".join(unexpected[:20]) + (" ..." if len(unexpected) > 20 else ""))
+        raise CheckpointError(f"{name}: not a {_label(what)} state dict ({'; '.join(parts)})")
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if state[k].shape != v.shape
+    ]
+    if wrong:
+        raise CheckpointError(f"{name}: not a {_label(what)} state dict (wrong shapes: {', '.join(wrong[:10])})")
+
+
+def _label(what: str) -> str:
+    return {"seednet": "SeedNet", "zfnet-cifar": "zfnet-cifar"}.get(what, what)

@@ -19,6 +19,7 @@ from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES
 from explorer.core.paths import file_kind, show
 from explorer.core.pixel_cache import PixelCache
+from explorer.core.preprocessing import Preprocessing
 
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
@@ -40,27 +41,30 @@ def _check_split(split: str) -> None:
         raise DataError(f"unknown split {split!r}: use train or test")
 
 
-def open_dataset(source: str, split: str = "test", *, download: bool = False) -> ImageSet:
-    """Open one split of `source`; raise DataError (or DataUnavailable) with a clear message."""
+def open_dataset(
+    source: str, split: str = "test", *, download: bool = False, prepare: Preprocessing | None = None
+) -> ImageSet:
+    """Open one split of `source`, its images prepared by `prepare` (a model's preprocessing; None: the
+    32-pixel rule); raise DataError (or DataUnavailable) with a clear message."""
     _check_split(split)
     if source == "cifar10":
-        return open_cifar10(cache_dir(), split, download=download)
+        return open_cifar10(cache_dir(), split, download=download).for_model(prepare)
     if source == "probes":
         from explorer.core.probes import probe_patterns
 
-        return probe_patterns()
+        return probe_patterns().for_model(prepare)
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"{source}: no such file or folder (use cifar10, probes, or a folder of images)")
     if not path.is_dir():
         raise DataError(f"{source}: not a folder (use cifar10, probes, or a folder of images)")
     if _is_batches_folder(path):
-        return _open_batches(path, split)
+        return _open_batches(path, split).for_model(prepare)
     if _is_batches_folder(path / "cifar-10-batches-py"):
-        return _open_batches(path / "cifar-10-batches-py", split)
+        return _open_batches(path / "cifar-10-batches-py", split).for_model(prepare)
     if (path / split).is_dir() and any((path / s).is_dir() for s in SPLITS):
-        return open_folder(path / split, name=f"{path.name}/{split}")
-    return open_folder(path)
+        return open_folder(path / split, name=f"{path.name}/{split}", prepare=prepare)
+    return open_folder(path, prepare=prepare)
 
 
 def _is_batches_folder(path: Path) -> bool:
@@ -210,7 +214,7 @@ def _class_samples(path: Path, class_to_idx: dict[str, int], listing: _Listing) 
     return samples
 
 
-def open_folder(path: Path, name: str | None = None) -> ImageSet:
+def open_folder(path: Path, name: str | None = None, prepare: Preprocessing | None = None) -> ImageSet:
     """Class folders in torchvision's ImageFolder order, or the images of a flat folder, sorted.
 
     Unreadable sub-folders and entries that are not regular files are listed in `skipped`."""
@@ -233,20 +237,26 @@ def open_folder(path: Path, name: str | None = None) -> ImageSet:
         raise DataError(f"{show(path)}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)}){why}")
     if classes and set(classes) <= set(CLASSES) and len(classes) == len(CLASSES):
         classes = list(CLASSES)
-    ds = files_dataset([s for s, _ in samples], [lbl for _, lbl in samples], classes, name or path.name)
+    ds = files_dataset([s for s, _ in samples], [lbl for _, lbl in samples], classes, name or path.name, prepare)
     ds.skipped = listing.skipped
     return ds
 
 
 def files_dataset(
-    paths: Sequence[str], labels: Sequence[int] | None = None, classes: Sequence[str] = (), name: str = "files"
+    paths: Sequence[str],
+    labels: Sequence[int] | None = None,
+    classes: Sequence[str] = (),
+    name: str = "files",
+    prepare: Preprocessing | None = None,
 ) -> ImageSet:
     """An image set over the given files, decoded lazily, or at once from the pixel cache when these
     files were decoded in full before and have not changed since."""
     labels_arr = np.full(len(paths), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
     key = f"files:{common_path(paths)}:{len(paths)}"
+    if prepare is not None and not prepare.is_cifar_rule:
+        key += f" @ {prepare.describe()}"
     cache = PixelCache(cache_dir() / "pixels")
-    return ImageSet(name, classes, labels_arr, paths=list(paths), source_key=key, pixel_cache=cache)
+    return ImageSet(name, classes, labels_arr, paths=list(paths), source_key=key, pixel_cache=cache, prepare=prepare)
 
 
 def common_path(paths: Sequence[str], chunk: int = 8192) -> str:

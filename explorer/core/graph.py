@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from explorer.core.errors import ModelError
-from explorer.core.model_info import model_info
+from explorer.core.model_meta import model_info
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""Image sets: 32x32 RGB uint8 pictures with labels, decoded lazily and kept in memory once decoded.
+"""Image sets: square RGB uint8 pictures at a model's input size with labels, decoded lazily and kept once decoded.
 
 The stated conversion rule for any image file: EXIF orientation applied; converted to RGB
 (transparent pixels become black, 16-bit and float images scaled to 8 bits); the short side resized
-to 32 pixels (bilinear, antialiased); the centre 32x32 square cropped.
+to 32 pixels (bilinear, antialiased); the centre 32x32 square cropped. A set made for another model
+prepares each image by that model's preprocessing instead (`explorer.core.preprocessing`): the
+same steps at its resize, crop and interpolation, and JPEGs are decoded reduced (Pillow's `draft`)
+where that keeps the short side at least the resize.
 """
 
 from __future__ import annotations
@@ -23,16 +26,11 @@ from PIL import Image, ImageOps
 from explorer.core.errors import DataError
 from explorer.core.paths import file_kind
 from explorer.core.pixel_cache import PixelCache
+from explorer.core.preprocessing import MAX_RESIZED_SIDE, Preprocessing
 
-# The resized image before the crop is at most this many pixels on its long side: a 1,000,000 x 1
+# The resized image before the crop is at most MAX_RESIZED_SIDE pixels on its long side: a 1,000,000 x 1
 # picture is cut to its centre square before resizing instead of being resized to 32,000,000 x 32.
-MAX_RESIZED_SIDE = 4 * 1024
-
 SIZE = 32
-CONVERSION_RULE = (
-    "EXIF orientation applied, converted to RGB (transparency to black), "
-    "short side resized to 32 px, centre 32x32 cropped"
-)
 # Bump when the rule or its code changes what a file decodes to: cached pixels of the old rule are then ignored.
 CONVERSION_VERSION = 1
 # A file modified this close to the set's opening is never cached: a second write within the same
@@ -40,7 +38,8 @@ CONVERSION_VERSION = 1
 RECENT_NS = 2_000_000_000
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, with transparency to black and 16-bit or float images scaled to 8 bits."""
     if img.mode.startswith("I") or img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
         top = float(arr.max()) if arr.size else 0.0
@@ -70,7 +69,7 @@ def convert_image(img: Image.Image) -> np.ndarray:
     if img.mode == "RGB" and img.size == (SIZE, SIZE) and not _may_be_rotated(img):
         return np.asarray(img, dtype=np.uint8).copy()  # CIFAR-sized already: the rule is the identity
     img = ImageOps.exif_transpose(img) or img
-    img = _to_rgb(img)
+    img = to_rgb(img)
     w, h = img.size
     short = min(w, h)
     new_w = max(SIZE, round(w * SIZE / short))
@@ -89,15 +88,22 @@ def convert_image(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode one file by the conversion rule, or raise DataError naming the file and the problem."""
+def read_image(path: str | os.PathLike[str], prepare: Preprocessing | None = None) -> np.ndarray:
+    """Decode one file by the conversion rule (or the model's preprocessing `prepare`), or raise DataError
+    naming the file and the problem."""
     name = os.fspath(path)
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its pixel limit; refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with _open_regular(name) as fh, Image.open(fh) as img:
-                return convert_image(img)
+                if prepare is None or prepare.is_cifar_rule:
+                    return convert_image(img)
+                if img.format == "JPEG" and img.mode in ("RGB", "L"):
+                    # JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the time and memory; the
+                    # short side stays at least the resize, so the crop is still made by resizing down.
+                    img.draft(img.mode, (prepare.resize, prepare.resize))
+                return prepare.pixels(img)
     except DataError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
@@ -133,7 +139,7 @@ def _open_regular(name: str):
 
 
 class ImageSet:
-    """A split of images: uint8 [32, 32, 3] pictures, integer labels (-1 when unknown) and captions.
+    """A split of images: uint8 [S, S, 3] pictures (S = `size`: 32, or the model's input size), integer labels (-1 when unknown) and captions.
 
     File-backed sets decode an image the first time it is asked for and keep it; nothing is
     decoded ahead of need. A file that cannot be decoded shows as black and is listed in
@@ -153,8 +159,15 @@ class ImageSet:
         skipped: Sequence[tuple[str, str]] = (),
         source_key: str | None = None,
         pixel_cache: PixelCache | None = None,
+        prepare: Preprocessing | None = None,
+        source_pixels: np.ndarray | None = None,
     ) -> None:
         n = len(labels)
+        if prepare is not None and prepare.is_cifar_rule:
+            prepare = None
+        self.prepare = prepare  # None: the 32-pixel conversion rule
+        self.size = SIZE if prepare is None else prepare.crop
+        self._source_pixels = source_pixels  # pictures prepared for the model one by one, on first use
         self.name = name
         self.classes = tuple(classes)
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -165,14 +178,18 @@ class ImageSet:
         self.source_key = source_key or name
         self._lock = threading.Lock()
         if pixels is not None:
-            if pixels.shape != (n, SIZE, SIZE, 3) or pixels.dtype != np.uint8:
-                raise ValueError(f"pixels must be uint8 [{n}, 32, 32, 3], got {pixels.dtype} {pixels.shape}")
+            if pixels.ndim != 4 or pixels.shape[0] != n or pixels.shape[1] != pixels.shape[2] or pixels.shape[3] != 3:
+                raise ValueError(f"pixels must be uint8 [{n}, S, S, 3], got {pixels.dtype} {pixels.shape}")
+            if pixels.dtype != np.uint8:
+                raise ValueError(f"pixels must be uint8 [{n}, S, S, 3], got {pixels.dtype} {pixels.shape}")
             self._pixels = pixels
+            self.size = int(pixels.shape[1])
             self._ready = None
         else:
-            if self.paths is None or len(self.paths) != n:
+            if source_pixels is None and (self.paths is None or len(self.paths) != n):
                 raise ValueError("a lazy image set needs one path per label")
-            self._pixels = np.zeros((n, SIZE, SIZE, 3), dtype=np.uint8)
+            # Zeroed pages cost no memory until an image is decoded into them.
+            self._pixels = np.zeros((n, self.size, self.size, 3), dtype=np.uint8)
             self._ready = np.zeros(n, dtype=bool)
         self._undecoded = n if self._ready is not None else 0
         self._cache = pixel_cache if self._ready is not None and n else None
@@ -184,7 +201,7 @@ class ImageSet:
     def _open_cache(self, cache: PixelCache) -> None:
         self._opened_ns = time.time_ns()  # before the key: a file changed after it looks recent
         self._opened_key = self._pixel_key()
-        found = cache.load(self.source_key, self._opened_key, len(self))
+        found = cache.load(self.source_key, self._opened_key, len(self), (self.size, self.size, 3))
         if found is not None:
             self._pixels, self._ready = found
             self._cache_missing = {int(i) for i in np.flatnonzero(~self._ready)}
@@ -192,7 +209,8 @@ class ImageSet:
 
     def _pixel_key(self) -> str:
         """What the decoded pixels depend on: the files (content_key), the rule and the decoder."""
-        return f"rule{CONVERSION_VERSION}|Pillow {PIL.__version__}|{self.content_key()}"
+        rule = f"rule{CONVERSION_VERSION}" if self.prepare is None else self.prepare.describe()
+        return f"{rule}|Pillow {PIL.__version__}|{self.content_key()}"
 
     def _save_cache(self) -> None:
         """Store the decoded set, unless a file changed since the set was opened. Failed and recently
@@ -231,14 +249,14 @@ class ImageSet:
         failures published under it. Two threads asking for the same new image may both decode it;
         the first to publish wins and the pictures are the same. The thread that publishes the last
         image saves the pixel cache entry."""
-        assert self._ready is not None and self.paths is not None
+        assert self._ready is not None
         todo = np.unique(indices[~self._ready[indices]])
         if not todo.size:
             return
         decoded: list[tuple[int, np.ndarray | None, str]] = []
         for i in todo:
             try:
-                decoded.append((int(i), read_image(self.paths[i]), ""))
+                decoded.append((int(i), self._read(int(i)), ""))
             except DataError as exc:
                 decoded.append((int(i), None, str(exc)))
         with self._lock:
@@ -257,6 +275,45 @@ class ImageSet:
         if save:
             self._save_cache()  # outside the lock: other threads read and decode meanwhile
 
+    def _read(self, index: int) -> np.ndarray:
+        if self._source_pixels is not None:
+            assert self.prepare is not None
+            return self.prepare.pixels(Image.fromarray(self._source_pixels[index]))
+        assert self.paths is not None
+        if self.prepare is None:
+            return read_image(self.paths[index])
+        return read_image(self.paths[index], self.prepare)
+
+    def for_model(self, prepare: Preprocessing | None) -> ImageSet:
+        """The same images prepared by a model's preprocessing (`self` when that is this set's rule):
+        files are decoded again from the start, pictures given as pixels are resized on first use."""
+        if prepare is not None and prepare.is_cifar_rule:
+            prepare = None
+        if prepare == self.prepare:
+            return self
+        common = dict(captions=self._captions, skipped=self.skipped, prepare=prepare)
+        suffix = "" if prepare is None else f" @ {prepare.describe()}"
+        if self.paths is not None:
+            return ImageSet(
+                self.name,
+                self.classes,
+                self.labels,
+                paths=self.paths,
+                source_key=self.source_key.split(" @ ")[0] + suffix,
+                pixel_cache=self._cache,
+                **common,  # type: ignore[arg-type]
+            )
+        if prepare is None:
+            raise ValueError("pictures given as pixels at another size cannot be turned back into 32-pixel ones")
+        return ImageSet(
+            self.name,
+            self.classes,
+            self.labels,
+            source_pixels=self._pixels,
+            source_key=self.source_key + suffix,
+            **common,  # type: ignore[arg-type]
+        )
+
     def is_decoded(self, index: int) -> bool:
         """Whether image `index` is in memory already (asking for it then reads no file)."""
         return self._ready is None or bool(self._ready[index])
@@ -265,8 +322,10 @@ class ImageSet:
         """A hash of what the pictures depend on: every file's name, size and modification time for a
         file-backed set (a file replaced under the same name changes it), the pixels themselves otherwise."""
         h = hashlib.sha256()
-        if self._ready is None:
-            h.update(np.ascontiguousarray(self._pixels).data)
+        if self._ready is None or self._source_pixels is not None:
+            h.update(np.ascontiguousarray(self._pixels if self._ready is None else self._source_pixels).data)
+            if self.prepare is not None:
+                h.update(self.prepare.describe().encode())
             return "pixels:" + h.hexdigest()[:32]
         assert self.paths is not None
         for path in self.paths:
@@ -278,7 +337,7 @@ class ImageSet:
         return "files:" + h.hexdigest()[:32]
 
     def images(self, indices: Sequence[int] | np.ndarray | slice) -> np.ndarray:
-        """uint8 [n, 32, 32, 3] for the given indices (decoded on first use)."""
+        """uint8 [n, S, S, 3] for the given indices (decoded on first use)."""
         if isinstance(indices, slice):
             indices = np.arange(len(self))[indices]
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -290,15 +349,15 @@ class ImageSet:
         return self._pixels[idx]
 
     def image(self, index: int) -> np.ndarray:
-        """uint8 [32, 32, 3] for one image."""
+        """uint8 [S, S, 3] for one image."""
         return self.images([index])[0]
 
     def tensor(self, indices: Sequence[int] | np.ndarray | slice, device: str | torch.device = "cpu") -> torch.Tensor:
-        """float32 [n, 3, 32, 32] in [0, 1] on `device`."""
+        """float32 [n, 3, S, S] in [0, 1] on `device`."""
         return to_tensor(self.images(indices), device)
 
     def all_pixels(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Every image decoded, uint8 [N, 32, 32, 3] (decodes in chunks, reporting progress)."""
+        """Every image decoded, uint8 [N, S, S, 3] (decodes in chunks, reporting progress)."""
         n = len(self)
         if self._ready is not None:
             step = 1024

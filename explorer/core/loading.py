@@ -1,8 +1,10 @@
-"""Opening any model: the bundled ones, torchvision architectures, a user's class from a file or a module, a model card.
+"""Opening any model: the bundled ones, torchvision and timm architectures, a user's class from a file or a
+module, a model card.
 
-A spec is `seednet`, `zfnet-cifar`, `torchvision:NAME`, `FILE.py:CLASS`, `package.module:CLASS` or
-`CARD.toml` (a model card holding the same settings). Weights come from a state dict, always read
-with `weights_only=True`. The model comes back in eval mode with an `explorer_info` (ModelInfo).
+A spec is `seednet`, `zfnet-cifar`, `torchvision:NAME`, `timm:NAME`, `FILE.py:CLASS`,
+`package.module:CLASS` or `CARD.toml` (a model card holding the same settings). Weights come from a
+state dict, always read with `weights_only=True`. The model comes back in eval mode with an
+`explorer_info` (ModelInfo): its input size and preprocessing, normalisation and class names.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib.util
 import os
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -20,13 +22,26 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from explorer.core.errors import CheckpointError, ModelError
-from explorer.core.model_info import ModelInfo, model_info
+from explorer.core.checkpoint import check_state
+from explorer.core.errors import ModelError
+from explorer.core.model_meta import ModelInfo, model_info
 from explorer.core.zoo import BUNDLED_ARCHITECTURES, build_bundled
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-_CARD_KEYS = {"model", "checkpoint", "num_classes", "input_size", "mean", "std", "classes", "name"}
+_CARD_KEYS = {
+    "model",
+    "checkpoint",
+    "weights",
+    "num_classes",
+    "input_size",
+    "crop",
+    "resize",
+    "interpolation",
+    "mean",
+    "std",
+    "classes",
+    "classes_file",
+    "name",
+}
 
 
 def bundled_file(name: str) -> Path:
@@ -71,11 +86,18 @@ def load_model(
     input_size: int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    weights: str | None = None,
+    resize: int | None = None,
+    interpolation: str | None = None,
+    classes: Sequence[str] | str | os.PathLike[str] | None = None,
 ) -> nn.Module:
     """A model in eval mode on `device`, checked to trace and to run at its input size.
 
     `load_model()` is the bundled SeedNet and `load_model("zfnet-cifar")` the bundled five-layer
     model. As before, `load_model(PATH)` with a checkpoint file loads SeedNet weights from it.
+    `weights` picks a torchvision weight set (`IMAGENET1K_V1`, ...; `random` for fresh weights);
+    `input_size` (the crop), `resize` and `interpolation` override the preprocessing; `classes` is a
+    list of names or a file with one name a line.
     """
     spec_text = "seednet" if spec is None else os.fspath(spec)
     if checkpoint is None and _looks_like_checkpoint(spec_text):
@@ -85,15 +107,22 @@ def load_model(
         card = read_card(spec_text)
         spec_text = card["model"]
         checkpoint = checkpoint if checkpoint is not None else card.get("checkpoint")
+        weights = weights if weights is not None else card.get("weights")
         num_classes = num_classes if num_classes is not None else card.get("num_classes")
-        input_size = input_size if input_size is not None else card.get("input_size")
+        input_size = input_size if input_size is not None else card.get("input_size", card.get("crop"))
+        resize = resize if resize is not None else card.get("resize")
+        interpolation = interpolation if interpolation is not None else card.get("interpolation")
         mean = mean if mean is not None else card.get("mean")
         std = std if std is not None else card.get("std")
-    model, info = _build(spec_text, checkpoint, num_classes)
+        classes = classes if classes is not None else card.get("classes", card.get("classes_file"))
+    if weights is not None and not spec_text.startswith(("torchvision:", "timm:")):
+        raise ModelError(f"--weights {weights}: only torchvision:NAME and timm:NAME models have weight sets")
+    model, info = _build(spec_text, checkpoint, num_classes, weights)
     if (mean is None) != (std is None):
         raise ModelError("--mean and --std go together: give both or neither")
-    if mean is None and spec_text.startswith("torchvision:"):
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    if mean is None and info.mean is not None:
+        mean, std = info.mean, info.std
+        info = replace(info, mean=None, std=None)
     if mean is not None and std is not None:
         _check_triple("mean", mean)
         _check_triple("std", std)
@@ -101,13 +130,9 @@ def load_model(
             raise ModelError(f"std {tuple(std)}: every value must be positive")
         model = Normalized(model, [float(m) for m in mean], [float(s) for s in std])
         info = replace(info, mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std))  # type: ignore[arg-type]
-    if input_size is not None:
-        if not 8 <= int(input_size) <= 1024:
-            raise ModelError(f"input size {input_size}: must be between 8 and 1024 pixels")
-        info = replace(info, input_size=int(input_size))
-    if card.get("classes"):
-        classes = tuple(str(c) for c in card["classes"])
-        info = replace(info, classes=classes)
+    info = _with_preprocessing(info, input_size, resize, interpolation)
+    if classes is not None:
+        info = replace(info, classes=_class_names(classes, len(info.classes)))
     if card.get("name"):
         info = replace(info, name=str(card["name"]))
     model.explorer_info = info  # type: ignore[assignment]
@@ -116,11 +141,44 @@ def load_model(
     return model
 
 
+def _with_preprocessing(info: ModelInfo, crop: int | None, resize: int | None, interpolation: str | None) -> ModelInfo:
+    """`info` with the input size (crop), resize and interpolation a user gave, each checked."""
+    from explorer.core.preprocessing import INTERPOLATIONS
+
+    for flag, value in (("input size", crop), ("resize", resize)):
+        if value is not None and not 8 <= int(value) <= 1024:
+            raise ModelError(f"{flag} {value}: must be between 8 and 1024 pixels")
+    if interpolation is not None and interpolation not in INTERPOLATIONS:
+        raise ModelError(f"interpolation {interpolation!r}: choose one of {', '.join(INTERPOLATIONS)}")
+    new_crop = int(crop) if crop is not None else info.input_size
+    # A new crop alone keeps the weights' ratio of resize to crop (232/224 for ResNet-50's V2 weights).
+    new_resize = int(resize) if resize is not None else round(info.resize * new_crop / info.input_size)
+    if new_resize < new_crop:
+        raise ModelError(f"resize {new_resize}: must be at least the input size (crop) {new_crop}")
+    return replace(info, input_size=new_crop, resize=new_resize, interpolation=interpolation or info.interpolation)
+
+
+def _class_names(classes: Sequence[str] | str | os.PathLike[str], count: int) -> tuple[str, ...]:
+    """Names from a list, or from a file with one name a line; there must be one per output of the model."""
+    if isinstance(classes, (str, os.PathLike)):
+        path = os.fspath(classes)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                names = [line.strip() for line in fh if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path}: cannot read the class names ({getattr(exc, 'strerror', None) or exc})") from None
+        where = path
+    else:
+        names = [str(c) for c in classes]
+        where = "classes"
+    if len(names) != count:
+        raise ModelError(f"{where}: {len(names)} class names, but the model has {count} outputs")
+    return tuple(names)
+
+
 def _looks_like_checkpoint(text: str) -> bool:
     """Not a model spec, so a SeedNet checkpoint path (the API of old: `load_model(PATH)`)."""
-    return not (
-        text in BUNDLED_ARCHITECTURES or text.startswith("torchvision:") or text.endswith(".toml") or ":" in text
-    )
+    return not (text in BUNDLED_ARCHITECTURES or text.endswith(".toml") or ":" in text)
 
 
 def read_card(path: str) -> dict:
@@ -140,8 +198,9 @@ def read_card(path: str) -> dict:
             f'{path}: the card needs a `model = "..."` line (seednet, torchvision:NAME, FILE.py:CLASS, ...)'
         )
     base = Path(path).parent
-    if isinstance(card.get("checkpoint"), str):
-        card["checkpoint"] = os.fspath(base / card["checkpoint"])
+    for key in ("checkpoint", "classes_file"):
+        if isinstance(card.get(key), str):
+            card[key] = os.fspath(base / card[key])
     model = card["model"]
     if ".py:" in model and not os.path.isabs(model.split(":")[0]):
         card["model"] = os.fspath(base / model)
@@ -149,69 +208,56 @@ def read_card(path: str) -> dict:
 
 
 def _build(
-    spec: str, checkpoint: str | os.PathLike[str] | None, num_classes: int | None
+    spec: str, checkpoint: str | os.PathLike[str] | None, num_classes: int | None, weights: str | None = None
 ) -> tuple[nn.Module, ModelInfo]:
     if spec in BUNDLED_ARCHITECTURES:
         model = build_bundled(spec, num_classes or 10)
         source = bundled_weights(spec) if checkpoint is None else Path(checkpoint)
-        _load_state(model, source, spec)
+        wrapped_in = _load_state(model, source, spec)
         name = {"seednet": "SeedNet", "zfnet-cifar": "zfnet-cifar"}[spec]
-        label = "bundled" if checkpoint is None else os.path.basename(os.fspath(checkpoint))
+        label = "bundled" if checkpoint is None else _checkpoint_label(checkpoint, wrapped_in)
         return model, replace(model_info(model), name=f"{name} ({label})", spec=spec, checkpoint=_opt(checkpoint))
-    if spec.startswith("torchvision:"):
-        model = _torchvision(spec.partition(":")[2], checkpoint, num_classes)
-    elif ":" in spec:
-        model = _user_class(spec, num_classes)
-        if checkpoint is not None:
-            _load_state(model, Path(checkpoint), spec)
-    else:
-        raise ModelError(
-            f"{spec}: not a model (use seednet, zfnet-cifar, torchvision:NAME, FILE.py:CLASS, package.module:CLASS or CARD.toml)"
+    if spec.startswith(("torchvision:", "timm:")):
+        kind, _, arch = spec.partition(":")
+        if kind == "timm":
+            from explorer.core.timm_models import open_timm as open_zoo
+        else:
+            from explorer.core.torchvision_models import open_torchvision as open_zoo
+        model, rec, wrapped_in = open_zoo(arch, checkpoint, num_classes, weights)
+        label = _checkpoint_label(checkpoint, wrapped_in) if checkpoint is not None else f"{rec.weights} weights"
+        info = ModelInfo(
+            f"{arch} ({label})",
+            rec.crop,
+            rec.classes,
+            rec.mean,
+            rec.std,
+            spec=spec,
+            checkpoint=_opt(checkpoint),
+            resize=rec.resize,
+            interpolation=rec.interpolation,
+            weights=rec.weights,
         )
-    if spec.startswith("torchvision:") and checkpoint is not None:
-        _load_state(model, Path(checkpoint), spec)
-    weights = (
-        os.path.basename(os.fspath(checkpoint))
-        if checkpoint is not None
-        else "pretrained"
-        if spec.startswith("torchvision:")
-        else "random weights"
-    )
-    short = spec.rsplit(":", 1)[-1]
+        return model, info
+    if ":" not in spec:
+        raise ModelError(
+            f"{spec}: not a model (use seednet, zfnet-cifar, torchvision:NAME, timm:NAME, FILE.py:CLASS, "
+            "package.module:CLASS or CARD.toml)"
+        )
+    model = _user_class(spec, num_classes)
+    wrapped_in = _load_state(model, Path(checkpoint), spec) if checkpoint is not None else None
+    label = _checkpoint_label(checkpoint, wrapped_in) if checkpoint is not None else "random weights"
     info = model_info(model)
-    return model, replace(info, name=f"{short} ({weights})", spec=spec, checkpoint=_opt(checkpoint))
+    return model, replace(info, name=f"{spec.rsplit(':', 1)[-1]} ({label})", spec=spec, checkpoint=_opt(checkpoint))
+
+
+def _checkpoint_label(checkpoint: str | os.PathLike[str], wrapped_in: str | None) -> str:
+    """The checkpoint's file name, and the key its state dict sat under when a training script wrapped it."""
+    name = os.path.basename(os.fspath(checkpoint))
+    return name if wrapped_in is None else f"{name}, key {wrapped_in!r}"
 
 
 def _opt(path: str | os.PathLike[str] | None) -> str | None:
     return None if path is None else os.fspath(path)
-
-
-def _torchvision(name: str, checkpoint, num_classes: int | None) -> nn.Module:
-    import torchvision
-
-    available = set(torchvision.models.list_models(module=torchvision.models))
-    if name not in available:
-        close = sorted(n for n in available if n.startswith(name[:3]))[:8]
-        raise ModelError(
-            f"torchvision:{name}: no such torchvision classifier"
-            + (f" (did you mean {', '.join(close)}?)" if close else "")
-        )
-    if checkpoint is not None or num_classes is not None:
-        kwargs = {"num_classes": num_classes} if num_classes is not None else {}
-        model = torchvision.models.get_model(name, weights=None, **kwargs)
-        if checkpoint is None:
-            raise ModelError(
-                f"torchvision:{name}: --num-classes {num_classes} needs your own weights (--checkpoint); "
-                "the pretrained ones have 1000 classes"
-            )
-        return model
-    try:
-        return torchvision.models.get_model(name, weights="DEFAULT")
-    except Exception as exc:  # offline, or no pretrained weights for this name
-        raise ModelError(
-            f"torchvision:{name}: could not get torchvision's pretrained weights ({type(exc).__name__}: {_first_line(exc)}); "
-            "give your own with --checkpoint FILE"
-        ) from None
 
 
 def _user_class(spec: str, num_classes: int | None) -> nn.Module:
@@ -245,38 +291,15 @@ def _user_class(spec: str, num_classes: int | None) -> nn.Module:
         raise ModelError(f"{where}: {cls_name}() fails ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
-def _load_state(model: nn.Module, source: Path, what: str) -> None:
+def _load_state(model: nn.Module, source: Path, what: str) -> str | None:
+    """Load the checkpoint into `model`; the key its state dict sat under (`state_dict`, `model`, ...), if any."""
     from explorer.core.checkpoint import read_state_dict
 
     name = os.fspath(source)
     state = read_state_dict(source)
     check_state(model, state, name, what)
     model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in state.items()})
-
-
-def check_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str, what: str) -> None:
-    """Raise CheckpointError unless `state` has exactly the model's keys and shapes (missing and unexpected keys named)."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append("missing keys: " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
-        if unexpected:
-            parts.append("unexpected keys: " + ", ".join(unexpected[:20]) + (" ..." if len(unexpected) > 20 else ""))
-        raise CheckpointError(f"{name}: not a {_label(what)} state dict ({'; '.join(parts)})")
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
-        for k, v in expected.items()
-        if state[k].shape != v.shape
-    ]
-    if wrong:
-        raise CheckpointError(f"{name}: not a {_label(what)} state dict (wrong shapes: {', '.join(wrong[:10])})")
-
-
-def _label(what: str) -> str:
-    return {"seednet": "SeedNet", "zfnet-cifar": "zfnet-cifar"}.get(what, what)
+    return getattr(state, "wrapped_in", None)
 
 
 def _check_triple(name: str, values: Sequence[float]) -> None:

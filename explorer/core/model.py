@@ -46,6 +46,7 @@ class SeedNet(nn.Module):
     """
 
     input_size = 32
+    classes = CLASSES
     # The layers a user selects are the ReLUs' outputs, named by the conv they rectify.
     layer_aliases: ClassVar[dict[str, str]] = {"relu1": "conv1", "relu2": "conv2"}
 

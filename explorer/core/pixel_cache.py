@@ -1,7 +1,7 @@
 """Decoded pixels of a file-backed image set, kept on disk so that a later open decodes nothing.
 
 One file per set: a short header (magic, JSON: format, the set's key, image count, the indices not
-stored, a CRC-32 of the pixels), then uint8 [N, 32, 32, 3] from a page boundary, read back as a
+stored, the picture shape, a CRC-32 of the pixels), then uint8 [N, S, S, 3] from a page boundary, read back as a
 copy-on-write memory map. The caller's key says what the pixels depend on (every file's name,
 size, modification time and inode, the conversion rule, Pillow's version); an entry whose header,
 size or checksum does not match is ignored, never trusted, and replaced at the next save.
@@ -23,9 +23,9 @@ import numpy as np
 from explorer.core.atomic import atomic_write
 
 # Bump when the file's layout or meaning changes: older files are then ignored.
-FORMAT = 1
+FORMAT = 2
 MAGIC = b"CNNX-PIXELS\n"
-SHAPE = (32, 32, 3)
+SHAPE = (32, 32, 3)  # the pictures of the CIFAR-size models
 _ALIGN = 4096
 _CHUNK = 1024  # images per read or write: 3 MB
 _MAX_HEADER = 64 << 20
@@ -41,11 +41,14 @@ class PixelCache:
         digest = hashlib.sha256(name.encode(errors="surrogateescape")).hexdigest()[:32]
         return self.folder / f"pixels-{digest}.bin"
 
-    def load(self, name: str, key: str, count: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(pixels uint8 [count, 32, 32, 3], stored bool [count]) when `name`'s entry was made under
-        `key` and is whole; None otherwise (absent, damaged, another key or format, unreadable)."""
+    def load(
+        self, name: str, key: str, count: int, shape: tuple[int, int, int] = SHAPE
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(pixels uint8 [count, *shape], stored bool [count]) when `name`'s entry was made under `key`
+        with pictures of `shape` and is whole; None otherwise (absent, damaged, another key, shape or
+        format, unreadable)."""
         try:
-            return _read(self.path(name), key, count)
+            return _read(self.path(name), key, count, tuple(shape))
         except (OSError, ValueError, TypeError, KeyError, OverflowError, struct.error):
             return None
 
@@ -55,7 +58,14 @@ class PixelCache:
         n = len(pixels)
         crc = _crc(pixels)
         header = json.dumps(
-            {"format": FORMAT, "key": key, "count": n, "missing": sorted(int(i) for i in missing), "crc32": crc}
+            {
+                "format": FORMAT,
+                "key": key,
+                "count": n,
+                "shape": [int(v) for v in pixels.shape[1:]],
+                "missing": sorted(int(i) for i in missing),
+                "crc32": crc,
+            }
         ).encode()
         offset = _offset(len(header))
 
@@ -85,7 +95,7 @@ def _crc(pixels: np.ndarray) -> int:
     return crc
 
 
-def _read(path: Path, key: str, count: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _read(path: Path, key: str, count: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
     # Opened without blocking and checked on the descriptor: a FIFO or folder in its place is ignored.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as fh:
@@ -99,13 +109,13 @@ def _read(path: Path, key: str, count: int) -> tuple[np.ndarray, np.ndarray] | N
         if header_len > _MAX_HEADER:
             return None
         meta = json.loads(fh.read(header_len).decode())
-        if not _header_fits(meta, key, count):
+        if not _header_fits(meta, key, count) or meta.get("shape") != list(shape):
             return None
         offset = _offset(header_len)
-        if st.st_size != offset + count * int(np.prod(SHAPE)):
+        if st.st_size != offset + count * int(np.prod(shape)):
             return None  # truncated, or more than it says
         # Copy-on-write: the set may write over an index it decodes again; the file never changes.
-        pixels = np.memmap(fh, dtype=np.uint8, mode="c", offset=offset, shape=(count, *SHAPE))
+        pixels = np.memmap(fh, dtype=np.uint8, mode="c", offset=offset, shape=(count, *shape))
     if _crc(pixels) != meta["crc32"]:
         return None
     stored = np.ones(count, dtype=bool)

@@ -57,6 +57,10 @@ def _merge(best_v: torch.Tensor, best_i: torch.Tensor, best_p: torch.Tensor, v, 
     )
 
 
+# 256 CIFAR-size images: the pixels of one CPU batch (SeedNet's scan batch, 5 images at 224 px).
+CPU_PIXELS_PER_BATCH = 256 * 32 * 32
+
+
 @torch.no_grad()
 def scan_top_k(
     model: nn.Module,
@@ -88,6 +92,11 @@ def scan_top_k(
     k_eff = min(k, n)
     param = _first_param(model)
     device = param.device
+    if device.type == "cpu" and len(dataset):
+        # A batch's activations grow with the picture's area: at 224 px, 256 images would hold gigabytes
+        # on the way up. On the CPU a few images a batch run as fast per image as many.
+        side = int(dataset.size)
+        batch_size = max(1, min(batch_size, CPU_PIXELS_PER_BATCH // (side * side)))
     sizes: dict[str, tuple[int, int]] = {}
     best: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
     for layer in layers:

@@ -19,7 +19,7 @@ from torch import fx, nn
 
 from explorer.core.errors import ExplorerError
 from explorer.core.graph import Layer, ModelGraph, model_graph
-from explorer.core.model_info import model_info
+from explorer.core.model_meta import model_info
 from explorer.core.projection import _feature_list, model_device
 
 OBJECTIVES = ("unit", "channel")

@@ -11,6 +11,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from explorer.core.model import CLASSES
+
 # Per-channel mean and standard deviation of the CIFAR-10 training split.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -20,6 +22,7 @@ class ZFNetCifar(nn.Module):
     """Zeiler & Fergus's five-conv-layer shape at 32x32; every conv rectified and two 2x2 pools below layer 3."""
 
     input_size = 32
+    classes = CLASSES
     # The layers a user selects, named by their conv (the ReLU that rectifies convN is layer convN).
     layer_aliases: ClassVar[dict[str, str]] = {f"relu{i}": f"conv{i}" for i in range(1, 6)}
 

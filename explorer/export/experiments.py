@@ -283,7 +283,7 @@ def compute_experiment(
         return compute_invariance(model, dataset, request, model_name=model_name, progress=progress)
     from explorer.core.checkpoint import load_snapshots
     from explorer.core.errors import CheckpointError
-    from explorer.core.model_info import model_info
+    from explorer.core.model_meta import model_info
 
     name = (model_info(model).spec or "seednet") if request.snapshots is None else "seednet"
     try:

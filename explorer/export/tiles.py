@@ -9,7 +9,7 @@ import numpy as np
 from torch import nn
 
 from explorer.core.images import ImageSet, to_tensor
-from explorer.core.model_info import model_info
+from explorer.core.model_meta import model_info
 from explorer.core.projection import model_device, project
 from explorer.export.request import FigureRequest
 

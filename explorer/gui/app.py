@@ -136,7 +136,7 @@ def load_for_window(args: argparse.Namespace, say: Callable[[str], None]) -> Loa
 
     say(f"Starting: loading the model {spec}...")
     from explorer.core.loading import load_model
-    from explorer.core.model_info import model_info
+    from explorer.core.model_meta import model_info
 
     device, device_notice = gui_device(args.device)
     model = load_model(

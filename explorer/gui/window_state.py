@@ -15,7 +15,7 @@ from torch import nn
 
 from explorer.core.graph import Layer, layers
 from explorer.core.images import ImageSet
-from explorer.core.model_info import ModelInfo, model_info
+from explorer.core.model_meta import ModelInfo, model_info
 from explorer.export import model_label
 from explorer.gui.scan_job import ScanFinished
 

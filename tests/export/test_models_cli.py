@@ -173,7 +173,7 @@ def test_layers_command_lists_names_sizes_and_fields(user_model, capsys):
     source, weights = user_model
     assert main(["layers", "--model", f"{source}:Tiny", "--checkpoint", str(weights), "--input-size", "32"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "Tiny (tiny.pt), input 32x32:"
+    assert out[0] == "Tiny (tiny.pt), input 32x32, 10 classes:"
     assert out[2].split() == ["features.1", "8", "32x32", "3", "no"]
     assert out[3].split() == ["features.5", "16", "16x16", "8", "yes"]
 
