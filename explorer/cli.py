@@ -6,6 +6,7 @@ A bad argument or file gives one line, `error: <what and which file>`, on stderr
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -43,23 +44,35 @@ def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
 positive_int = int_in(1)
 
 
-def checkpoint_input(checkpoint: str | None, model: str | None = None) -> dict[str, str]:
-    """The files a command's model is read from, named as the user knows them: --checkpoint, a model card or
-    a model file, or the bundled weights."""
+def model_inputs(args: argparse.Namespace) -> dict[str, str]:
+    """Every file a command's model is read from, named as the user knows it: --checkpoint, --classes, a
+    model card and each file the card names, a model file, or the bundled weights."""
     inputs = {}
-    spec = model or "seednet"
+    spec = getattr(args, "model", None) or "seednet"
+    checkpoint = getattr(args, "checkpoint", None)
+    classes = getattr(args, "classes", None)
     if spec.endswith(".toml"):
         inputs["--model"] = spec
-    elif ".py:" in spec:
-        inputs["--model"] = spec.rsplit(":", 1)[0]
+        from explorer.core.loading import read_card
+
+        card = read_card(spec)
+        for key in ("checkpoint", "classes_file"):
+            if isinstance(card.get(key), str):
+                inputs[f"the card's {key}"] = card[key]
+        spec = card["model"]
+    if ".py:" in spec:
+        inputs["the model file"] = spec.rsplit(":", 1)[0]
     if checkpoint is not None:
         inputs["--checkpoint"] = checkpoint
-    else:
-        from explorer.core.loading import bundled_weights
-        from explorer.core.zoo import BUNDLED_ARCHITECTURES
+    if classes is not None:
+        inputs["--classes"] = classes
+    from explorer.core.zoo import BUNDLED_ARCHITECTURES
 
-        if spec in BUNDLED_ARCHITECTURES:
-            inputs["the bundled model"] = str(bundled_weights(spec))
+    if spec in BUNDLED_ARCHITECTURES and checkpoint is None and "the card's checkpoint" not in inputs:
+        from explorer.core.loading import bundled_snapshots, bundled_weights
+
+        inputs["the bundled model"] = str(bundled_weights(spec))
+        inputs["the bundled snapshots"] = str(bundled_snapshots(spec))
     return inputs
 
 
@@ -97,6 +110,10 @@ def rgb_triple(text: str) -> tuple[float, float, float]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected three numbers R,G,B") from None
     if len(values) != 3:
         raise argparse.ArgumentTypeError(f"{text!r}: expected three numbers R,G,B")
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {next(v for v in values if not math.isfinite(v))} is not a finite number"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -243,18 +260,20 @@ def warn_unreadable(ds, fate: str = "were skipped") -> None:
     sys.stderr.write("\n".join(lines) + "\n")
 
 
-def readable(ds, pixels, source: str):
-    """(pixels, labels) of the images that decoded; an error naming `source` when none did."""
+def readable(ds, pixels, source: str, labels=None):
+    """(pixels, labels) of the images that decoded (`labels`: the set's own when None); an error naming
+    `source` when none did."""
     import numpy as np
 
+    labels = ds.labels if labels is None else labels
     warn_unreadable(ds)
     if not ds.failures:
-        return pixels, ds.labels
+        return pixels, labels
     keep = np.ones(len(ds), dtype=bool)
     keep[list(ds.failures)] = False
     if not keep.any():
         raise ExplorerError(f"{source}: none of its {len(ds)} images could be read")
-    return pixels[keep], ds.labels[keep]
+    return pixels[keep], labels[keep]
 
 
 def save_or_fail(save: Callable[[], None], path: Path) -> None:

@@ -15,9 +15,9 @@ from explorer.cli import (
     Parser,
     add_common,
     check_layer_names,
-    checkpoint_input,
     int_in,
     load_from_args,
+    model_inputs,
     open_from_args,
     positive_int,
     progress_line,
@@ -90,7 +90,7 @@ def _check_options(args: argparse.Namespace) -> None:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
-    check_output(args.out, checkpoint_input(args.checkpoint, getattr(args, "model", None)))
+    check_output(args.out, model_inputs(args))
     if args.columns is not None and args.columns < 1:
         raise ExportError(f"--columns {args.columns}: must be at least 1")
     if args.kind in USES_PROJECTION:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from explorer.cli import model_inputs
+from explorer.core.paths import check_output
 from explorer.export.errors import ExportError
 from explorer.export.selection import parse_index
 from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
+    check_output(args.out, model_inputs(args))
     row, col = parse_position(args.position)
     channel = _whole("--channel", args.channel)
     out_channel = None if args.out_channel is None else _whole("--out-channel", args.out_channel)

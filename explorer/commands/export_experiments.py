@@ -7,9 +7,12 @@ export_experiment), so the same state gives the same bytes.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
+from explorer.cli import model_inputs
 from explorer.core.invariance_curves import TRANSFORMS
+from explorer.core.paths import check_output
 from explorer.export.errors import ExportError
 from explorer.export.experiments import SPREAD, spread
 from explorer.export.selection import parse_index, parse_indices
@@ -58,9 +61,13 @@ def _values(text: str | None) -> tuple[float, ...]:
     if text is None:
         return ()
     try:
-        return tuple(float(v) for v in text.split(","))
+        values = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise ExportError(f"--values {text}: use comma-separated numbers") from None
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise ExportError(f"--values {text}: {bad[0]} is not a finite number")
+    return values
 
 
 def build_request(args: argparse.Namespace, model, dataset):
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
+    check_output(args.out, model_inputs(args))
     if not 0.0 <= getattr(args, "fill", 0.5) <= 1.0:
         raise ExportError(f"--fill {args.fill}: must be between 0 and 1")
 

@@ -10,6 +10,8 @@ import argparse
 import sys
 import time
 
+from explorer.cli import model_inputs
+from explorer.core.paths import check_output
 from explorer.core.synthesis import OBJECTIVES, PARAMS, MaximizeSettings
 from explorer.export.errors import ExportError
 from explorer.export.selection import parse_indices
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace, load_from_args) -> int:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
+    check_output(args.out, model_inputs(args))
     if args.columns is not None and args.columns < 1:
         raise ExportError(f"--columns {args.columns}: must be at least 1")
     settings = settings_from_args(args)

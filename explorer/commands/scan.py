@@ -17,9 +17,9 @@ from explorer.cli import (
     Parser,
     add_common,
     check_layer_names,
-    checkpoint_input,
     int_in,
     load_from_args,
+    model_inputs,
     open_from_args,
     positive_int,
     progress_line,
@@ -67,7 +67,7 @@ def parser() -> Parser:
 
 
 def check_out(args) -> Path:
-    return check_output(args.out, checkpoint_input(args.checkpoint, getattr(args, "model", None)))
+    return check_output(args.out, model_inputs(args))
 
 
 def save_or_fail(results, meta, out: Path) -> None:

@@ -83,11 +83,19 @@ def _run(ranks: Ranks, args, out: Path) -> int:
         meta = describe(model, ds, layers, args.k, model_info(model).name)
     except Exception as exc:  # reported by rank 0, naming this rank
         error = _reason(exc)
-    seen = ranks.all_gather((error, meta))
-    why = first_failure([e for e, _ in seen], env.world)
+    seen = ranks.all_gather((error, meta, _shaping_args(args)))
+    why = first_failure([e for e, _, _ in seen], env.world)
     if why:
         raise RankFailed(why)
-    for r, (_, other) in enumerate(seen):
+    for r, (_, _, other_args) in enumerate(seen):
+        differ = _first_difference(seen[0][2], other_args)
+        if differ is not None:
+            flag, first, other = differ
+            raise RankFailed(
+                f"rank {r}/{env.world}: started with {flag} {other}, rank 0 with {flag} {first} "
+                "(every rank needs the same arguments)"
+            )
+    for r, (_, other, _) in enumerate(seen):
         if other != seen[0][1]:
             raise RankFailed(_differs(r, env.world, seen[0][1], other))
 
@@ -109,6 +117,26 @@ def _run(ranks: Ranks, args, out: Path) -> int:
         f"wrote {show(out)}: top {args.k} of {len(ds)} images for {', '.join(layers)} ({env.world} ranks)\n"
     )
     return 0
+
+
+# Arguments that may differ between ranks: where a rank waits, runs and (rank 0 alone) writes.
+_PER_RANK = ("rank_timeout", "device", "out", "download")
+
+
+def _shaping_args(args) -> dict[str, object]:
+    """Every argument that shapes the scan's result, by flag name."""
+    return {
+        ("-k" if k == "k" else f"--{k.replace('_', '-')}"): v
+        for k, v in sorted(vars(args).items())
+        if k not in _PER_RANK
+    }
+
+
+def _first_difference(first: dict, other: dict) -> tuple[str, object, object] | None:
+    for flag in sorted(set(first) | set(other)):
+        if first.get(flag) != other.get(flag):
+            return flag, first.get(flag), other.get(flag)
+    return None
 
 
 def _differs(rank: int, world: int, first, other) -> str:

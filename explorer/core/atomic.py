@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from explorer.core.paths import writable_target_problem
+from explorer.core.paths import temp_prefix, writable_target_problem
 
 # Temporary files being written right now, by any thread: a SIGTERM removes them before the process ends.
 _LIVE: set[str] = set()
@@ -74,7 +74,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         raise PermissionError(errno.EACCES, problem, os.fspath(target))
     clean_up_on_sigterm()
     with _LIVE_LOCK:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
         _LIVE.add(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -147,6 +147,8 @@ def tensor_problem(t: torch.Tensor) -> str | None:
         return "is a nested tensor"
     if t.is_complex() or not (t.is_floating_point() or t.dtype in _INTEGER_DTYPES):
         return f"has dtype {t.dtype}, not a float (or integer buffer) dtype"
+    if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+        return "holds values that are not finite numbers (nan or inf)"
     return None
 
 
@@ -169,6 +171,13 @@ def load_snapshots(
     path: str | os.PathLike[str] | None = None, model: str = "seednet"
 ) -> dict[int, dict[str, torch.Tensor]]:
     """The conv-layer weights saved during training, by epoch (the bundled `model`'s when `path` is None)."""
+    from explorer.core.zoo import BUNDLED_ARCHITECTURES
+
+    if path is None and model not in BUNDLED_ARCHITECTURES:
+        raise CheckpointError(
+            f"{model}: this model has no training snapshots (the bundled {' and '.join(BUNDLED_ARCHITECTURES)} have "
+            "them; `cnn-explorer train --snapshots-out` writes them for a model you train)"
+        )
     source = WEIGHTS / f"{model}.snapshots.pt" if path is None else Path(path)
     flat = read_state_dict(source)
     out: dict[int, dict[str, torch.Tensor]] = {}

@@ -319,7 +319,7 @@ class ImageSet:
         return self._ready is None or bool(self._ready[index])
 
     def content_key(self) -> str:
-        """A hash of what the pictures depend on: every file's name, size and modification time for a
+        """A hash of what the pictures depend on: every file's name, size, modification and change time for a
         file-backed set (a file replaced under the same name changes it), the pixels themselves otherwise."""
         h = hashlib.sha256()
         if self._ready is None or self._source_pixels is not None:
@@ -331,7 +331,9 @@ class ImageSet:
         for path in self.paths:
             try:
                 st = os.stat(path)
-                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode(errors="surrogateescape"))
+                # The change time too: a rewrite in place that sets the old modification time back moves it.
+                stamp = f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n"
+                h.update(stamp.encode(errors="surrogateescape"))
             except OSError as exc:
                 h.update(f"{path}\0{type(exc).__name__}\n".encode(errors="surrogateescape"))
         return "files:" + h.hexdigest()[:32]

@@ -9,22 +9,24 @@ state dict, always read with `weights_only=True`. The model comes back in eval m
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import math
 import os
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import fx, nn
 
 from explorer.core.checkpoint import check_state
 from explorer.core.errors import ModelError
-from explorer.core.model_meta import ModelInfo, model_info
+from explorer.core.model_meta import ModelInfo, default_classes, model_info
 from explorer.core.zoo import BUNDLED_ARCHITECTURES, build_bundled
 
 _CARD_KEYS = {
@@ -126,6 +128,8 @@ def load_model(
     if mean is not None and std is not None:
         _check_triple("mean", mean)
         _check_triple("std", std)
+        check_finite("mean", mean)
+        check_finite("std", std)
         if any(float(s) <= 0 for s in std):
             raise ModelError(f"std {tuple(std)}: every value must be positive")
         model = Normalized(model, [float(m) for m in mean], [float(s) for s in std])
@@ -137,7 +141,11 @@ def load_model(
         info = replace(info, name=str(card["name"]))
     model.explorer_info = info  # type: ignore[assignment]
     model = model.to(device).eval()
-    _check_runs(model, info)
+    outputs = _check_runs(model, info)
+    if outputs != len(info.classes):
+        if classes is not None or card.get("classes"):
+            raise ModelError(f"{info.name}: returns {outputs} classes, but {len(info.classes)} class names were given")
+        model.explorer_info = replace(info, classes=default_classes(outputs))  # type: ignore[assignment]
     return model
 
 
@@ -197,6 +205,7 @@ def read_card(path: str) -> dict:
         raise ModelError(
             f'{path}: the card needs a `model = "..."` line (seednet, torchvision:NAME, FILE.py:CLASS, ...)'
         )
+    _check_card_types(path, card)
     base = Path(path).parent
     for key in ("checkpoint", "classes_file"):
         if isinstance(card.get(key), str):
@@ -205,6 +214,49 @@ def read_card(path: str) -> dict:
     if ".py:" in model and not os.path.isabs(model.split(":")[0]):
         card["model"] = os.fspath(base / model)
     return card
+
+
+# What each card key must hold: a check and the words for the error line.
+_TEXT_KEYS = ("model", "checkpoint", "weights", "interpolation", "classes_file", "name")
+_SIZE_KEYS = ("input_size", "crop", "resize")
+
+
+def _check_card_types(path: str, card: dict) -> None:
+    """ModelError naming the card, the first key whose value has the wrong type or range, and what it must be."""
+    for key in _TEXT_KEYS:
+        if key in card and not isinstance(card[key], str):
+            raise ModelError(f"{path}: {key} = {card[key]!r} must be a string in quotes")
+    for key in (*_SIZE_KEYS, "num_classes"):
+        if key not in card:
+            continue
+        value = card[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ModelError(f"{path}: {key} = {value!r} must be a whole number")
+        low = 1 if key == "num_classes" else 8
+        if not low <= value <= (100_000 if key == "num_classes" else 1024):
+            limit = "between 1 and 100000" if key == "num_classes" else "between 8 and 1024 pixels"
+            raise ModelError(f"{path}: {key} = {value} must be {limit}")
+    for key in ("mean", "std"):
+        if key in card:
+            value = card[key]
+            if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
+                raise ModelError(f"{path}: {key} = {value!r} must be a list of three numbers [R, G, B]")
+            check_finite(f"{path}: {key}", value)
+    if "classes" in card:
+        value = card["classes"]
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise ModelError(f'{path}: classes = {value!r} must be a list of names in quotes, ["cat", "dog", ...]')
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_finite(what: str, values: Sequence[float]) -> None:
+    """ModelError naming `what` and the first value that is not a finite number (nan, inf)."""
+    for v in values:
+        if not math.isfinite(float(v)):
+            raise ModelError(f"{what} {tuple(values)}: {v} is not a finite number")
 
 
 def _build(
@@ -271,13 +323,20 @@ def _user_class(spec: str, num_classes: int | None) -> nn.Module:
             assert mod_spec is not None and mod_spec.loader is not None
             module = importlib.util.module_from_spec(mod_spec)
             sys.modules[mod_name] = module
-            mod_spec.loader.exec_module(module)
+            with _user_code(where, "the file"):
+                mod_spec.loader.exec_module(module)
+        except ModelError:
+            sys.modules.pop(mod_name, None)
+            raise
         except Exception as exc:
             sys.modules.pop(mod_name, None)
             raise ModelError(f"{where}: the file fails to run ({type(exc).__name__}: {_first_line(exc)})") from None
     else:
         try:
-            module = importlib.import_module(where)
+            with _user_code(where, "the module"):
+                module = importlib.import_module(where)
+        except ModelError:
+            raise
         except Exception as exc:
             raise ModelError(f"{where}: cannot import the module ({type(exc).__name__}: {_first_line(exc)})") from None
     cls = getattr(module, cls_name, None)
@@ -286,9 +345,29 @@ def _user_class(spec: str, num_classes: int | None) -> nn.Module:
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ModelError(f"{where}: {cls_name!r} is not an nn.Module class")
     try:
-        return cls(num_classes=num_classes) if num_classes is not None else cls()
+        with _user_code(where, f"{cls_name}()"):
+            return cls(num_classes=num_classes) if num_classes is not None else cls()
+    except ModelError:
+        raise
     except Exception as exc:
         raise ModelError(f"{where}: {cls_name}() fails ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+@contextlib.contextmanager
+def _user_code(where: str, what: str) -> Iterator[None]:
+    """Run a user's module or class with an argv of its own, and its exit turned into a ModelError:
+    it must neither end our process nor read (and answer) our command line."""
+    argv = sys.argv
+    sys.argv = [where]
+    try:
+        yield
+    except SystemExit as exc:
+        raise ModelError(
+            f"{where}: {what} calls sys.exit({exc.code!r}) when run, so it cannot be opened as a model "
+            "(put script code under `if __name__ == '__main__':`)"
+        ) from None
+    finally:
+        sys.argv = argv
 
 
 def _load_state(model: nn.Module, source: Path, what: str) -> str | None:
@@ -307,16 +386,39 @@ def _check_triple(name: str, values: Sequence[float]) -> None:
         raise ModelError(f"{name} {tuple(values)}: needs three values (R,G,B)")
 
 
-def _check_runs(model: nn.Module, info: ModelInfo) -> None:
-    """Trace the model and run it once at its input size; the output must be [1, classes] logits."""
+def _check_runs(model: nn.Module, info: ModelInfo) -> int:
+    """Trace the model and run it once at its input size; the output must be [1, classes] logits (the count returned)."""
     from explorer.core.graph import model_graph
 
+    if next(iter(model.parameters()), None) is None:
+        raise ModelError(f"{info.name}: has no parameters (no weights), so there is nothing learned to explore")
+    channels = _input_channels(model)
+    if channels not in (None, 3):
+        raise ModelError(
+            f"{info.name}: its first convolution takes {channels}-channel input; the explorer shows RGB images (3 channels)"
+        )
     graph = model_graph(model)
-    out = graph.shapes.get(next(n for n in graph.gm.graph.nodes if n.op == "output").args[0])  # type: ignore[arg-type]
-    if out is not None and (len(out) != 2 or out[0] != 1):
+    result = next(n for n in graph.gm.graph.nodes if n.op == "output").args[0]
+    if not isinstance(result, fx.Node):
+        kind = type(result).__name__.removeprefix("immutable_")  # fx's own dict and list
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise ModelError(f"{info.name}: forward() returns {article} {kind}, not a tensor of [batch, classes] logits")
+    out = graph.shapes.get(result)
+    if out is None:
+        raise ModelError(f"{info.name}: forward() returns something other than a tensor of [batch, classes] logits")
+    if len(out) != 2 or out[0] != 1:
         raise ModelError(f"{info.name}: returns a tensor of shape {out}, not [batch, classes] logits")
+    return int(out[1])
     if not graph.layers:
         raise ModelError(f"{info.name}: has no ReLU with spatial maps, so there are no features to explore")
+
+
+def _input_channels(model: nn.Module) -> int | None:
+    """The input channels of the first convolution met in the model (None without one)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m.in_channels
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

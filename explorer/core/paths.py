@@ -99,6 +99,9 @@ def check_output(path: PathLike, inputs: dict[str, PathLike | None] | None = Non
     folder = target.parent
     if not folder.is_dir():
         raise OutputError(f"{name}: folder {show(folder)} does not exist")
+    longest = name_max(folder)
+    if len(os.fsencode(target.name)) > longest:
+        raise OutputError(f"{flag} {name}: the file name is longer than the {longest} bytes this file system allows")
     problem = writable_target_problem(target)
     if problem:
         raise OutputError(f"{name}: {problem}")
@@ -111,10 +114,25 @@ def check_output(path: PathLike, inputs: dict[str, PathLike | None] | None = Non
     return target
 
 
+def name_max(folder: PathLike) -> int:
+    """The longest file name (in bytes) the file system of `folder` takes (255 where it will not say)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def temp_prefix(target: Path) -> str:
+    """A hidden temporary name's prefix beside `target`, short enough that the whole name fits any file
+    system even when `target`'s own name is as long as allowed."""
+    stem = os.fsencode(target.name)[:120].decode(errors="ignore")
+    return f".{stem}."
+
+
 def _probe_folder(target: Path) -> None:
     """OutputError now, not after hours of work, when nothing can be written beside `target`."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=target.parent)
+        fd, probe = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".probe", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"{show(target)}: cannot write ({exc.strerror or exc})") from None
     os.close(fd)

@@ -157,16 +157,26 @@ def scan_top_k(
 
 
 def model_fingerprint(model: nn.Module) -> str:
-    """A hash of the model's weights: a changed model gets a new cache entry."""
+    """A hash of all that changes the model's forward pass: its weights and buffers (the normalisation's
+    too), its traced code and module settings (the model's source as it runs), and its preprocessing."""
+    from explorer.core.model_meta import model_info
+
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    tensors = dict(model.state_dict())
+    tensors.update({f"buffer:{name}": b for name, b in model.named_buffers()})  # non-persistent ones too
+    for name, t in sorted(tensors.items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    h.update(model_graph(model).gm.code.encode())
+    h.update(repr(model).encode())
+    info = model_info(model)
+    h.update(repr((info.input_size, info.resize, info.interpolation, info.mean, info.std)).encode())
     return h.hexdigest()[:20]
 
 
 # Bump when the entry's layout or meaning changes: older entries are then simply not found.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+KEY_ENTRY = "meta.cache_key"  # an entry holds its own key: one copied in another's place is not trusted
 
 
 def cache_key(model: nn.Module, dataset: ImageSet, layers: Sequence[str], k: int) -> str:
@@ -183,9 +193,18 @@ class DamagedEntry(ValueError):
     """A cache entry that loads but does not fit the model and images it is meant for."""
 
 
-def check_entry(results: dict[str, TopK], layers: Sequence[str], k: int, n: int, channels: dict[str, int]) -> None:
+def check_entry(
+    results: dict[str, TopK],
+    layers: Sequence[str],
+    k: int,
+    n: int,
+    channels: dict[str, int],
+    map_sizes: dict[str, tuple[int, int]] | None = None,
+    image_size: int | None = None,
+) -> None:
     """DamagedEntry unless `results` holds exactly `layers`, each [C, min(k, n)] with indices in 0..n-1,
-    finite values sorted highest first, and positions and boxes of the right shape and sign."""
+    finite values sorted highest first, positions inside the layer's map (`map_sizes`) and boxes
+    non-empty inside the image (`image_size`)."""
     if sorted(results) != sorted(layers):
         raise DamagedEntry(f"layers {sorted(results)}, expected {sorted(layers)}")
     k_eff = min(k, n)
@@ -206,12 +225,28 @@ def check_entry(results: dict[str, TopK], layers: Sequence[str], k: int, n: int,
             raise DamagedEntry(f"{layer}.values: not finite or not sorted")
         if (top.positions < 0).any() or (top.boxes < 0).any():
             raise DamagedEntry(f"{layer}: negative positions or boxes")
+        if map_sizes is not None and top.positions.size:
+            h, w = map_sizes[layer]
+            if top.positions[..., 0].max() >= h or top.positions[..., 1].max() >= w:
+                raise DamagedEntry(f"{layer}.positions: outside the layer's {h}x{w} map")
+        if image_size is not None and top.boxes.size:
+            b = top.boxes
+            if b.max() > image_size or (b[..., 2] <= b[..., 0]).any() or (b[..., 3] <= b[..., 1]).any():
+                raise DamagedEntry(f"{layer}.boxes: empty, or outside the {image_size}x{image_size} images")
 
 
-def save_top_k(results: dict[str, TopK], path: str | os.PathLike[str]) -> None:
-    """Write `L.indices`, `L.values`, `L.positions`, `L.boxes` per layer to an .npz, atomically."""
+def save_top_k(results: dict[str, TopK], path: str | os.PathLike[str], key: str | None = None) -> None:
+    """Write `L.indices`, `L.values`, `L.positions`, `L.boxes` per layer (and the cache `key`) to an .npz, atomically."""
     arrays = {f"{layer}.{f}": getattr(t, f) for layer, t in results.items() for f in FIELDS}
+    if key is not None:
+        arrays[KEY_ENTRY] = np.array(key)
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def entry_key(path: str | os.PathLike[str]) -> str | None:
+    """The key a cache entry was saved under (None when it holds none)."""
+    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+        return str(data[KEY_ENTRY][()]) if KEY_ENTRY in data.files else None
 
 
 def load_top_k(path: str | os.PathLike[str]) -> dict[str, TopK]:
@@ -244,14 +279,23 @@ def _remove_entry(path: Path) -> None:
 
 
 def _load_valid(
-    path: Path, model: nn.Module, dataset: ImageSet, layers: Sequence[str], k: int
+    path: Path, model: nn.Module, dataset: ImageSet, layers: Sequence[str], k: int, key: str
 ) -> dict[str, TopK] | None:
     if not os.path.lexists(path):
         return None
     try:
         results = load_top_k(path)
+        if entry_key(path) != key:
+            raise DamagedEntry(f"{path.name}: saved under another key")
+        graph = model_graph(model)
         check_entry(
-            results, layers, k, len(dataset), {layer: model_graph(model).layer(layer).channels for layer in layers}
+            results,
+            layers,
+            k,
+            len(dataset),
+            {layer: graph.layer(layer).channels for layer in layers},
+            {layer: graph.layer(layer).size for layer in layers},
+            dataset.size,
         )
         return results
     except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile):
@@ -268,8 +312,9 @@ def cached_scan(
     **kwargs,
 ) -> tuple[dict[str, TopK], bool]:
     """scan_top_k through an on-disk cache; returns (results, whether they came from the cache)."""
-    path = Path(cache_dir) / f"topk-{cache_key(model, dataset, layers, k)}.npz"
-    cached = _load_valid(path, model, dataset, layers, k)
+    key = cache_key(model, dataset, layers, k)
+    path = Path(cache_dir) / f"topk-{key}.npz"
+    cached = _load_valid(path, model, dataset, layers, k, key)
     if cached is not None:
         return cached, True
     try:
@@ -282,7 +327,7 @@ def cached_scan(
         results = scan_top_k(cpu_model, dataset, layers, k, **{**kwargs, "batch_size": 64})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_top_k(results, path)
+        save_top_k(results, path, key)
     except OSError as exc:  # a cache that cannot be written costs a rescan next time, not this result
         notice = kwargs.get("notice") or (lambda _msg: None)
         notice(f"scan not cached: {path.parent}: {exc.strerror or exc}")

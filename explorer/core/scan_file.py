@@ -34,7 +34,7 @@ class ScanFileError(ExplorerError):
 
 @dataclass(frozen=True)
 class ScanMeta:
-    model: str  # model_fingerprint of the weights
+    model: str  # model_fingerprint: weights, traced code, preprocessing and normalisation
     data: str  # data_key: the same images wherever they are stored
     count: int  # images scanned
     layers: tuple[str, ...]
@@ -127,13 +127,21 @@ def open_for(path: str | os.PathLike[str], model: nn.Module, dataset: ImageSet) 
 
     name = os.path.basename(os.fspath(path))
     results, meta = load_scan(path)
-    graph_layers = {layer.name: layer.channels for layer in model_graph(model).layers}
+    graph_layers = {layer.name: layer for layer in model_graph(model).layers}
     why = mismatch(meta, model, dataset, list(graph_layers))
     if why:
         raise ScanFileError(f"{name} is not shown: {why}")
     assert meta is not None
     try:
-        check_entry(results, meta.layers, meta.k, len(dataset), {layer: graph_layers[layer] for layer in meta.layers})
+        check_entry(
+            results,
+            meta.layers,
+            meta.k,
+            len(dataset),
+            {layer: graph_layers[layer].channels for layer in meta.layers},
+            {layer: graph_layers[layer].size for layer in meta.layers},
+            dataset.size,
+        )
     except DamagedEntry as exc:
         raise ScanFileError(f"{name} is not shown: its arrays are damaged ({exc})") from None
     return results

@@ -15,6 +15,7 @@ import torch
 
 from explorer.core.delta_terms import DeltaExplanation, explain_delta
 from explorer.core.images import ImageSet
+from explorer.core.labels import model_label
 from explorer.export.errors import ExportError
 from explorer.export.selection import check_indices
 from explorer.export.tiles import image_label
@@ -129,7 +130,7 @@ def compute_backprop(
     (index,) = check_indices([request.image], len(dataset), "image")
     param = next(model.parameters())
     x = dataset.tensor([index], param.device)
-    label = int(dataset.labels[index])
+    label = model_label(model, dataset, index)
     if label < 0:  # no true class: the loss is taken on the model's own guess
         with torch.no_grad():
             was = model.training

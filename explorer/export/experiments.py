@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from explorer.core.feature_evolution import evolution
 from explorer.core.graph import model_graph
 from explorer.core.images import ImageSet
 from explorer.core.invariance_curves import TRANSFORMS, invariance
+from explorer.core.labels import model_label
+from explorer.core.model_meta import model_info
 from explorer.core.occlusion_sensitivity import occlusion
 from explorer.core.projection import model_device, project
 from explorer.export.errors import ExportError
@@ -168,8 +171,10 @@ def _layer(model: torch.nn.Module, layer: str) -> int:
         raise ExportError(str(exc)) from None
 
 
-def _class_name(dataset: ImageSet, c: int) -> str:
-    return dataset.classes[c] if 0 <= c < len(dataset.classes) else f"class {c}"
+def _class_name(model: nn.Module, c: int) -> str:
+    """The model's name for its class `c` (a data set's own numbering may differ: see explorer.core.labels)."""
+    classes = model_info(model).classes
+    return classes[c] if 0 <= c < len(classes) else f"class {c}"
 
 
 def compute_occlusion(
@@ -190,7 +195,7 @@ def compute_occlusion(
                       layer=request.layer, feature=request.feature, progress=progress)  # fmt: skip
     except ValueError as exc:
         raise ExportError(str(exc)) from None
-    label = int(dataset.labels[index])
+    label = model_label(model, dataset, index)
     target = request.target if request.target is not None else label if label >= 0 else int(r.base_probs[0].argmax())
     if not 0 <= target < r.probs.shape[1]:
         raise ExportError(f"class {target}: the model has classes 0..{r.probs.shape[1] - 1}")
@@ -198,9 +203,9 @@ def compute_occlusion(
     assert r.activation is not None and r.base_activation is not None
     return OcclusionFigure(
         request, index, dataset.image(index), image_label(dataset, index), projection_rgb8(proj), target,
-        _class_name(dataset, target), r.probs[0, target].numpy(), r.activation[0].numpy(), r.top_class[0].numpy(),
+        _class_name(model, target), r.probs[0, target].numpy(), r.activation[0].numpy(), r.top_class[0].numpy(),
         float(r.base_probs[0, target]), float(r.base_activation[0]), r.ys, r.xs,
-        tuple(_class_name(dataset, c) for c in range(r.probs.shape[1])), model_name,
+        tuple(_class_name(model, c) for c in range(r.probs.shape[1])), model_name,
     )  # fmt: skip
 
 
@@ -256,14 +261,14 @@ def compute_invariance(
         raise ExportError(str(exc)) from None
     if progress is not None:
         progress(1, 1)
-    label = int(dataset.labels[index])
+    label = model_label(model, dataset, index)
     probs = r.probs.numpy()
     order = [int(c) for c in np.argsort(-probs.max(0), kind="stable") if int(c) != label]
     shown = ((label,) if label >= 0 else ()) + tuple(order[:TOP_CLASSES])
     picks = sorted({0, len(values) // 4, len(values) // 2, (3 * len(values)) // 4, len(values) - 1})
     return InvarianceFigure(
         request, index, image_label(dataset, index), tuple(values), r.distance.numpy(), probs, label, shown,
-        tuple(_class_name(dataset, c) for c in range(probs.shape[1])),
+        tuple(_class_name(model, c) for c in range(probs.shape[1])),
         np.stack([_rgb8(r.images[i]) for i in picks]), tuple(values[i] for i in picks), model_name,
     )  # fmt: skip
 
@@ -283,7 +288,6 @@ def compute_experiment(
         return compute_invariance(model, dataset, request, model_name=model_name, progress=progress)
     from explorer.core.checkpoint import load_snapshots
     from explorer.core.errors import CheckpointError
-    from explorer.core.model_meta import model_info
 
     name = (model_info(model).spec or "seednet") if request.snapshots is None else "seednet"
     try:

@@ -1,0 +1,490 @@
+"""Trust, round three: model cards and the files they name, user modules, non-finite numbers, labels
+matched by name, the scan cache key, torchrun ranks that disagree, long names, odd model outputs.
+Each class has several members; every failure is one `error:` line (exit 2) and loses no file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+from trust_helpers import one_error_line, png
+
+from explorer.cli import main
+from explorer.core import load_model, model_info
+from explorer.core.errors import CheckpointError, ModelError
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = """
+import torch
+from torch import nn
+
+class Tiny(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
+"""
+
+
+@pytest.fixture
+def cards(tmp_path) -> Path:
+    """A folder with a model file, its trained weights and a card naming both."""
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    (folder / "tiny.py").write_text(TINY)
+    torch.manual_seed(0)
+    namespace: dict = {}
+    exec(TINY, namespace)
+    torch.save(namespace["Tiny"]().state_dict(), folder / "tiny.pt")
+    (folder / "good.toml").write_text('model = "tiny.py:Tiny"\ncheckpoint = "tiny.pt"\ninput_size = 32\n')
+    return folder
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    for i in range(3):
+        png(folder / f"img{i}.png")
+    return folder
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's own error line
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- every file a command reads is an input, the card's own included --------------------------------
+
+
+@pytest.mark.parametrize("target", ["tiny.pt", "tiny.py", "good.toml", "names.txt"])
+def test_output_onto_a_file_the_card_names_is_refused(cards, data, capsys, target):
+    (cards / "names.txt").write_text("\n".join(f"c{i}" for i in range(10)))
+    (cards / "good.toml").write_text(
+        'model = "tiny.py:Tiny"\ncheckpoint = "tiny.pt"\ninput_size = 32\nclasses_file = "names.txt"\n'
+    )
+    before = (cards / target).read_bytes()
+    code, _, err = _run(capsys, "scan", "--model", cards / "good.toml", "--data", data, "--out", cards / target)
+    assert code == 2
+    one_error_line(err, target, "refusing to overwrite")
+    assert (cards / target).read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["maps", "maximize", "occlusion", "backprop"])
+def test_every_export_checks_its_inputs(cards, data, capsys, kind):
+    out = cards / "tiny.png"
+    shutil.copy(cards / "tiny.pt", out)
+    (cards / "png.toml").write_text('model = "tiny.py:Tiny"\ncheckpoint = "tiny.png"\ninput_size = 32\n')
+    before = out.read_bytes()
+    extra = {"backprop": ["--layer", "conv"], "occlusion": ["--layer", "relu"], "maximize": ["--layer", "relu"]}.get(
+        kind, []
+    )
+    code, _, err = _run(capsys, "export", kind, "--model", cards / "png.toml", "--data", data, *extra, "--out", out)
+    assert code == 2
+    one_error_line(err, "tiny.png", "refusing to overwrite")
+    assert out.read_bytes() == before
+
+
+# --- cards with the wrong types ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('mean = ["a", "b", "c"]', "mean = ['a', 'b', 'c'] must be a list of three numbers"),
+        ("mean = [0.5, 0.5]", "must be a list of three numbers"),
+        ('std = "0.2"', "must be a list of three numbers"),
+        ("mean = [0.5, nan, 0.5]\nstd = [1, 1, 1]", "nan is not a finite number"),
+        ("mean = [0.5, 0.5, 0.5]\nstd = [1, inf, 1]", "inf is not a finite number"),
+        ("input_size = 32.5", "input_size = 32.5 must be a whole number"),
+        ("input_size = true", "must be a whole number"),
+        ("resize = 4", "resize = 4 must be between 8 and 1024"),
+        ("num_classes = 0", "num_classes = 0 must be between 1 and 100000"),
+        ('classes = "abc"', "classes = 'abc' must be a list of names"),
+        ("classes = [1, 2]", "must be a list of names"),
+        ("checkpoint = 3", "checkpoint = 3 must be a string"),
+        ('interpolation = "lanczos"', "interpolation 'lanczos': choose one of"),
+    ],
+)
+def test_card_fields_of_the_wrong_type_are_one_line(tmp_path, capsys, line, says):
+    card = tmp_path / "bad.toml"
+    card.write_text(f'model = "seednet"\n{line}\n')
+    with pytest.raises(ModelError, match=r"bad\.toml|interpolation") as err:
+        load_model(card)
+    assert says in str(err.value) and "\n" not in str(err.value)
+    code, _, err_text = _run(capsys, "layers", "--model", card)
+    assert code == 2
+    one_error_line(err_text, says)
+    assert "warning" not in err_text
+
+
+# --- non-finite numbers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--mean", "--std"])
+@pytest.mark.parametrize("value", ["nan,0.5,0.5", "0.5,inf,0.5", "-inf,1,1"])
+def test_non_finite_flags_are_refused(capsys, flag, value):
+    other = "--std" if flag == "--mean" else "--mean"
+    code, _, err = _run(capsys, "layers", f"{flag}={value}", other, "0.5,0.5,0.5")
+    assert code == 2
+    one_error_line(err, "not a finite number")
+
+
+def test_non_finite_weights_are_refused_by_name(tmp_path):
+    state = load_model().state_dict()
+    state["conv2.bias"] = state["conv2.bias"].clone()
+    state["conv2.bias"][3] = float("nan")
+    path = tmp_path / "nan.pt"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"nan.pt: tensor conv2.bias holds values that are not finite"):
+        load_model(path)
+
+
+def test_non_finite_experiment_values_are_refused(capsys, data):
+    code, _, err = _run(
+        capsys, "export", "invariance", "--data", data, "--layers", "conv1", "--transform", "rotate",
+        "--values=0,nan", "--out", data / "x.png",
+    )  # fmt: skip
+    assert code == 2
+    one_error_line(err, "nan is not a finite number")
+
+
+# --- user modules: our process, our argv ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code_line", ["import sys; sys.exit(0)", "raise SystemExit(3)", "import sys; sys.exit('no display')"]
+)
+def test_a_module_that_exits_cannot_end_the_command(tmp_path, capsys, code_line):
+    path = tmp_path / "quits.py"
+    path.write_text(TINY + "\n" + code_line + "\n")
+    code, out, err = _run(capsys, "layers", "--model", f"{path}:Tiny")
+    assert code == 2
+    one_error_line(err, "quits.py", "sys.exit")
+    assert out == ""
+
+
+def test_a_module_that_parses_argv_sees_only_its_own_name(tmp_path, capsys):
+    path = tmp_path / "parses.py"
+    path.write_text(
+        TINY + "\nimport argparse, sys\nSEEN = list(sys.argv)\nargparse.ArgumentParser(prog='theirs').parse_args()\n"
+    )
+    code, _out, err = _run(capsys, "layers", "--model", f"{path}:Tiny", "--device", "cpu")
+    assert code == 0, err
+    assert "theirs" not in err and "usage" not in err
+    assert sys.modules[next(m for m in sys.modules if m.startswith("explorer_user_model_"))]
+
+
+def test_a_class_that_exits_when_built(tmp_path):
+    path = tmp_path / "builds.py"
+    path.write_text(TINY + "\nclass Quits(Tiny):\n    def __init__(self):\n        raise SystemExit(0)\n")
+    with pytest.raises(ModelError, match=r"Quits\(\) calls sys.exit"):
+        load_model(f"{path}:Quits")
+
+
+# --- odd models -------------------------------------------------------------------------------------------
+
+
+class _Tuple(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        y = self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+        return y, y
+
+
+class _Dict(_Tuple):
+    def forward(self, x):
+        return {"logits": self.fc(torch.relu(self.conv(x)).mean((2, 3)))}
+
+
+class _Int(_Tuple):
+    def forward(self, x):
+        return 3
+
+
+class _NoParams(nn.Module):
+    def forward(self, x):
+        return torch.relu(x).mean((2, 3))
+
+
+class _Grey(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+class _Four(_Grey):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3)
+
+
+@pytest.mark.parametrize(
+    ("cls", "says"),
+    [
+        ("_Tuple", "forward() returns a tuple"),
+        ("_Dict", "forward() returns a dict"),
+        ("_Int", "forward() returns an int"),
+        ("_NoParams", "has no parameters"),
+        ("_Grey", "takes 1-channel input"),
+        ("_Four", "takes 4-channel input"),
+    ],
+)
+def test_models_the_explorer_cannot_show_get_one_line(cls, says, capsys):
+    spec = f"{__name__}:{cls}"
+    with pytest.raises(ModelError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        load_model(spec, input_size=16)
+    code, _, err = _run(capsys, "layers", "--model", spec, "--input-size", "16")
+    assert code == 2
+    one_error_line(err, says)
+
+
+# --- labels by name -----------------------------------------------------------------------------------
+
+
+def test_folder_labels_are_matched_to_the_model_classes_by_name(tmp_path, capsys):
+    from explorer.core.datasets import open_dataset
+    from explorer.core.labels import model_labels
+
+    for name in ("cat", "dog", "ship"):
+        png(tmp_path / "d" / name / "a.png")
+    ds = open_dataset(str(tmp_path / "d"))
+    model = load_model()
+    assert ds.classes == ("cat", "dog", "ship")
+    assert model_labels(model, ds).tolist() == [3, 5, 8]
+    code, out, err = _run(capsys, "evaluate", "--data", tmp_path / "d", "--device", "cpu")
+    assert code == 0, err
+    assert "of 3 images" in out
+
+
+def test_folder_classes_the_model_lacks_give_no_accuracy(tmp_path, capsys):
+    for name in ("cat", "teapot"):
+        png(tmp_path / "d" / name / "a.png")
+    code, out, err = _run(capsys, "evaluate", "--data", tmp_path / "d", "--device", "cpu")
+    assert code == 2 and "accuracy on" not in out
+    one_error_line(err, "teapot", "not classes of")
+
+
+def test_names_match_loosely_and_unnamed_models_take_folder_names(tmp_path):
+    from explorer.core.labels import class_map
+
+    assert class_map(("great white shark", "tiger_cat"), ("Great_White_Shark", "tiger cat", "x")).tolist() == [0, 1, -1]
+    assert class_map(("class 0", "class 1"), ("b", "a"), named=False).tolist() == [0, 1]
+
+
+def test_occlusion_figure_targets_the_true_class_by_name(tmp_path):
+    from explorer.core.datasets import open_dataset
+    from explorer.export.experiments import OcclusionRequest, compute_occlusion
+
+    png(tmp_path / "d" / "ship" / "a.png", size=(32, 32))
+    png(tmp_path / "d" / "airplane" / "b.png", size=(32, 32))
+    ds = open_dataset(str(tmp_path / "d"))
+    model = load_model()
+    fig = compute_occlusion(
+        model, ds, OcclusionRequest(image=1, layer="conv2", feature=0, size=16, stride=16), model_name="m"
+    )
+    assert fig.target == 8  # ship in CIFAR-10's order, not the folder's index 1
+
+
+# --- the scan cache key ---------------------------------------------------------------------------------
+
+
+def test_scan_cache_key_holds_normalisation_preprocessing_and_source(tmp_path, cards):
+    from explorer.core.datasets import open_dataset
+    from explorer.core.scan import cache_key
+
+    png(tmp_path / "d" / "a.png")
+    ds = open_dataset(str(tmp_path / "d"))
+    plain = load_model("zfnet-cifar")
+    keys = {
+        cache_key(plain, ds, ["conv1"], 3),
+        cache_key(load_model("zfnet-cifar", mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2)), ds, ["conv1"], 3),
+        cache_key(load_model("zfnet-cifar", mean=(0.5, 0.5, 0.5), std=(0.3, 0.2, 0.2)), ds, ["conv1"], 3),
+        cache_key(load_model("zfnet-cifar", resize=40), ds, ["conv1"], 3),
+    }
+    assert len(keys) == 4
+    # The same weights under an edited forward() are another model.
+    edited = cards / "edited.py"
+    edited.write_text(TINY.replace("torch.flatten(self.pool(", "torch.flatten(2 * self.pool("))
+    a = load_model(f"{cards / 'tiny.py'}:Tiny", cards / "tiny.pt", input_size=32)
+    b = load_model(f"{edited}:Tiny", cards / "tiny.pt", input_size=32)
+    assert cache_key(a, ds, ["relu"], 3) != cache_key(b, ds, ["relu"], 3)
+
+
+def test_a_cache_entry_copied_in_place_of_another_is_not_trusted(tmp_path):
+    from explorer.core.datasets import open_dataset
+    from explorer.core.scan import cache_key, cached_scan
+
+    for i in range(4):
+        png(tmp_path / "a" / f"{i}.png", colour=(60 * i, 10, 200))
+        png(tmp_path / "b" / f"{i}.png", colour=(10, 60 * i, 20))
+    model = load_model()
+    cache = tmp_path / "cache"
+    a, b = open_dataset(str(tmp_path / "a")), open_dataset(str(tmp_path / "b"))
+    cached_scan(model, a, ["conv1"], 2, cache)
+    second, _ = cached_scan(model, b, ["conv1"], 2, cache)
+    shutil.copy(
+        cache / f"topk-{cache_key(model, a, ['conv1'], 2)}.npz", cache / f"topk-{cache_key(model, b, ['conv1'], 2)}.npz"
+    )
+    again, from_cache = cached_scan(model, b, ["conv1"], 2, cache)
+    assert not from_cache
+    np.testing.assert_array_equal(again["conv1"].values, second["conv1"].values)
+
+
+def test_a_rewrite_in_place_with_the_old_times_changes_the_key(tmp_path):
+    from explorer.core.datasets import open_dataset
+
+    path = png(tmp_path / "d" / "a.png", colour=(1, 2, 3))
+    st = os.stat(path)
+    key = open_dataset(str(tmp_path / "d")).content_key()
+    png(path, colour=(9, 9, 9))  # same size, then the old times put back
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(path).st_size == st.st_size
+    assert open_dataset(str(tmp_path / "d")).content_key() != key
+
+
+def test_scan_file_with_positions_or_boxes_out_of_range_is_not_shown(tmp_path):
+    from explorer.core.datasets import open_dataset
+    from explorer.core.scan import scan_top_k
+    from explorer.core.scan_file import ScanFileError, describe, open_for, save_scan
+
+    for i in range(3):
+        png(tmp_path / "d" / f"{i}.png", colour=(80 * i, 0, 0), size=(32, 32))
+    model = load_model()
+    ds = open_dataset(str(tmp_path / "d"))
+    results = scan_top_k(model, ds, ["conv1"], 2)
+    meta = describe(model, ds, ["conv1"], 2)
+    for field, value in (("positions", 40), ("boxes", 99)):
+        broken = {k: v for k, v in results.items()}
+        top = broken["conv1"]
+        arr = getattr(top, field).copy()
+        arr[0, 0, 0] = value
+        broken["conv1"] = type(top)(**{**top.__dict__, field: arr})
+        path = tmp_path / f"{field}.npz"
+        save_scan(broken, meta, path)
+        with pytest.raises(ScanFileError, match=f"conv1.{field}"):
+            open_for(path, model, ds)
+
+
+# --- torchrun ranks that disagree ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("flag", "values"), [("--batch-size", ("256", "8")), ("-k", ("9", "4"))])
+def test_ranks_started_with_different_arguments_fail_naming_it(tmp_path, flag, values):
+    for i in range(6):
+        png(tmp_path / "d" / f"{i}.png")
+    out = tmp_path / "out.npz"
+    port = _free_port()
+    procs = []
+    for rank, value in enumerate(values):
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank)}
+        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo", PYTHONPATH=str(REPO))
+        cmd = [sys.executable, "-m", "explorer", "scan", "--data", str(tmp_path / "d"), "--device", "cpu"]
+        cmd += [flag, value, "--rank-timeout", "60", "--out", str(out)]
+        procs.append(
+            subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
+    results = [p.communicate(timeout=240) for p in procs]
+    assert procs[0].returncode == 2, results[0][1]
+    one_error_line(results[0][1], f"rank 1/2: started with {flag} {values[1]}, rank 0 with {flag} {values[0]}")
+    assert not out.exists()
+
+
+# --- names too long, evolution without snapshots, fill on overlapping pools -------------------------------
+
+
+def test_an_output_name_longer_than_the_file_system_allows(tmp_path, capsys):
+    code, _, err = _run(capsys, "scan", "--data", "probes", "--out", tmp_path / ("x" * 300 + ".npz"))
+    assert code == 2
+    one_error_line(err, "longer than the 255 bytes")
+
+
+def test_an_output_name_just_short_enough_is_written(tmp_path, capsys):
+    name = "y" * (255 - len(".npz")) + ".npz"
+    code, _out, err = _run(capsys, "scan", "--data", "probes", "--device", "cpu", "-k", "2", "--out", tmp_path / name)
+    assert code == 0, err
+    assert (tmp_path / name).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary file left
+
+
+def test_evolution_of_a_model_without_snapshots_says_so(capsys, tmp_path):
+    code, _, err = _run(
+        capsys, "export", "evolution", "--model", "torchvision:resnet18", "--weights", "random",
+        "--data", "probes", "--layer", "layer1.0.relu", "--out", tmp_path / "e.png",
+    )  # fmt: skip
+    assert code == 2
+    line = one_error_line(err, "has no training snapshots")
+    assert "explorer/weights" not in line
+
+
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["model", "checkpoint", "input_size", "resize", "crop", "mean", "std", "classes", "num_classes",
+                         "interpolation", "weights", "name", "classes_file", "other"]),
+        st.one_of(st.integers(-5, 2000), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(),
+                  st.lists(st.one_of(st.floats(allow_nan=True), st.text(max_size=3)), max_size=4)),
+        max_size=5,
+    )
+)  # fmt: skip
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.fuzz
+def test_fuzzed_cards_load_or_give_one_line(tmp_path, body):
+    import json
+
+    lines = []
+    for key, value in body.items():
+        if isinstance(value, float) and not np.isfinite(value):
+            text = "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+        elif isinstance(value, list):
+            text = (
+                "["
+                + ", ".join(
+                    json.dumps(v) if not (isinstance(v, float) and not np.isfinite(v)) else "nan" for v in value
+                )
+                + "]"
+            )
+        else:
+            text = json.dumps(value)
+        lines.append(f"{key} = {text}")
+    card = tmp_path / "fuzz.toml"
+    card.write_text('model = "seednet"\n' * ("model" not in body) + "\n".join(lines) + "\n")
+    try:
+        model = load_model(card)
+    except (ModelError, CheckpointError) as exc:
+        assert "\n" not in str(exc) and str(exc)
+    else:
+        info = model_info(model)
+        assert 8 <= info.input_size <= info.resize <= 1024
