@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 from torch import nn
 
@@ -38,7 +39,7 @@ def open_timm(
         if num_classes is None:
             num_classes = _head_size(timm, name, state)
     pretrained = checkpoint is None and weights is None
-    kwargs = {"num_classes": num_classes} if num_classes is not None else {}
+    kwargs: dict[str, Any] = {"num_classes": num_classes} if num_classes is not None else {}
     try:
         model = timm.create_model(name, pretrained=pretrained, **kwargs)
     except Exception as exc:

@@ -135,9 +135,9 @@ def open_torchvision(
     check_state(model, state, path, f"torchvision:{name} {member.name}")
     model.load_state_dict(state)
     if name == "googlenet":  # torchvision drops the untrained auxiliary heads of its GoogLeNet weights
-        model.aux_logits = False
-        model.aux1 = None
-        model.aux2 = None
+        model.aux_logits = False  # type: ignore[assignment]
+        model.aux1 = None  # type: ignore[assignment]
+        model.aux2 = None  # type: ignore[assignment]
     return model, rec, None
 
 

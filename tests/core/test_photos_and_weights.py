@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from photo_helpers import PHOTOS, lay_weights, make_photos, photo
 from PIL import Image
 from torchvision.models import get_model_weights
 
@@ -19,7 +20,6 @@ from explorer.core.datasets import open_dataset
 from explorer.core.errors import CheckpointError, ModelError
 from explorer.core.images import read_image
 from explorer.core.preprocessing import Preprocessing
-from photo_helpers import PHOTOS, lay_weights, make_photos, photo
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_preprocessing_is_the_weights_own_transform(name, weights, resize, crop,
         img = photo(w, h, seed=i)
         ours = prep(img)
         assert ours.shape == (3, crop, crop) and ours.dtype == torch.float32
-        assert 0 <= ours.min() and ours.max() <= 1
+        assert ours.min() >= 0 and ours.max() <= 1
         assert torch.allclose(ours, _unnormalised(member, img), atol=2e-6), (w, h)
 
 
