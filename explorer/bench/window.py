@@ -10,6 +10,7 @@ it started the process, interpreter start-up included.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -17,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 
 T_PROCESS = time.time()  # as early as this module allows: the start-up clock
 STAMPS: dict[str, float] = {}
@@ -120,23 +122,31 @@ def _percentiles(times: list[float], prefix: str) -> dict[str, float]:
     }
 
 
-def _uncached_scans() -> None:
-    """Every scan the window starts runs in full: the bench must not measure a scan loaded from the cache."""
-    from explorer.gui import scan_job
+@contextlib.contextmanager
+def _fresh_scan_caches() -> Iterator[Callable[[], None]]:
+    """A function that points $CNN_EXPLORER_CACHE (read as each scan runs) at a new empty folder, so the next
+    scan runs in full: the bench must not measure a scan loaded from the cache. On the way out the folders
+    are removed and the variable is restored."""
+    before = os.environ.get("CNN_EXPLORER_CACHE")
+    with contextlib.ExitStack() as folders:
 
-    real = scan_job.cached_scan
+        def fresh() -> None:
+            folder = folders.enter_context(tempfile.TemporaryDirectory(prefix="bench-scan-"))
+            os.environ["CNN_EXPLORER_CACHE"] = folder
 
-    def fresh(model, dataset, layers, k, _cache_dir, **kwargs):
-        return real(model, dataset, layers, k, tempfile.mkdtemp(prefix="bench-scan-"), **kwargs)
-
-    scan_job.cached_scan = fresh
+        try:
+            yield fresh
+        finally:
+            if before is None:
+                os.environ.pop("CNN_EXPLORER_CACHE", None)
+            else:
+                os.environ["CNN_EXPLORER_CACHE"] = before
 
 
 def scrub(data: str, split: str, model_args: dict, device: str, changes: int) -> dict[str, float]:
     """Milliseconds from a feature change in the selector until the projection view has painted it:
     alone, then while the window's top-k scan of the open images runs (changes counted only while
     it runs; a scan that ends is started again, never answered from the cache)."""
-    _uncached_scans()
     app, window, model = _app_and_window(data, split, model_args, device)
     _wait(app, lambda: window.shown is not None)
     names = _scrub_layers(model)
@@ -144,17 +154,21 @@ def scrub(data: str, split: str, model_args: dict, device: str, changes: int) ->
     during: list[float] = []
     scans = 0
     controller = window.controller
-    while len(during) < changes:
-        if controller.scanning is None:
-            if scans >= 20:
-                break
-            window.top_wiring.start_scan(9)
-            scans += 1
-            _wait(app, lambda: controller.scanning is not None)
-        t = _scrub_once(app, window, len(during), names)
-        if controller.scanning is not None:  # the scan still ran when the picture was painted
-            during.append(t)
-    controller.cancel_scan()
+    _wait(app, lambda: controller.scanning is None)  # the look-up of an earlier scan, asked after the first view
+    with _fresh_scan_caches() as fresh_scan_cache:
+        while len(during) < changes:
+            if controller.scanning is None:
+                if scans >= 20:
+                    break
+                fresh_scan_cache()
+                window.menu_actions["find_top_images"].trigger()  # as a click on Analyse > Find top images
+                scans += 1
+                _wait(app, lambda: controller.scanning is not None)
+            t = _scrub_once(app, window, len(during), names)
+            if controller.scanning is not None:  # the scan still ran when the picture was painted
+                during.append(t)
+        controller.cancel_scan()
+        _wait(app, lambda: controller.scanning is None)  # the scan is over before its cache folder goes
     _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
     out.update(_percentiles(during, "scrub_during_scan"))
     out["scrub_during_scan_scans"] = scans

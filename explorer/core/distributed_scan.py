@@ -28,7 +28,6 @@ from explorer.core.images import ImageSet
 from explorer.core.scan import FIELDS, TopK, scan_top_k
 
 SYNC_EVERY = 4  # batches between all-reduces: progress and failures travel this often
-FAULT_ENV = "CNN_EXPLORER_TEST_FAULT"  # "RANK:raise" or "RANK:exit": that rank fails after its first batch
 
 
 class RankFailed(ExplorerError):
@@ -191,17 +190,6 @@ class RankReport:
     seconds: float
 
 
-def _fault(env: RankEnv, done: int) -> None:
-    """The test hook: $CNN_EXPLORER_TEST_FAULT=R:raise (or R:exit) makes rank R fail after its first batch."""
-    spec = os.environ.get(FAULT_ENV, "")
-    rank, _, mode = spec.partition(":")
-    if rank != str(env.rank):
-        return
-    if mode == "exit":
-        os._exit(3)  # as a killed or crashed process: no clean-up, no message
-    raise ExplorerError(f"made to fail after {done} images (${FAULT_ENV})")
-
-
 def scan_share(
     ranks: Ranks,
     model: nn.Module,
@@ -221,14 +209,11 @@ def scan_share(
     env = ranks.env
     n = len(dataset)
     share = shares(n, env.world, share_block(n, env.world, batch_size))[env.rank]
-    fault = os.environ.get(FAULT_ENV, "")
     batches = done = 0
 
     def on_batch(d: int, _total: int) -> None:
         nonlocal batches, done
         batches, done = batches + 1, d
-        if fault:
-            _fault(env, d)
         if batches % SYNC_EVERY == 0:
             total, failed, _ = ranks.sync(done, False, False)
             if failed:

@@ -3,9 +3,7 @@
 The scan runs on the controller's scan thread (see explorer.gui.scan_job) and leaves results for
 both layers; the patches and projections of the selected feature come from the worker as
 TopPatchesRequests, latest wins, so scrubbing features updates the pane live, during a scan too.
-
-$CNN_EXPLORER_AUTOSCAN=1 starts a scan as soon as the first images are shown (a testing and
-screenshot aid: the scan otherwise only starts when asked).
+A scan only starts when asked (Find top images).
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ class TopImagesWiring(QObject):
         self._scan_id = 0  # the newest scan asked for; other outcomes are stale
         self._shown_id = 0  # the newest patches on screen; older ones are dropped
         self._asked: tuple[str, int] | None = None  # (layer, feature) last asked of the worker
-        self._autoscan = os.environ.get("CNN_EXPLORER_AUTOSCAN") == "1"
         self._file_request = 0  # the newest scan-file request: its failure is said in the pane
         # The look-up of an earlier scan (it stats every file and hashes the weights) waits for the next
         # view, so that it does not compete with the window's first picture for the CPU.
@@ -120,10 +117,7 @@ class TopImagesWiring(QObject):
             self.window.status.clearMessage()  # it spoke of the images before these
         if self.window.controller.scanning is not None:
             self.window.controller.cancel_scan()
-        if self._autoscan:
-            self._autoscan = False
-            self.start_scan()
-        elif not self.window.window_state.opened.unsupported():
+        if not self.window.window_state.opened.unsupported():
             self._lookup_waiting = self._cached_request(images, self.pane.k.value())
 
     def _cached_request(self, images: ImageSet, k: int) -> ScanRequest:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -98,14 +97,10 @@ class Worker(QObject):
         self.synthesized: dict[tuple[object, ...], tuple[np.ndarray, float]] = {}
         self._fingerprint: tuple[object, str] | None = None  # (the model it was taken of, the fingerprint)
         self.cancelled: set[int] = set()  # ids of experiments to stop at their next step (added from the GUI thread)
-        # Tests set this to block or break the worker; it runs in the worker thread before each request.
-        self.before_run: Callable[[Request], None] | None = None
 
     @Slot(object)
     def run(self, request: Request) -> None:
         try:
-            if self.before_run is not None:
-                self.before_run(request)
             torch.set_num_threads(1 if isinstance(request, SMALL_REQUESTS) else self.threads)  # this thread's only
             result = self._handle_anywhere(request)
         except Exception as exc:  # the thread must survive anything a request does

@@ -11,18 +11,21 @@ import torch
 
 from explorer.gui.controller import Controller
 from explorer.gui.messages import PredictRequest, ViewRequest, ViewResult
+from explorer.gui.worker import Worker
 
 
-def test_latest_wins_r1_and_r3_run_r2_never(window, images, qtbot):
+def test_latest_wins_r1_and_r3_run_r2_never(window, images, qtbot, monkeypatch):
     controller = window.controller
     gate = threading.Event()
     ran: list[int] = []
+    real_view = Worker._view
 
-    def block(request: object) -> None:
-        ran.append(request.id)  # type: ignore[attr-defined]
+    def blocked_view(worker: Worker, request: ViewRequest) -> ViewResult:
+        ran.append(request.id)
         gate.wait(10)
+        return real_view(worker, request)
 
-    controller.worker.before_run = block
+    monkeypatch.setattr(Worker, "_view", blocked_view)
     r1, r2, r3 = (ViewRequest(images, i, "conv1", 0) for i in (1, 2, 3))
     for r in (r1, r2, r3):
         controller.submit(r)
@@ -51,12 +54,15 @@ def test_a_stale_result_is_not_shown(window, images, qtbot):
     assert window.shown is newer
 
 
-def test_a_worker_exception_reaches_the_status_bar_and_the_next_request_runs(window, qtbot):
-    def explode_once(request: object) -> None:
-        if isinstance(request, ViewRequest) and request.feature == 3:
-            raise RuntimeError("worker exploded on purpose")
+def test_a_worker_exception_reaches_the_status_bar_and_the_next_request_runs(window, qtbot, monkeypatch):
+    real_view = Worker._view
 
-    window.controller.worker.before_run = explode_once
+    def exploding_view(worker: Worker, request: ViewRequest) -> ViewResult:
+        if request.feature == 3:
+            raise RuntimeError("worker exploded on purpose")
+        return real_view(worker, request)
+
+    monkeypatch.setattr(Worker, "_view", exploding_view)
     with qtbot.waitSignal(window.controller.failed, check_params_cb=lambda f: "exploded" in f.message):
         window.set_feature(3)
     assert "worker exploded on purpose" in window.statusBar().currentMessage()
@@ -84,10 +90,16 @@ def test_predictions_arrive_in_batches(qtbot, model, images, threads_stopped):
         controller.shutdown()
 
 
-def test_closing_mid_work_stops_the_thread(make_window, images, qtbot, threads_stopped):
+def test_closing_mid_work_stops_the_thread(make_window, images, qtbot, threads_stopped, monkeypatch):
     w = make_window(images=images)
     gate = threading.Event()
-    w.controller.worker.before_run = lambda _r: gate.wait(0.5)
+    real_view = Worker._view
+
+    def slow_view(worker: Worker, request: ViewRequest) -> ViewResult:
+        gate.wait(0.5)
+        return real_view(worker, request)
+
+    monkeypatch.setattr(Worker, "_view", slow_view)
     w.set_feature(5)
     w.close()
     assert not any(t.isRunning() for t in threads_stopped)

@@ -14,6 +14,7 @@ from explorer.core.checkpoint import save_model
 from explorer.core.occlusion_sensitivity import occlusion
 from explorer.gui import dialogs
 from explorer.gui.messages import ExperimentProgress, ExperimentViewRequest, ExportDone, Failure
+from explorer.gui.worker import Worker
 
 
 def open_view(window, qtbot, kind):
@@ -55,15 +56,16 @@ def test_the_view_follows_the_window_and_its_options(window, qtbot):
     assert wiring.shown.figure.activation.shape == (4, 4)
 
 
-def test_cancel_stops_a_running_experiment(window, qtbot):
+def test_cancel_stops_a_running_experiment(window, qtbot, monkeypatch):
     gate, entered = threading.Event(), threading.Event()
+    real_experiment = Worker._experiment
 
-    def block(request):
-        if isinstance(request, ExperimentViewRequest):
-            entered.set()
-            gate.wait(10)
+    def blocked_experiment(worker: Worker, request: ExperimentViewRequest):
+        entered.set()
+        gate.wait(10)
+        return real_experiment(worker, request)
 
-    window.controller.worker.before_run = block
+    monkeypatch.setattr(Worker, "_experiment", blocked_experiment)
     wiring = window.experiments["occlusion"]
     window.menu_actions["open_occlusion"].trigger()
     qtbot.waitUntil(entered.is_set)
@@ -74,21 +76,22 @@ def test_cancel_stops_a_running_experiment(window, qtbot):
     assert "cancelled" in failed.args[0].message
     assert wiring.shown is None and "cancelled" in wiring.controls.message.text()
     assert not wiring.controls.cancel.isEnabled()
-    window.controller.worker.before_run = None
+    monkeypatch.setattr(Worker, "_experiment", real_experiment)
     wiring.controls.run.click()  # the worker lives on: a new run shows a result
     qtbot.waitUntil(lambda: wiring.shown is not None)
 
 
-def test_latest_wins_a_replaced_experiment_is_cancelled(window, qtbot):
+def test_latest_wins_a_replaced_experiment_is_cancelled(window, qtbot, monkeypatch):
     gate = threading.Event()
     ran: list[int] = []
+    real_experiment = Worker._experiment
 
-    def block(request):
-        if isinstance(request, ExperimentViewRequest):
-            ran.append(request.figure.stride)
-            gate.wait(10)
+    def blocked_experiment(worker: Worker, request: ExperimentViewRequest):
+        ran.append(request.figure.stride)
+        gate.wait(10)
+        return real_experiment(worker, request)
 
-    window.controller.worker.before_run = block
+    monkeypatch.setattr(Worker, "_experiment", blocked_experiment)
     wiring = window.experiments["occlusion"]
     wiring.pane.stride_box.setValue(4)
     window.menu_actions["open_occlusion"].trigger()  # stride 4 runs (blocked)

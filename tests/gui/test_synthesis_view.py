@@ -13,6 +13,7 @@ from explorer.core.checkpoint import save_model
 from explorer.core.synthesis import MaximizeSettings
 from explorer.export.maximize_figure import images_rgb8
 from explorer.gui import dialogs
+from explorer.gui import worker as worker_module
 from explorer.gui.messages import ExportDone, SynthesisImages, SynthesisRequest, SynthesisStopped
 from explorer.gui.synthesis_wiring import SETTINGS_KEY, SynthesisWiring
 
@@ -47,9 +48,15 @@ def test_the_view_shows_intermediate_images_then_the_final_one(window, qtbot, mo
     assert wiring.pane.view.title_text().endswith(f"step 24/24, reaches {float(result.values[0]):.2f}")
 
 
-def test_a_new_feature_stops_the_running_synthesis_latest_wins(window, qtbot):
+def test_a_new_feature_stops_the_running_synthesis_latest_wins(window, qtbot, monkeypatch):
     started: list[SynthesisRequest] = []
-    window.controller.worker.before_run = lambda r: started.append(r) if isinstance(r, SynthesisRequest) else None
+    real_synthesize = worker_module.synthesize
+
+    def recorded_synthesize(worker, request: SynthesisRequest):
+        started.append(request)
+        return real_synthesize(worker, request)
+
+    monkeypatch.setattr(worker_module, "synthesize", recorded_synthesize)
     wiring = open_view(window, qtbot, steps=3000)
     qtbot.waitUntil(lambda: len(started) == 1)
     stopped = lambda r: isinstance(r, SynthesisStopped)  # noqa: E731

@@ -17,6 +17,7 @@ from explorer.core.datasets import files_dataset
 from explorer.core.model import CLASSES
 from explorer.gui.controller import SHUTDOWN_WAIT_MS
 from explorer.gui.panes.thumbnails import ThumbnailModel
+from explorer.gui.worker import Worker
 
 
 def _folder(root, n: int = 6):
@@ -75,17 +76,20 @@ def test_a_fifo_and_a_symlink_loop_in_the_folder_leave_the_window_responsive(mak
         assert time.perf_counter() - started < 0.2
 
 
-def test_closing_while_a_request_hangs_does_not_wait_for_it(make_window, images, qtbot, threads_stopped):
+def test_closing_while_a_request_hangs_does_not_wait_for_it(make_window, images, qtbot, threads_stopped, monkeypatch):
     w = make_window(images=images)
     qtbot.waitUntil(lambda: w.controller.running is None)
     gate = threading.Event()
     entered = threading.Event()
 
-    def hang(_request):
+    real_view = Worker._view
+
+    def hanging_view(worker, request):
         entered.set()
         gate.wait(30)  # a request that ignores every stop (a decoder stuck in a system call)
+        return real_view(worker, request)
 
-    w.controller.worker.before_run = hang
+    monkeypatch.setattr(Worker, "_view", hanging_view)
     w.set_feature(5)
     assert entered.wait(10)
     started = time.perf_counter()
