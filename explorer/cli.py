@@ -12,8 +12,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from explorer.core.device import DEVICE_CHOICES
 from explorer.core.errors import ExplorerError
 from explorer.core.paths import same_file_as, show
+from explorer.core.whole_numbers import whole_number
 
 EXIT_USAGE = 2
 
@@ -29,9 +31,9 @@ def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         try:
-            value = int(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+            value = whole_number(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
         if value < low or (high is not None and value > high):
             bound = f"at least {low}" if high is None else f"between {low} and {high}"
             raise argparse.ArgumentTypeError(f"{value} is out of range: must be {bound}")
@@ -140,7 +142,7 @@ def add_common(p: argparse.ArgumentParser, *, data_default: str | None = "cifar1
     p.add_argument("--data", default=data_default, help="cifar10, probes, or a folder of images (default: %(default)s)")
     p.add_argument("--split", default="test", choices=("train", "test"), help="(default: %(default)s)")
     add_model_args(p)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: %(default)s)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="(default: %(default)s)")
     p.add_argument("--download", action="store_true", help="download CIFAR-10 if it is not in the cache yet")
 
 
@@ -152,7 +154,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="cifar10, probes, or a folder of images (default: the last one used)")
     p.add_argument("--split", default=None, choices=("train", "test"))
     add_model_args(p)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     return p
 
 

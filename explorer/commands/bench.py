@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from explorer.cli import Parser, add_model_args, int_in, load_from_args, open_from_args
+from explorer.core.device import DEVICE_CHOICES
 from explorer.core.errors import ExplorerError
 
 KEYS = (
@@ -106,7 +107,7 @@ def main(argv: Sequence[str]) -> int:
         "--data", default="cifar10", help="a source with a test split (and train, for memory) (default: %(default)s)"
     )
     add_model_args(p)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--repeats", type=int_in(1, 100), default=5, help="runs per figure; medians are reported (default: %(default)s)"

@@ -12,7 +12,7 @@ import sys
 from explorer.cli import model_inputs
 from explorer.core.paths import check_output
 from explorer.export.errors import ExportError
-from explorer.export.selection import parse_index
+from explorer.export.selection import parse_index, whole_index
 from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
 
 HELP = "one conv input element's delta counted term by term (the seed's rot180), beside autograd"
@@ -30,22 +30,12 @@ def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
     sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
 
 
-def _whole(flag: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ExportError(f"{flag} {text}: not a whole number") from None
-    if value < 0:
-        raise ExportError(f"{flag} {text}: negative (indices start at 0)")
-    return value
-
-
 def parse_position(text: str) -> tuple[int, int]:
     """ "R,C" -> (R, C), or an ExportError naming --position."""
     parts = text.split(",")
     if len(parts) != 2:
         raise ExportError(f"--position {text}: use ROW,COL (two whole numbers)")
-    return _whole("--position", parts[0].strip()), _whole("--position", parts[1].strip())
+    return whole_index(parts[0].strip(), "--position", text), whole_index(parts[1].strip(), "--position", text)
 
 
 def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
@@ -54,8 +44,8 @@ def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     check_target(args.out, args.dpi)
     check_output(args.out, model_inputs(args))
     row, col = parse_position(args.position)
-    channel = _whole("--channel", args.channel)
-    out_channel = None if args.out_channel is None else _whole("--out-channel", args.out_channel)
+    channel = whole_index(args.channel, "--channel", args.channel)
+    out_channel = None if args.out_channel is None else whole_index(args.out_channel, "--out-channel", args.out_channel)
 
     from explorer.export import model_label
     from explorer.export.backprop_figure import BackpropRequest, compute_backprop

@@ -6,12 +6,13 @@ import sys
 from collections.abc import Sequence
 
 from explorer.cli import Parser, add_model_args
+from explorer.core.device import DEVICE_CHOICES
 
 
 def main(argv: Sequence[str]) -> int:
     p = Parser(prog="cnn-explorer layers", description="List the layers of a model that the explorer can show.")
     add_model_args(p)
-    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="(default: %(default)s)")
+    p.add_argument("--device", default="cpu", choices=DEVICE_CHOICES, help="(default: %(default)s)")
     args = p.parse_args(argv)
     from explorer.cli import load_from_args
     from explorer.core.graph import layers

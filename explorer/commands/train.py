@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 
 from explorer.cli import Parser, int_in, open_from_args, progress_line, readable, refuse_data_inputs, save_or_fail
+from explorer.core.device import DEVICE_CHOICES
 from explorer.core.errors import ExplorerError
 from explorer.core.paths import check_output, show
 
@@ -22,7 +23,7 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--snapshots", default="1,2,5,10,20", help="epochs whose conv weights are kept (and the last)")
     p.add_argument("--snapshots-out", default=None, help="default: OUT with .snapshots.pt")
     p.add_argument("--resume", action="store_true", help="go on from OUT.train-state.pt, saved after every epoch")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--download", action="store_true")
     p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
     args = p.parse_args(argv)

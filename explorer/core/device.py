@@ -1,18 +1,25 @@
-"""Choosing where torch work runs."""
+"""Choosing where torch work runs.
+
+torch is imported inside the functions: the command line reads DEVICE_CHOICES before torch is needed.
+"""
 
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from explorer.core.errors import ExplorerError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+if TYPE_CHECKING:
+    import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")  # what --device accepts
 
 
 def resolve_device(choice: str = "auto") -> torch.device:
     """ "auto" is CUDA when a GPU is present, else the CPU; "cuda" without a GPU is an error."""
+    import torch
+
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cpu":
@@ -26,6 +33,8 @@ def resolve_device(choice: str = "auto") -> torch.device:
 
 def describe_device(device: torch.device) -> str:
     """A short human name, e.g. 'cpu' or 'cuda (NVIDIA H100)'."""
+    import torch
+
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return "cpu"
@@ -39,6 +48,8 @@ def interactive_threads() -> int:
     the loaded 2-core machine (README, Speed), two intra-op threads cost about 8x the CPU time of one
     for all 64 conv2 projections (190 ms against 25 ms of CPU per call) and made scrubbing slower.
     """
+    import torch
+
     raw = os.environ.get("CNN_EXPLORER_THREADS", "")
     n = int(raw) if raw.isdigit() and int(raw) > 0 else 1
     if torch.get_num_threads() != n:

@@ -34,11 +34,6 @@ class Invariance:
     probs: torch.Tensor  # [V, classes]
     images: torch.Tensor  # [V, 3, H, W] the transformed images
 
-    def layer_distance(self, layer: str) -> torch.Tensor:
-        """[V]: the distances of one of the layers."""
-        d = self.distance if self.distance.dim() == 1 else self.distance[self.layers.index(layer)]
-        return d
-
 
 def transformed(image: torch.Tensor, transform: str, value: float, fill: float = 0.5) -> torch.Tensor:
     """`image` [3, H, W] after one transform; the identity amount gives the image itself."""

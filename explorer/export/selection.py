@@ -5,14 +5,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from explorer.core.whole_numbers import whole_number
 from explorer.export.errors import ExportError
 
+SELECTION_USAGE = "use N, A:B, A:B:STEP or N,M,..."
 
-def _int(part: str, flag: str, text: str) -> int:
+
+def whole_index(part: str, flag: str, text: str, usage: str = "") -> int:
+    """`part` of `text` (the value of `flag`) as an index, 0 or more; else an ExportError naming the flag and
+    the text, with `usage` (how to write the value) in brackets when given."""
     try:
-        value = int(part)
-    except ValueError:
-        raise ExportError(f"{flag} {text}: {part!r} is not a whole number (use N, A:B, A:B:STEP or N,M,...)") from None
+        value = whole_number(part)
+    except ValueError as exc:
+        raise ExportError(f"{flag} {text}: {exc}" + (f" ({usage})" if usage else "")) from None
     if value < 0:
         raise ExportError(f"{flag} {text}: {value} is negative (indices start at 0)")
     return value
@@ -22,9 +27,9 @@ def _range(part: str, count: int, flag: str, text: str) -> list[int]:
     pieces = part.split(":")
     if len(pieces) > 3:
         raise ExportError(f"{flag} {text}: {part!r} has too many ':' (use A:B or A:B:STEP)")
-    start = _int(pieces[0], flag, text) if pieces[0].strip() else 0
-    stop = _int(pieces[1], flag, text) if pieces[1].strip() else count
-    step = _int(pieces[2], flag, text) if len(pieces) == 3 and pieces[2].strip() else 1
+    start = whole_index(pieces[0], flag, text, SELECTION_USAGE) if pieces[0].strip() else 0
+    stop = whole_index(pieces[1], flag, text, SELECTION_USAGE) if pieces[1].strip() else count
+    step = whole_index(pieces[2], flag, text, SELECTION_USAGE) if len(pieces) == 3 and pieces[2].strip() else 1
     if step == 0:
         raise ExportError(f"{flag} {text}: the step must be at least 1")
     if stop > count:
@@ -42,11 +47,11 @@ def parse_indices(text: str, count: int, flag: str = "--features") -> tuple[int,
     for part in text.split(","):
         part = part.strip()
         if not part:
-            raise ExportError(f"{flag} {text}: empty item (use N, A:B, A:B:STEP or N,M,...)")
+            raise ExportError(f"{flag} {text}: empty item ({SELECTION_USAGE})")
         if ":" in part:
             out.extend(_range(part, count, flag, text))
             continue
-        value = _int(part, flag, text)
+        value = whole_index(part, flag, text, SELECTION_USAGE)
         if value >= count:
             raise ExportError(f"{flag} {text}: {value} is out of range 0..{count - 1}")
         out.append(value)
@@ -57,7 +62,7 @@ def parse_indices(text: str, count: int, flag: str = "--features") -> tuple[int,
 
 def parse_index(text: str, count: int, flag: str) -> int:
     """Exactly one index into `count` things."""
-    value = _int(text.strip(), flag, text)
+    value = whole_index(text.strip(), flag, text, SELECTION_USAGE)
     if value >= count:
         raise ExportError(f"{flag} {text}: {value} is out of range 0..{count - 1}")
     return value

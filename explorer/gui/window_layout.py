@@ -77,12 +77,6 @@ def scrolling(pane: QWidget) -> QScrollArea:
     return FitScrollArea(pane)
 
 
-def pane_of(dock: QDockWidget) -> QWidget:
-    """The pane a dock shows (inside its scroll area)."""
-    widget = dock.widget()
-    return widget.widget() if isinstance(widget, QScrollArea) else widget
-
-
 def analyse_dock(window: QMainWindow, title: str, name: str, pane: QWidget) -> QDockWidget:
     """A hidden dock for an Analyse view (opened from its menu, tabbed beside Projection); `name` keys it in
     the saved window state."""

@@ -65,17 +65,15 @@ class OpenModel:
 
 
 class WindowState(QObject):
-    """The open model, images, selection and scan, each with a change signal."""
+    """The open model, images, selection and scan; the model, images and selection each with a change signal."""
 
     model_changed = Signal(object)  # OpenModel
     images_changed = Signal(object)  # ImageSet
     selection_changed = Signal(str, int, int)  # layer, feature, image
-    scan_changed = Signal(object)  # ScanFinished or None
 
     def __init__(self, opened: OpenModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.opened = opened
-        self.generation = 0
         self.images: ImageSet | None = None
         self.layer, self.feature, self.image = opened.layers[0].name, 0, 0
         self.scan: ScanFinished | None = None
@@ -85,9 +83,8 @@ class WindowState(QObject):
         return self.opened.model
 
     def set_model(self, opened: OpenModel) -> None:
-        """A new model: the generation grows, the scan is dropped, the selection is fitted to its layers."""
+        """A new model: the scan is dropped, the selection is fitted to its layers."""
         self.opened = opened
-        self.generation += 1
         self.set_scan(None)
         layer = self.layer if self.layer in opened.names else opened.layers[0].name
         self.layer, self.feature = layer, min(self.feature, opened.layer(layer).channels - 1)
@@ -104,6 +101,4 @@ class WindowState(QObject):
             self.selection_changed.emit(layer, feature, image)
 
     def set_scan(self, scan: ScanFinished | None) -> None:
-        if scan is not self.scan:
-            self.scan = scan
-            self.scan_changed.emit(scan)
+        self.scan = scan

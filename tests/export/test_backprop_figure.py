@@ -72,7 +72,7 @@ def test_signed_colours_are_white_at_zero_and_symmetric():
     ("argv", "message"),
     [
         (["--position", "3"], "error: --position 3: use ROW,COL"),
-        (["--position", "3,x"], "error: --position x: not a whole number"),
+        (["--position", "3,x"], "error: --position 3,x: 'x' is not a whole number"),
         (
             ["--layer", "conv2", "--position", "16,0"],
             "error: position (0, 16, 0) is outside conv2's input [32, 16, 16]",

@@ -9,14 +9,13 @@ import textwrap
 
 import numpy as np
 import pytest
-import torch.nn as nn
 from PIL import Image
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QDockWidget, QMessageBox, QScrollArea
 
 from explorer.core.errors import DataUnavailable
 from explorer.core.images import ImageSet
-from explorer.core.model import CLASSES, SeedNet
+from explorer.core.model import CLASSES
 from explorer.gui import dialogs
 from explorer.gui import worker as gui_worker
 from explorer.gui.scan_job import ScanFinished, ScanStopped
@@ -269,16 +268,6 @@ def test_unpooling_is_disabled_where_no_pooling_lies_below(window, qtbot):
     assert not window.projection.unpool.isEnabled() and "no max-pool" in window.projection.unpool.toolTip()
     window.set_layer("conv2")
     assert window.projection.unpool.isEnabled()
-
-
-def test_pooling_below_is_read_from_the_layer_stack():
-    from explorer.core.pooling import pooled_below
-
-    assert pooled_below(SeedNet(), "conv1") is False and pooled_below(SeedNet(), "conv2") is True
-    pooled_first = nn.Sequential()
-    pooled_first.add_module("pool0", nn.MaxPool2d(2))
-    pooled_first.add_module("conv1", nn.Conv2d(3, 4, 3))
-    assert pooled_below(pooled_first, "conv1") is True
 
 
 def test_top_images_say_which_projection_they_show_and_the_overview_is_readable(window, qtbot):

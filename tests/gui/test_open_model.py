@@ -69,10 +69,11 @@ def test_a_user_model_from_a_file_opens_and_the_views_follow_it(window, user_mod
     w = window
     spec, checkpoint = user_model
     assert _layer_items(w) == ["conv1", "conv2"]
-    generation = w.window_state.generation
+    opened: list[object] = []
+    w.window_state.model_changed.connect(opened.append)
     _open_from_dialog(w, monkeypatch, ModelRequest(spec, checkpoint))
     qtbot.waitUntil(lambda: _layer_items(w) == ["r1", "r2"])
-    assert w.window_state.generation == generation + 1
+    assert opened == [w.window_state.opened]  # the new model, once
     assert w.status.model_name.text() == "model: TinyNet (tiny.pt)"
     assert w.layer_select.model.currentText() == "tiny.py:TinyNet with tiny.pt"
     # The views come back for the new model's layer, computed by that model.
