@@ -12,13 +12,27 @@ import time
 
 from explorer.cli import model_inputs
 from explorer.core.paths import check_output
-from explorer.core.synthesis import OBJECTIVES, PARAMS, MaximizeSettings
+from explorer.core.synthesis import MAX_STEPS, OBJECTIVES, PARAMS, MaximizeSettings
 from explorer.export.errors import ExportError
 from explorer.export.selection import parse_indices
 from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
 
 HELP = "what each feature wants to see: inputs optimized to drive it hardest (activation maximization)"
 D = MaximizeSettings()
+# Every count typed into the command has a bound, so a typo cannot run for hours or fill the memory.
+MAX_FEATURES = 512  # images optimized together (and tiles in the figure), as MAX_CELLS bounds other figures
+MAX_INPUT_SIZE = 1024  # the side of each image, pixels
+MAX_PIXELS = 512 * 224 * 224  # features x side x side in one run: 512 ImageNet-sized images
+COUNTS = {  # flag: (attribute, lowest, highest)
+    "--steps": ("steps", 0, MAX_STEPS),
+    "--seed": ("seed", -(2**63), 2**63 - 1),
+    "--blur-every": ("blur_every", 0, MAX_STEPS),
+    "--jitter": ("jitter", 0, 256),
+    "--columns": ("columns", 1, 1024),
+    "--input-size": ("input_size", 1, MAX_INPUT_SIZE),
+    "--resize": ("resize", 1, 4 * MAX_INPUT_SIZE),
+    "--num-classes": ("num_classes", 1, 100_000),
+}
 
 
 def add_settings(p: argparse.ArgumentParser) -> None:
@@ -62,17 +76,41 @@ def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
     sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """ExportError naming the flag and its bounds for any count out of COUNTS' range (None: not given)."""
+    for flag, (name, low, high) in COUNTS.items():
+        value = getattr(args, name, None)
+        if value is not None and not low <= value <= high:
+            raise ExportError(f"{flag} {value}: must be between {low:,} and {high:,}")
+
+
+def check_work(features: int, size: int, layer: str) -> None:
+    """ExportError, before any optimization, when the run would hold too many images or too many pixels."""
+    if features > MAX_FEATURES:
+        raise ExportError(
+            f"--features: {features:,} features of {layer}, more than the {MAX_FEATURES} one run optimizes; "
+            "choose fewer, e.g. every STEP-th with A:B:STEP"
+        )
+    if size > MAX_INPUT_SIZE:
+        raise ExportError(f"the model's input size {size}: more than the {MAX_INPUT_SIZE} pixels maximize takes")
+    if features * size * size > MAX_PIXELS:
+        raise ExportError(
+            f"--features: {features:,} images of {size}x{size} pixels, more than the {MAX_PIXELS:,} pixels "
+            f"one run optimizes; choose at most {MAX_PIXELS // (size * size):,} features"
+        )
+
+
 def run(args: argparse.Namespace, load_from_args) -> int:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
     check_output(args.out, model_inputs(args))
-    if args.columns is not None and args.columns < 1:
-        raise ExportError(f"--columns {args.columns}: must be at least 1")
+    check_counts(args)
     settings = settings_from_args(args)
 
     from explorer.cli import progress_line
     from explorer.core.graph import model_graph
+    from explorer.core.model_meta import model_info
     from explorer.export import export_figure, model_label
     from explorer.export.maximize_figure import MaximizeRequest, compute_maximize
 
@@ -82,6 +120,7 @@ def run(args: argparse.Namespace, load_from_args) -> int:
     except ValueError as exc:
         raise ExportError(f"--layer {args.layer}: {exc}") from None
     features = parse_indices(args.features, channels, "--features") if args.features else None
+    check_work(channels if features is None else len(features), model_info(model).input_size, args.layer)
     request = MaximizeRequest(args.layer, features, settings, args.columns)
     t0 = time.perf_counter()
     data = compute_maximize(model, request, model_name=model_label(model), progress=progress_line("optimizing"))

@@ -24,6 +24,7 @@ from explorer.core.preprocessing import Preprocessing
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 BATCH_FILES = ("data_batch_1", "test_batch", "batches.meta")
+MAX_IMAGES = 2_000_000  # image files one folder walk collects (ImageNet's training set is 1.28 million)
 
 
 def cache_dir() -> Path:
@@ -54,17 +55,23 @@ def open_dataset(
 
         return probe_patterns().for_model(prepare)
     path = Path(source).expanduser()
-    if not path.exists():
-        raise DataError(f"{source}: no such file or folder (use cifar10, probes, or a folder of images)")
-    if not path.is_dir():
-        raise DataError(f"{source}: not a folder (use cifar10, probes, or a folder of images)")
-    if _is_batches_folder(path):
-        return _open_batches(path, split).for_model(prepare)
-    if _is_batches_folder(path / "cifar-10-batches-py"):
-        return _open_batches(path / "cifar-10-batches-py", split).for_model(prepare)
-    if (path / split).is_dir() and any((path / s).is_dir() for s in SPLITS):
-        return open_folder(path / split, name=f"{path.name}/{split}", prepare=prepare)
-    return open_folder(path, prepare=prepare)
+    try:
+        # Path.exists() and is_dir() raise PermissionError (not False) inside a folder that cannot be searched.
+        if not path.exists():
+            raise DataError(f"{source}: no such file or folder (use cifar10, probes, or a folder of images)")
+        if not path.is_dir():
+            raise DataError(f"{source}: not a folder (use cifar10, probes, or a folder of images)")
+        batches = next((p for p in (path, path / "cifar-10-batches-py") if _is_batches_folder(p)), None)
+        splits = [s for s in SPLITS if (path / s).is_dir()]
+    except OSError as exc:
+        raise DataError(f"{show(source)}: folder cannot be read ({exc.strerror or exc})") from None
+    if batches is not None:
+        return _open_batches(batches, split).for_model(prepare)
+    if not splits:  # a folder of class folders, or of images: the same images for either split
+        return open_folder(path, prepare=prepare)
+    if split not in splits:
+        raise DataError(f"{show(source)}: has no {split}/ split folder (it has: {', '.join(splits)})")
+    return open_folder(path / split, name=f"{path.name}/{split}", prepare=prepare, root=path)
 
 
 def _is_batches_folder(path: Path) -> bool:
@@ -128,6 +135,8 @@ def _open_batches(path: Path, split: str) -> ImageSet:
         ds = _BatchesFolder(str(path.parent), train=split == "train", download=False)
     except RuntimeError:
         raise DataError(f"{path}: a CIFAR-10 batch file is missing or corrupt (checksum mismatch)") from None
+    except OSError as exc:
+        raise DataError(f"{show(exc.filename or path)}: cannot be read ({exc.strerror or exc})") from None
     return ImageSet(
         f"CIFAR-10 {split} ({path})",
         ds.classes,
@@ -142,18 +151,29 @@ def _is_image(name: str) -> bool:
 
 
 class _Listing:
-    """What a folder walk found: image files, and what it skipped with the reason."""
+    """What a folder walk found: image files, and what it skipped with the reason.
 
-    def __init__(self) -> None:
+    The walk stays inside its roots: a link to a folder elsewhere (a link to / would walk the whole
+    machine) is named in `skipped` and not followed. MAX_IMAGES bounds what one walk collects.
+    """
+
+    def __init__(self, *roots: str | os.PathLike[str]) -> None:
         self.skipped: list[tuple[str, str]] = []
         self._seen: set[tuple[int, int]] = set()
+        self._roots = [os.path.realpath(r) for r in roots]
+        self._shown = os.fspath(roots[0]) if roots else ""
+        self._images = 0
 
     def scan(self, folder: str) -> tuple[list[str], list[str]] | None:
-        """(sub-folders, image files) of `folder`, or None when it was walked already or cannot be read.
+        """(sub-folders, image files) of `folder`, or None when it was walked already, cannot be read, or
+        is a link out of the roots.
 
         Entries are classified without opening them: links are followed, and anything that is not a
         regular file (a FIFO, a device, a socket, a dangling link) is never taken for an image.
         """
+        if os.path.islink(folder) and not self._inside(os.path.realpath(folder)):
+            self.skipped.append((folder, f"{show(folder)}: link to a folder outside {show(self._shown)}, not followed"))
+            return None
         try:
             st = os.stat(folder)
             if (st.st_dev, st.st_ino) in self._seen:  # a symlink loop, or a folder reached twice
@@ -178,7 +198,15 @@ class _Listing:
                 else:
                     path = os.path.join(folder, e.name)
                     self.skipped.append((path, f"{show(path)}: {_not_regular(path)}, skipped"))
+        self._images += len(files)
+        if self._images > MAX_IMAGES:
+            raise DataError(
+                f"{show(self._shown or folder)}: more than {MAX_IMAGES:,} image files; open a smaller folder"
+            )
         return dirs, files
+
+    def _inside(self, real: str) -> bool:
+        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self._roots)
 
     def walk(self, top: str) -> list[tuple[str, list[str]]]:
         """(folder, image files) for `top` and every folder below it, each folder once."""
@@ -205,8 +233,8 @@ def _not_regular(path: str) -> str:
 def _class_samples(path: Path, class_to_idx: dict[str, int], listing: _Listing) -> list[tuple[str, int]]:
     """(file, label) in the order of torchvision's ImageFolder (make_dataset), which is not imported:
     importing torchvision costs a second at start-up. Classes sorted; each class folder walked
-    recursively, following links (each folder once, so a link loop ends), folders and files sorted;
-    files kept by extension."""
+    recursively, following links that stay inside the data folder (each folder once, so a link loop
+    ends), folders and files sorted; files kept by extension."""
     samples = []
     for cls in sorted(class_to_idx):
         for root, names in sorted(listing.walk(os.path.join(path, cls))):
@@ -214,12 +242,15 @@ def _class_samples(path: Path, class_to_idx: dict[str, int], listing: _Listing) 
     return samples
 
 
-def open_folder(path: Path, name: str | None = None, prepare: Preprocessing | None = None) -> ImageSet:
+def open_folder(
+    path: Path, name: str | None = None, prepare: Preprocessing | None = None, root: Path | None = None
+) -> ImageSet:
     """Class folders in torchvision's ImageFolder order, or the images of a flat folder, sorted.
 
-    Unreadable sub-folders and entries that are not regular files are listed in `skipped`."""
+    Unreadable sub-folders, links to folders outside `path` (or `root`, the folder holding the split),
+    and entries that are not regular files are listed in `skipped`."""
     path = Path(path)
-    listing = _Listing()
+    listing = _Listing(*([root] if root is not None else []), path)
     top = listing.scan(str(path))
     if top is None:
         raise DataError(listing.skipped[-1][1] if listing.skipped else f"{show(path)}: folder cannot be read")

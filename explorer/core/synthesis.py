@@ -10,7 +10,7 @@ a feature's image does not depend on which other features share the batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -24,6 +24,8 @@ from explorer.core.projection import _feature_list, model_device
 
 OBJECTIVES = ("unit", "channel")
 PARAMS = ("pixel", "fourier")
+MAX_STEPS = 10_000  # the window offers up to 5,000; time grows with steps, memory does not
+_SHIFT_CHUNK = 256  # steps of jitter drawn at a time, so memory does not grow with steps
 
 # Lucid's square root of the colour correlation of ImageNet, normalized to a largest column norm of 1.
 _COLOR_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -55,6 +57,8 @@ class MaximizeSettings:
             raise ValueError(f"param must be one of {', '.join(PARAMS)}, got {self.param!r}")
         if self.steps < 0 or self.blur_every < 0 or self.jitter < 0:
             raise ValueError("steps, blur_every and jitter must not be negative")
+        if self.steps > MAX_STEPS:
+            raise ValueError(f"steps must be at most {MAX_STEPS:,}, got {self.steps:,}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if not 0 <= self.l2 < 1 or not 0 <= self.blur_sigma < 100:
@@ -227,8 +231,7 @@ def maximize(
 
     gens = [feature_generator(s.seed, f) for f in feats]
     starts = torch.stack([torch.randn(3, size, size, generator=g, dtype=dtype) for g in gens]).to(device)
-    shifts = torch.stack([torch.randint(-s.jitter, s.jitter + 1, (s.steps, 2), generator=g) for g in gens])
-    shifts = shifts.to(device)  # [F, steps, 2]
+    shifts = _jitter_chunks(gens, s.jitter, s.steps, device)
     image = _Image(starts, s.param)
     opt = torch.optim.Adam([image.raw], lr=s.lr)
     feature_maps = _own_maps(graph, target, feats, device)
@@ -244,7 +247,10 @@ def maximize(
                 raise MaximizeCancelled(f"stopped after {step} of {s.steps} steps")
             with torch.enable_grad():
                 x = image.pixels()
-                x = _shifted_crop(x, window[0], window[1], shifts[:, step, 0], shifts[:, step, 1])
+                if step % _SHIFT_CHUNK == 0:
+                    shift = next(shifts)  # [F, the next chunk of steps, 2]
+                dy, dx = shift[:, step % _SHIFT_CHUNK].unbind(1)
+                x = _shifted_crop(x, window[0], window[1], dy, dx)
                 maps = feature_maps(x)  # [F, h, w]
                 value = maps[:, window[2], window[3]] if s.objective == "unit" else maps.mean(dim=(1, 2))
                 # Only the image's gradient: the model's parameters get none computed.
@@ -262,6 +268,16 @@ def maximize(
         model.train(was_training)
     with torch.no_grad():
         return image.pixels().detach().clamp(0, 1)
+
+
+def _jitter_chunks(
+    gens: Sequence[torch.Generator], jitter: int, steps: int, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Each feature's shifts [F, n, 2] for the next n steps, _SHIFT_CHUNK steps at a time: the same numbers
+    as drawing all steps at once (each generator draws in order), in memory that does not grow with steps."""
+    for start in range(0, steps, _SHIFT_CHUNK):
+        n = min(_SHIFT_CHUNK, steps - start)
+        yield torch.stack([torch.randint(-jitter, jitter + 1, (n, 2), generator=g) for g in gens]).to(device)
 
 
 def feature_response(
