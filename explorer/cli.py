@@ -128,11 +128,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="a torchvision weight set (IMAGENET1K_V1, ...; default: the builder's DEFAULT), or random",
     )
-    p.add_argument("--num-classes", type=positive_int, default=None, help="classes of a model's head")
+    p.add_argument("--num-classes", type=int_in(1, 100_000), default=None, help="classes of a model's head")
     p.add_argument(
-        "--input-size", "--crop", type=positive_int, default=None, help="the model's input size (the centre crop)"
+        "--input-size", "--crop", type=int_in(8, 1024), default=None, help="the model's input size (the centre crop)"
     )
-    p.add_argument("--resize", type=positive_int, default=None, help="a photo's shorter side before the crop")
+    p.add_argument("--resize", type=int_in(8, 1024), default=None, help="a photo's shorter side before the crop")
     p.add_argument("--classes", default=None, help="a file with the model's class names, one a line")
     p.add_argument("--mean", type=rgb_triple, default=None, help="R,G,B the model's input is normalised with")
     p.add_argument("--std", type=rgb_triple, default=None, help="R,G,B (with --mean)")

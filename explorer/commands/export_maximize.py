@@ -29,10 +29,7 @@ COUNTS = {  # flag: (attribute, lowest, highest)
     "--blur-every": ("blur_every", 0, MAX_STEPS),
     "--jitter": ("jitter", 0, 256),
     "--columns": ("columns", 1, 1024),
-    "--input-size": ("input_size", 1, MAX_INPUT_SIZE),
-    "--resize": ("resize", 1, 4 * MAX_INPUT_SIZE),
-    "--num-classes": ("num_classes", 1, 100_000),
-}
+}  # the model's --input-size, --resize and --num-classes are bounded where every command parses them
 
 
 def add_settings(p: argparse.ArgumentParser) -> None:

@@ -300,9 +300,6 @@ def test_a_walk_past_the_image_bound_is_one_line_naming_the_folder(tmp_path, mon
         ("--jitter", "1000000000000000000000", "256"),
         ("--columns", "1000000", "1,024"),
         ("--seed", str(2**64), "9,223,372,036,854,775,807"),
-        ("--input-size", "100000", "1,024"),
-        ("--resize", "10000000", "4,096"),
-        ("--num-classes", "1000000000", "100,000"),
     ],
 )
 def test_every_count_of_export_maximize_has_a_bound(flag, value, bound, ckpt, tmp_path, capsys):
@@ -314,6 +311,19 @@ def test_every_count_of_export_maximize_has_a_bound(flag, value, bound, ckpt, tm
     assert captured.err.count("\n") == 1
     one_error_line(captured.err, f"{flag} {value}", f"and {bound}")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["export", "maximize", "--layer", "conv2"], ["scan"], ["layers"], ["evaluate"]])
+@pytest.mark.parametrize(
+    ("flag", "value", "bound"),
+    [("--input-size", "100000", "8 and 1024"), ("--resize", "10000000", "8 and 1024"), ("--crop", "4", "8 and 1024"),
+     ("--num-classes", "1000000000", "1 and 100000")],
+)  # fmt: skip
+def test_every_model_size_flag_has_a_bound_in_every_command(command, flag, value, bound, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, flag, value, "--out", str(tmp_path / "x.png")])
+    assert exit_.value.code == 2
+    one_error_line(capsys.readouterr().err, f"{value} is out of range: must be between {bound}")
 
 
 @pytest.mark.parametrize(("limit", "over"), [("MAX_FEATURES", "--features: 8 features"), ("MAX_PIXELS", "8 images")])

@@ -121,7 +121,7 @@ def test_a_model_card_holds_the_settings(user_model, image_folder, tmp_path):
         ),
         (
             ["--model", "{src}:Tiny", "--num-classes", "0"],
-            "argument --num-classes: 0 is out of range: must be at least 1",
+            "argument --num-classes: 0 is out of range: must be between 1 and 100000",
         ),
         (["--model", "{src}:Tiny", "--mean", "0.5,0.5"], "expected three numbers R,G,B"),
         (["--model", "{src}:Tiny", "--mean", "0.5,0.5,0.5"], "--mean and --std go together"),
