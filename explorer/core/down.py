@@ -1,16 +1,28 @@
 """The way down a traced model: a feature's signal from a layer back to the input, one rule per operation.
 
-deconvnet rectifies the signal at every ReLU, guided also masks it by the forward ReLU, gradient
-masks it only; convolutions go down through their transposed filters (biases play no part),
-BatchNorm in eval mode as its affine scale, residual additions into both branches, max-pools back
-to their switches or filling their windows. Every linear operation without a rule of its own goes
-down by its vector-Jacobian product; a non-linear one is refused by name, except for the gradient,
-which holds for any differentiable model.
+The rules, for the three methods:
+
+- Rectifiers (ReLU, ReLU6, LeakyReLU, PReLU): deconvnet rectifies the signal, relu(g), whatever the
+  forward pass did (Zeiler & Fergus); guided backprop rectifies it and multiplies it by the
+  activation's local derivative at the recorded input, relu(g) * f'(z) (Springenberg et al.: for
+  ReLU the mask z > 0, for ReLU6 0 < z < 6, for LeakyReLU the slope where z < 0); the gradient is
+  g * f'(z).
+- Max-pools send each value back to the position its maximum came from (the switches), or for
+  the deconvnet with unpool="fill" over its whole window (non-overlapping pools only).
+- Every other operation passes the signal by its gradient at the recorded forward values, for
+  every method, as Captum's NeuronDeconvolution and NeuronGuidedBackprop do (they override only
+  ReLU's backward): convolutions through their transposed filters, BatchNorm (eval) as its scale,
+  sums into every branch, concatenations split, reshapes, permutes, pads, average pools and
+  Linear layers by their exact vector-Jacobian products, and the non-linear rest (SiLU, GELU,
+  Hardswish, sigmoid gates, the product of two signals in squeeze-excitation, LayerNorm) by the
+  product with its Jacobian at the recorded values. A model without rectifiers (EfficientNet's
+  SiLU) thus gets the same picture from all three methods.
 """
 
 from __future__ import annotations
 
 import operator
+import weakref
 from typing import Any
 
 import torch
@@ -18,22 +30,25 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from explorer.core.errors import ModelError
-from explorer.core.graph import ModelGraph, is_maxpool, is_relu, pool_geometry
+from explorer.core.graph import ModelGraph
 
-# Modules that are linear maps of their input in eval mode (the way down is their VJP).
+# Modules that are linear maps of their input in eval mode (the way down is their VJP, computed on zeros).
 LINEAR_MODULES = (
     nn.Conv2d,
     nn.Linear,
     nn.AvgPool2d,
     nn.AdaptiveAvgPool2d,
     nn.Flatten,
-    nn.Dropout,
-    nn.Dropout2d,
-    nn.Identity,
     nn.BatchNorm2d,
 )
-PASS_FUNCTIONS = (torch.flatten, torch.reshape, F.dropout, F.adaptive_avg_pool2d, F.avg_pool2d)
-PASS_METHODS = ("view", "reshape", "flatten", "contiguous", "clone")
+IDENTITY_MODULES = (nn.Dropout, nn.Dropout2d, nn.Identity)
+IDENTITY_METHODS = ("contiguous", "clone")
+ADDITIONS = (operator.add, torch.add, operator.sub, torch.sub)
+PRODUCTS = (operator.mul, torch.mul, operator.truediv, torch.div)
+CONCATENATIONS = (torch.cat, torch.concat)
+
+# What each node's way down is (`_rules`).
+_RELU, _RECTIFIER, _MAXPOOL, _CONV, _BN, _IDENTITY, _LINEAR, _ADD, _PRODUCT, _CAT, _PART, _VJP = range(12)
 
 
 def rectify(g: torch.Tensor, z: torch.Tensor, method: str, nf: int) -> torch.Tensor:
@@ -73,6 +88,87 @@ def linear_vjp(fn, in_shape: tuple[int, ...], g: torch.Tensor) -> torch.Tensor:
         return torch.autograd.grad(y, x, g)[0]
 
 
+class _Rules:
+    """Per graph, once: each node's rule, the nodes in reverse order, and the shape arithmetic below each node."""
+
+    def __init__(self, graph: ModelGraph) -> None:
+        self.graph = graph
+        self.order = list(reversed(list(graph.gm.graph.nodes)))
+        self.rule = {node: _rule(graph, node) for node in graph.gm.graph.nodes}
+        self._arithmetic: dict[fx.Node, list[fx.Node]] = {}
+
+    def arithmetic(self, node: fx.Node) -> list[fx.Node]:
+        """Non-tensor nodes computed from the input that `node` reads (ShuffleNet's x.size()), in graph order.
+
+        They are recomputed from the repeated inputs, so that a batch size read from a tensor is B * F.
+        """
+        found = self._arithmetic.get(node)
+        if found is None:
+            graph = self.graph
+            seen: set[fx.Node] = set()
+            stack = list(node.all_input_nodes)
+            while stack:
+                n = stack.pop()
+                if n in seen or n not in graph.dependent or n in graph.shapes or n in graph.sequences:
+                    continue
+                seen.add(n)
+                stack.extend(n.all_input_nodes)
+            position = {n: i for i, n in enumerate(graph.gm.graph.nodes)}
+            found = sorted(seen, key=position.__getitem__)
+            self._arithmetic[node] = found
+        return found
+
+
+def _rule(graph: ModelGraph, node: fx.Node) -> int:
+    kind = graph.activation.get(node)
+    if kind == "ReLU":
+        return _RELU
+    if node in graph.rectifiers:
+        return _RECTIFIER
+    if node in graph.pools:
+        return _MAXPOOL
+    if node.op == "call_module":
+        module = graph.gm.get_submodule(str(node.target))
+        if isinstance(module, nn.Conv2d):
+            return _CONV
+        if isinstance(module, nn.BatchNorm2d):
+            return _BN
+        if isinstance(module, IDENTITY_MODULES):
+            return _IDENTITY
+        if isinstance(module, LINEAR_MODULES):
+            return _LINEAR
+        return _VJP
+    if node.op == "call_method":
+        return _IDENTITY if node.target in IDENTITY_METHODS else _VJP
+    if node.op != "call_function":
+        return _VJP
+    if node.target in ADDITIONS:
+        return _ADD
+    if node.target in PRODUCTS:
+        return _PRODUCT
+    if node.target in CONCATENATIONS and node.args and isinstance(node.args[0], (list, tuple)):
+        return _CAT
+    source = node.args[0] if node.args else None
+    if (
+        node.target is operator.getitem
+        and isinstance(source, fx.Node)
+        and source in graph.sequences
+        and isinstance(node.args[1], int)
+    ):
+        return _PART
+    return _VJP
+
+
+_RULES: weakref.WeakKeyDictionary[ModelGraph, _Rules] = weakref.WeakKeyDictionary()
+
+
+def _rules_of(graph: ModelGraph) -> _Rules:
+    rules = _RULES.get(graph)
+    if rules is None:  # two threads may both build them: the same rules, and either copy serves
+        rules = _RULES[graph] = _Rules(graph)
+    return rules
+
+
 class Descent:
     """One way down from `top` (a node) to the input, for `nf` features per image at a time."""
 
@@ -83,12 +179,13 @@ class Descent:
         self.method = method
         self.unpool = unpool
         self.dependent = graph.dependent
+        self.rules = _rules_of(graph)
 
     def run(self, start: fx.Node, signal: torch.Tensor, nf: int) -> torch.Tensor:
         """The signal at the input: `signal` [B * nf, ...] sits at node `start`."""
-        grads: dict[fx.Node, torch.Tensor] = {start: signal}
+        grads: dict[fx.Node, Any] = {start: signal}
         skipped: set[fx.Node] = set()
-        for node in reversed(list(self.gm.graph.nodes)):
+        for node in self.rules.order:
             g = grads.pop(node, None)
             if g is None:
                 continue
@@ -104,73 +201,78 @@ class Descent:
     def _send(grads: dict, node: fx.Node, g: torch.Tensor) -> None:
         grads[node] = grads[node] + g if node in grads else g
 
+    @staticmethod
+    def _send_part(grads: dict, node: fx.Node, index: int, g: torch.Tensor) -> None:
+        """A signal for one part of a sequence (a chunk, a split): the parts go down together, in one VJP."""
+        parts = grads.setdefault(node, {})
+        parts[index] = parts[index] + g if index in parts else g
+
     def _shape(self, node: fx.Node) -> tuple[int, ...]:
         value = self.values[node]
         return tuple(value.shape)
 
-    def _step(self, node: fx.Node, g: torch.Tensor, nf: int, grads: dict, skipped: set) -> None:
-        gm = self.gm
-        inputs = [a for a in node.all_input_nodes if self._on_path(a)]
-        if is_relu(gm, node):
-            self._send(grads, inputs[0], rectify(g, self.values[node], self.method, nf))
-            return
-        if is_maxpool(gm, node):
-            src = inputs[0]
-            geo = pool_geometry(gm, node)
-            # A non-overlapping pool right above a ReLU (and its only reader): rectify the 4x smaller
-            # pooled signal first. At a switch the ReLU's input is > 0 exactly when the pooled
-            # maximum is; where windows overlap, sums of rectified values would differ, so not there.
-            if geo.non_overlapping and is_relu(gm, src) and len(src.users) == 1:
-                g = rectify(g, self.values[node], self.method, nf)
-                skipped.add(src)
-            if self.unpool == "fill":
-                if not geo.non_overlapping:
-                    raise ValueError(
-                        f"unpool='fill' needs non-overlapping pooling, and {self.graph.qualname[node]} "
-                        f"({geo.kernel[0]}x{geo.kernel[1]}, stride {geo.stride[0]}, padding {geo.padding[0]}) overlaps: use 'switches'"
-                    )
-                up = unpool_fill(g, geo.kernel, self._shape(src))
+    def _step(self, node: fx.Node, g: Any, nf: int, grads: dict, skipped: set) -> None:
+        rule = self.rules.rule[node]
+        if rule == _RELU:
+            self._send(grads, node.all_input_nodes[0], rectify(g, self.values[node], self.method, nf))
+        elif rule == _RECTIFIER:
+            if self.method == "deconvnet":
+                self._send(grads, node.all_input_nodes[0], F.relu(g))
             else:
-                up = unpool_switches(g, self.values[(node, "switches")], self._shape(src), nf)
-            self._send(grads, src, up)
-            return
-        if node.op == "call_module":
-            module = gm.get_submodule(str(node.target))
-            if isinstance(module, nn.Conv2d):
-                x_shape = (g.shape[0], *self._shape(inputs[0])[1:])
-                self._send(grads, inputs[0], conv_input_grad(module, g, x_shape))
-                return
-            if isinstance(module, nn.BatchNorm2d):
-                self._send(grads, inputs[0], g * bn_scale(module).view(1, -1, 1, 1).to(g.dtype))
-                return
-            if isinstance(module, (nn.Dropout, nn.Dropout2d, nn.Identity)):
-                self._send(grads, inputs[0], g)
-                return
-            if isinstance(module, LINEAR_MODULES):
-                self._send(grads, inputs[0], linear_vjp(_eval_call(module), self._shape(inputs[0]), g))
-                return
-            self._nonlinear(node, g, nf, grads, f"{node.target} ({type(module).__name__})")
-            return
-        if node.op == "call_function" and node.target in (operator.add, torch.add, operator.sub, torch.sub):
+                self._vjp(node, F.relu(g) if self.method == "guided" else g, nf, grads)
+        elif rule == _MAXPOOL:
+            self._unpool(node, g, nf, grads, skipped)
+        elif rule == _CONV:
+            src = node.all_input_nodes[0]
+            conv = self.gm.get_submodule(str(node.target))
+            assert isinstance(conv, nn.Conv2d)
+            self._send(grads, src, conv_input_grad(conv, g, (g.shape[0], *self._shape(src)[1:])))
+        elif rule == _BN:
+            bn = self.gm.get_submodule(str(node.target))
+            assert isinstance(bn, nn.BatchNorm2d)
+            self._send(grads, node.all_input_nodes[0], g * bn_scale(bn).view(1, -1, 1, 1).to(g.dtype))
+        elif rule == _IDENTITY:
+            self._send(grads, node.all_input_nodes[0], g)
+        elif rule == _LINEAR:
+            src = node.all_input_nodes[0]
+            module = self.gm.get_submodule(str(node.target))
+            self._send(grads, src, linear_vjp(_eval_call(module), self._shape(src), g))
+        elif rule == _ADD:
             self._add(node, g, grads)
-            return
-        if node.op == "call_function" and node.target in (operator.mul, torch.mul, operator.truediv, torch.div):
+        elif rule == _PRODUCT:
             self._scale(node, g, nf, grads)
-            return
-        if (node.op == "call_function" and node.target in PASS_FUNCTIONS) or (
-            node.op == "call_method" and node.target in PASS_METHODS
-        ):
-            src = inputs[0]
-            fn = _bind(node, self.values)
-            self._send(grads, src, linear_vjp(fn, self._shape(src), g))
-            return
-        self._nonlinear(
-            node, g, nf, grads, f"{self.graph.qualname[node]} ({node.target if node.op != 'call_module' else ''})"
-        )
+        elif rule == _CAT:
+            self._split(node, g, nf, grads)
+        elif rule == _PART:
+            seq = node.args[0]
+            assert isinstance(seq, fx.Node)
+            self._send_part(grads, seq, int(node.args[1]), g)  # type: ignore[arg-type]
+        else:
+            self._vjp(node, g, nf, grads)
 
     def _on_path(self, node: fx.Node) -> bool:
-        """Whether `node` carries signal: a tensor computed from the input (not a buffer or constant)."""
-        return node in self.dependent and isinstance(self.values.get(node), torch.Tensor)
+        """Whether `node` carries signal: a tensor (or tensors) computed from the input, not a buffer or constant."""
+        return node in self.dependent and (node in self.graph.shapes or node in self.graph.sequences)
+
+    def _unpool(self, node: fx.Node, g: torch.Tensor, nf: int, grads: dict, skipped: set) -> None:
+        src = node.all_input_nodes[0]
+        geo = self.graph.pools[node]
+        # A non-overlapping pool right above a ReLU (and its only reader): rectify the 4x smaller
+        # pooled signal first. At a switch the ReLU's input is > 0 exactly when the pooled
+        # maximum is; where windows overlap, sums of rectified values would differ, so not there.
+        if geo.non_overlapping and src in self.graph.relus and len(src.users) == 1:
+            g = rectify(g, self.values[node], self.method, nf)
+            skipped.add(src)
+        if self.unpool == "fill":
+            if not geo.non_overlapping:
+                raise ValueError(
+                    f"unpool='fill' needs non-overlapping pooling, and {self.graph.qualname[node]} "
+                    f"({geo.kernel[0]}x{geo.kernel[1]}, stride {geo.stride[0]}, padding {geo.padding[0]}) overlaps: use 'switches'"
+                )
+            up = unpool_fill(g, geo.kernel, self._shape(src))
+        else:
+            up = unpool_switches(g, self.values[(node, "switches")], self._shape(src), nf)
+        self._send(grads, src, up)
 
     def _add(self, node: fx.Node, g: torch.Tensor, grads: dict) -> None:
         sign = -1.0 if node.target in (operator.sub, torch.sub) else 1.0
@@ -182,34 +284,66 @@ class Descent:
     def _scale(self, node: fx.Node, g: torch.Tensor, nf: int, grads: dict) -> None:
         a, b = node.args[:2]
         on_path = [isinstance(v, fx.Node) and self._on_path(v) for v in (a, b)]
-        if on_path[0] and on_path[1]:
-            self._nonlinear(node, g, nf, grads, f"{self.graph.qualname[node]} (a product of two signals)")
-            return
         src, other = (a, b) if on_path[0] else (b, a)
+        division = node.target in (operator.truediv, torch.div)
+        if (on_path[0] and on_path[1]) or (division and src is b) or node.kwargs:
+            self._vjp(node, g, nf, grads)  # a product of two signals, a division by one
+            return
         factor: Any = self.values[other] if isinstance(other, fx.Node) else other
-        if node.target in (operator.truediv, torch.div):
-            if src is b:
-                self._nonlinear(node, g, nf, grads, f"{self.graph.qualname[node]} (division by the signal)")
-                return
+        if division:
             factor = 1.0 / factor
         assert isinstance(src, fx.Node)
         self._send(grads, src, _sum_to(g * factor, self._shape(src)))
 
-    def _nonlinear(self, node: fx.Node, g: torch.Tensor, nf: int, grads: dict, what: str) -> None:
-        if self.method != "gradient":
-            raise ModelError(
-                f"{what.strip()}: no {self.method} rule for this operation (only ReLU, max-pooling and linear parts have one); "
-                "method='gradient' works on any differentiable model"
-            )
-        tensors = [a for a in node.all_input_nodes if self._on_path(a)]
+    def _split(self, node: fx.Node, g: torch.Tensor, nf: int, grads: dict) -> None:
+        """A concatenation's signal cut back into its parts."""
+        parts = node.args[0]
+        assert isinstance(parts, (list, tuple))
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        dim = int(dim) % g.dim()  # type: ignore[arg-type]
+        if dim == 0:
+            self._vjp(node, g, nf, grads)
+            return
+        start = 0
+        for part in parts:
+            width = self.values[part].shape[dim] if isinstance(part, fx.Node) else part.shape[dim]  # type: ignore[union-attr]
+            if isinstance(part, fx.Node) and self._on_path(part):
+                self._send(grads, part, g.narrow(dim, start, width))
+            start += width
+
+    def _vjp(self, node: fx.Node, g: Any, nf: int, grads: dict) -> None:
+        """The signal times the node's Jacobian at the recorded values (exact for a linear node)."""
+        graph = self.graph
+        leaves = [a for a in node.all_input_nodes if self._on_path(a)]
         with torch.enable_grad():
-            reps = {a: _repeat(self.values[a], nf).detach().requires_grad_(True) for a in tensors}
-            env = {**{k: v for k, v in self.values.items() if isinstance(k, fx.Node)}, **reps}
-            out = _call(self.gm, node, env)
-            parts = torch.autograd.grad(out, [reps[a] for a in tensors], g, allow_unused=True)
-        for a, part in zip(tensors, parts, strict=True):
-            if part is not None:
-                self._send(grads, a, part)
+            env: dict[Any, Any] = {a: self.values[a] for a in node.all_input_nodes}
+            for a in leaves:
+                env[a] = _repeat(self.values[a], nf)
+            for n in self.rules.arithmetic(node):
+                for a in n.all_input_nodes:
+                    if a not in env:
+                        env[a] = _stand_in(self.values[a], nf) if self._on_path(a) else self.values[a]
+                env[n] = graph.call(n, env)
+            out = graph.call(node, env)
+            if isinstance(g, dict):  # the parts of a sequence
+                outputs, signals = [out[i] for i in g], list(g.values())
+            else:
+                outputs, signals = [out], [g]
+            inputs = [t for a in leaves for t in (env[a] if a in graph.sequences else [env[a]])]
+            if not any(o.requires_grad for o in outputs):
+                return
+            found = torch.autograd.grad(outputs, inputs, signals, allow_unused=True)
+        at = 0
+        for a in leaves:
+            if a in graph.sequences:
+                for i in range(len(env[a])):
+                    if found[at + i] is not None:
+                        self._send_part(grads, a, i, found[at + i])  # type: ignore[arg-type]
+                at += len(env[a])
+            else:
+                if found[at] is not None:
+                    self._send(grads, a, found[at])  # type: ignore[arg-type]
+                at += 1
 
 
 def conv_input_grad(conv: nn.Conv2d, g: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
@@ -250,37 +384,16 @@ def _eval_call(module: nn.Module):
     return call
 
 
-def _bind(node: fx.Node, values: dict):
-    src = node.all_input_nodes[0]
-
-    def call(t: torch.Tensor) -> torch.Tensor:
-        env = {k: v for k, v in values.items() if isinstance(k, fx.Node)}
-        env[src] = t
-        args = fx.node.map_arg(node.args, lambda n: env[n])
-        kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
-        if node.op == "call_method":
-            first, *rest = args
-            if node.target in ("view", "reshape"):
-                rest = [t.shape[0] if i == 0 and isinstance(r, int) and r != -1 else r for i, r in enumerate(rest)]
-            return getattr(first, str(node.target))(*rest, **kwargs)
-        return node.target(*args, **kwargs)  # type: ignore[operator]
-
-    return call
+def _repeat(value: Any, nf: int) -> Any:
+    """Each image's value nf times over (a fresh leaf for autograd); a sequence part by part."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_repeat(v, nf) for v in value)
+    return (value.detach() if nf == 1 else value.detach().repeat_interleave(nf, dim=0)).requires_grad_(True)
 
 
-def _call(gm: fx.GraphModule, node: fx.Node, env: dict) -> torch.Tensor:
-    args = fx.node.map_arg(node.args, lambda n: env[n])
-    kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
-    if node.op == "call_module":
-        return gm.get_submodule(str(node.target))(*args, **kwargs)
-    if node.op == "call_method":
-        first, *rest = args
-        return getattr(first, str(node.target))(*rest, **kwargs)
-    return node.target(*args, **kwargs)  # type: ignore[operator]
-
-
-def _repeat(value: torch.Tensor, nf: int) -> torch.Tensor:
-    return value.repeat_interleave(nf, dim=0)
+def _stand_in(value: torch.Tensor, nf: int) -> torch.Tensor:
+    """A data-free tensor shaped like `value` repeated nf times: enough for the shape arithmetic that reads it."""
+    return torch.empty((value.shape[0] * nf, *value.shape[1:]), dtype=value.dtype, device="meta")
 
 
 def _sum_to(g: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:

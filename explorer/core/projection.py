@@ -1,8 +1,8 @@
 """Projecting features back to pixel space: deconvnet (Zeiler & Fergus), guided backprop, gradient.
 
-One forward pass of the traced model records what the way down needs (ReLU outputs and max-pool
-switches); every selected feature then goes down at once, as a batch of B x F signals
-(`explorer.core.down`). Where the layer rectifies a convolution, the first step down touches
+One forward pass of the traced model records what the way down needs (the values of its nodes and
+max-pool switches); every selected feature then goes down at once, as a batch of B x F signals
+(`explorer.core.down`). Where the layer is a ReLU of a convolution, the first step down touches
 only the selected features' own filters, so no work is spent on the zeroed maps.
 """
 
@@ -138,8 +138,14 @@ class Projector:
         self._top_conv = self._rectified_conv()
 
     def _rectified_conv(self) -> tuple[fx.Node, nn.Conv2d, torch.Tensor | None] | None:
-        """(conv node, conv, BatchNorm scale) when the layer rectifies a plain conv, maybe through an eval BatchNorm."""
+        """(conv node, conv, BatchNorm scale) when the layer is a ReLU of a plain conv, maybe through an eval BatchNorm.
+
+        Only a ReLU gives the top signal (its own output) back unchanged on the way down; a SiLU or
+        a GELU multiplies it by its derivative first.
+        """
         gm = self.graph.gm
+        if self.node not in self.graph.relus:
+            return None
         parent = self.node.all_input_nodes[0]
         scale = None
         if parent.op == "call_module" and isinstance(gm.get_submodule(str(parent.target)), nn.BatchNorm2d):
@@ -156,7 +162,7 @@ class Projector:
 
     @property
     def activations(self) -> torch.Tensor:
-        """The post-ReLU maps of the layer, [B, C, h, w], on the model's device."""
+        """The layer's maps (its activation's output, channels first), [B, C, h, w], on the model's device."""
         return self.values[self.node]
 
     @torch.no_grad()
@@ -222,13 +228,13 @@ def project(
 
 @torch.no_grad()
 def activations(model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
-    """The post-ReLU feature maps of `layer`: [B, C, h, w] on the images' device."""
+    """The feature maps of `layer` (its activation's output, channels first): [B, C, h, w] on the images' device."""
     return layer_outputs(model, images, [layer])[layer].to(images.device)
 
 
 @torch.no_grad()
 def layer_outputs(model: nn.Module, images: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """The post-ReLU maps of several layers from one forward pass, on the model's device."""
+    """The maps of several layers from one forward pass, [B, C, h, w] each, on the model's device."""
     graph = model_graph(model)
     nodes = {name: graph.by_name[graph.layer(name).node] for name in layers}
     param = _first_param(model)

@@ -13,7 +13,7 @@ import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torchvision.models.feature_extraction import NodePathTracer, get_graph_node_names
+from torchvision.models.feature_extraction import NodePathTracer, _set_default_tracer_kwargs, get_graph_node_names
 
 from explorer.core.graph import NodeNameTracer, layers
 from explorer.core.loading import load_model
@@ -26,7 +26,8 @@ def _ours(model: nn.Module) -> list[str]:
 
 
 def _torchvision(model: nn.Module) -> list[str]:
-    tracer = NodePathTracer()
+    # with the settings get_graph_node_names traces with (torchvision.ops modules are leaves)
+    tracer = NodePathTracer(**_set_default_tracer_kwargs(None))
     tracer.trace(model.eval())
     return list(tracer.node_to_qualname.values())
 
@@ -73,7 +74,20 @@ class Nested(nn.Module):
         return self.layer11(self.layer1(x)).mean((2, 3))
 
 
-TORCHVISION = ["alexnet", "vgg11", "vgg11_bn", "resnet18", "resnet50"]
+# The last five go through torchvision.ops modules (Conv2dNormActivation, SqueezeExcitation, Permute,
+# StochasticDepth), which torchvision names as one node each; the explorer traces through them.
+TORCHVISION = [
+    "alexnet",
+    "vgg11",
+    "vgg11_bn",
+    "resnet18",
+    "resnet50",
+    "densenet121",
+    "shufflenet_v2_x0_5",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "mobilenet_v3_small",
+]
 
 
 @pytest.mark.parametrize("name", TORCHVISION)
@@ -83,6 +97,8 @@ def test_torchvision_models_are_named_as_torchvision_names_them(name):
     assert ours == _torchvision(model)
     _, eval_names = get_graph_node_names(model)
     assert ours == eval_names
+    # every layer is a node torchvision's feature extractor can return
+    assert {lay.node for lay in layers(model)} <= set(eval_names)
 
 
 @pytest.mark.parametrize("model", [Repeats(), Nested()], ids=["repeats", "nested"])
