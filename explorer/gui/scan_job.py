@@ -18,7 +18,6 @@ import copy
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,9 +99,6 @@ class ScanJob(QObject):
         # thread while the window opens. Held while the window's model is alive.
         self._copies: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
         self.stop = threading.Event()  # set from the GUI thread, read between batches
-        # Tests set this to block or slow the scan; it runs in the scan thread after each batch.
-        self.between_batches: Callable[[int, int], None] | None = None
-        self.batches_done = 0  # batches finished over the job's life, for tests
 
     def _own_copy(self, model: nn.Module) -> nn.Module:
         mine = self._copies.get(model)
@@ -127,7 +123,7 @@ class ScanJob(QObject):
                 names = list(req.layers) or [lay.name for lay in layers(model)]
                 results, from_cache = cached_scan(
                     model, req.images, names, req.k, cache_dir() / "scans",
-                    batch_size=req.batch_size, progress=self._progress, should_stop=should_stop,
+                    batch_size=req.batch_size, progress=self.scan_progressed.emit, should_stop=should_stop,
                     notice=self.scan_noticed.emit,
                 )  # fmt: skip
             sides = {layer: field_size(model, layer) for layer in results}
@@ -155,9 +151,3 @@ class ScanJob(QObject):
                     req.from_file,
                 )
             )
-
-    def _progress(self, done: int, total: int) -> None:
-        self.batches_done += 1
-        self.scan_progressed.emit(done, total)
-        if self.between_batches is not None:
-            self.between_batches(done, total)

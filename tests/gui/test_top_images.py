@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 from conftest import all_predicted
@@ -14,6 +15,7 @@ from explorer.core.projection import project
 from explorer.core.scan import scan_top_k
 from explorer.export.normalise import projection_rgb8
 from explorer.export.topk import crop_field, field_size
+from explorer.gui import scan_job
 from explorer.gui.main_window import MainWindow
 from explorer.gui.messages import ViewResult
 from explorer.gui.panes.pixel_view import PixelView
@@ -64,6 +66,31 @@ def click_picture(qtbot, view: PixelView, x: float, y: float) -> None:
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y()))
 
 
+def pace_scans(monkeypatch, after_batch) -> list[int]:
+    """Wrap the engine call the scan job makes: after each batch, on the scan thread, the job reports it,
+    the batch is recorded and `after_batch(done, should_stop)` runs. Returns the record of finished batches."""
+    real = scan_job.cached_scan
+    finished: list[int] = []
+
+    def paced(*args, progress, should_stop, **kwargs):
+        def after(done: int, total: int) -> None:
+            progress(done, total)
+            finished.append(done)
+            after_batch(done, should_stop)
+
+        return real(*args, progress=after, should_stop=should_stop, **kwargs)
+
+    monkeypatch.setattr(scan_job, "cached_scan", paced)
+    return finished
+
+
+def until_stopped(should_stop, timeout: float = 10.0) -> None:
+    """Hold the scan thread until the job tells its scan to stop (Cancel, closing) or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not should_stop() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def test_a_scan_from_the_window_reports_progress_and_shows_the_cores_top_patches(window, model, images, qtbot):
     assert window.top_images.k.value() == K
     progress: list[tuple[int, int]] = []
@@ -101,16 +128,15 @@ def test_scrubbing_features_updates_the_patches(window, model, images, qtbot):
         np.testing.assert_allclose(window.top_images.projections, projections, atol=1e-5)
 
 
-def test_cancel_stops_the_scan_promptly_and_caches_nothing(window, qtbot):
-    job = window.controller.scan_job
-    job.between_batches = lambda done, _total: job.stop.wait(10) if done >= 2 else None
+def test_cancel_stops_the_scan_promptly_and_caches_nothing(window, qtbot, monkeypatch):
+    batches = pace_scans(monkeypatch, lambda done, should_stop: done >= 2 and until_stopped(should_stop))
     window.top_wiring.batch_size = 1
     qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: job.batches_done >= 2)
+    qtbot.waitUntil(lambda: len(batches) >= 2)
     assert window.top_images.cancel.isVisible()
     with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanStopped)):
         qtbot.mouseClick(window.top_images.cancel, Qt.MouseButton.LeftButton)
-    assert job.batches_done == 2  # of 40
+    assert len(batches) == 2  # of 40
     assert window.statusBar().currentMessage() == "scan cancelled"
     assert scanned_files() == []
     assert window.top_images.find.isEnabled() and not window.top_images.cancel.isVisible()
@@ -120,7 +146,7 @@ def test_cancel_stops_the_scan_promptly_and_caches_nothing(window, qtbot):
         window.set_feature(7)
 
 
-def test_views_keep_coming_while_a_scan_is_blocked(make_window, images, qtbot, tmp_path):
+def test_views_keep_coming_while_a_scan_is_blocked(make_window, images, qtbot, tmp_path, monkeypatch):
     # Files decoded on demand, so a view needs the image set's decode lock, which the scan uses too.
     paths = []
     for i, picture in enumerate(images.images(slice(None))):
@@ -130,20 +156,19 @@ def test_views_keep_coming_while_a_scan_is_blocked(make_window, images, qtbot, t
     assert on_disk.paths is not None
     window = make_window(images=on_disk)
     qtbot.waitUntil(lambda: window.shown is not None and window.shown_page is not None and all_predicted(window))
-    job = window.controller.scan_job
     gate = threading.Event()
-    job.between_batches = lambda _done, _total: gate.wait(60)  # blocked for longer than any wait below
+    batches = pace_scans(monkeypatch, lambda _done, _stop: gate.wait(60))  # blocked for longer than any wait below
     window.top_wiring.batch_size = 4
     try:
         qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: job.batches_done >= 1)
+        qtbot.waitUntil(lambda: len(batches) >= 1)
         with qtbot.waitSignal(
             window.controller.result_ready,
             check_params_cb=lambda r: isinstance(r, ViewResult) and (r.index, r.feature) == (1, 9),
         ):
             window.set_feature(9)
             window.set_image(1)
-        assert window.controller.scanning is not None and job.batches_done == 1
+        assert window.controller.scanning is not None and len(batches) == 1
         with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)):
             gate.set()
     finally:
@@ -199,16 +224,15 @@ def test_clicking_a_top_image_opens_it_and_a_feature_in_the_overview_selects_it(
     assert window.layer_select.feature.value() == 2
 
 
-def test_closing_during_a_scan_stops_it_and_caches_nothing(make_window, images, qtbot, threads_stopped):
+def test_closing_during_a_scan_stops_it_and_caches_nothing(make_window, images, qtbot, threads_stopped, monkeypatch):
     w = make_window(images=images)
-    job = w.controller.scan_job
-    job.between_batches = lambda _done, _total: job.stop.wait(10)
+    batches = pace_scans(monkeypatch, lambda _done, should_stop: until_stopped(should_stop))
     w.top_wiring.batch_size = 1
     w.menu_actions["find_top_images"].trigger()
-    qtbot.waitUntil(lambda: job.batches_done >= 1)
+    qtbot.waitUntil(lambda: len(batches) >= 1)
     w.close()
     assert not any(t.isRunning() for t in threads_stopped)
-    assert job.batches_done < len(images)
+    assert len(batches) < len(images)
     assert scanned_files() == []
 
 
