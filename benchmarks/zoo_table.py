@@ -2,9 +2,10 @@
 
     python benchmarks/zoo_table.py [NAMES...]
 
-Each builder is built with random weights (no download) at its default weights' crop size, wrapped
-in the ImageNet normalisation as `load_model("torchvision:NAME")` does; GoogLeNet and Inception v3
-with `transform_input=True`, as their ImageNet weights build them. The table gives the number of
+Each builder is opened as the command line opens it with `--weights random`
+(`load_model("torchvision:NAME", weights="random")`): fresh weights (no download) at its default
+weights' crop size and normalisation, GoogLeNet and Inception v3 with `transform_input=True` as their
+ImageNet weights build them. The table gives the number of
 selectable layers, their activations, and for each method whether one projection of the last layer
 (feature 0, one random image) comes out, or the one-line reason it does not.
 
@@ -22,16 +23,10 @@ import torchvision.models as M
 from torchvision.models import get_model_weights
 
 from explorer.core.graph import model_graph
-from explorer.core.loading import Normalized
+from explorer.core.loading import load_model
 from explorer.core.projection import METHODS, Projector
 
 NOT_CONVOLUTIONAL = ("vit_", "swin_", "maxvit_")
-BUILD_KWARGS = {
-    "googlenet": {"transform_input": True, "aux_logits": False, "init_weights": False},
-    "inception_v3": {"transform_input": True, "aux_logits": True, "init_weights": False},
-}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def one_line(exc: BaseException) -> str:
@@ -44,10 +39,7 @@ def row(name: str) -> str:
     size = int(get_model_weights(name).DEFAULT.transforms().crop_size[0])
     torch.manual_seed(0)
     try:
-        inner = M.get_model(name, weights=None, **BUILD_KWARGS.get(name, {}))
-        model = Normalized(inner, IMAGENET_MEAN, IMAGENET_STD)
-        model.input_size = size
-        model.eval()
+        model = load_model(f"torchvision:{name}", weights="random")
         found = model_graph(model).layers
     except Exception as exc:
         return f"| {name} | {size} | - | - | {one_line(exc)} | | |"

@@ -25,7 +25,6 @@ def main(argv: Sequence[str]) -> int:
     sys.stdout.write(f"  {'layer':<24} {'features':>8} {'map':>9} {'field':>6}  max-pool below\n")
     for lay in layers(model):
         size = f"{lay.size[0]}x{lay.size[1]}"
-        sys.stdout.write(
-            f"  {lay.name:<24} {lay.channels:>8} {size:>9} {lay.field:>6}  {'yes' if lay.pooled else 'no'}\n"
-        )
+        field = "image" if lay.jump == 0 else lay.field  # below an op of unknown geometry: the whole image
+        sys.stdout.write(f"  {lay.name:<24} {lay.channels:>8} {size:>9} {field:>6}  {'yes' if lay.pooled else 'no'}\n")
     return 0

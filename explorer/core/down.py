@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from explorer.core.errors import ModelError
+from explorer.core.errors import ModelError, OptionError
 from explorer.core.graph import ModelGraph
 
 # Modules that are linear maps of their input in eval mode (the way down is their VJP, computed on zeros).
@@ -265,7 +265,7 @@ class Descent:
             skipped.add(src)
         if self.unpool == "fill":
             if not geo.non_overlapping:
-                raise ValueError(
+                raise OptionError(
                     f"unpool='fill' needs non-overlapping pooling, and {self.graph.qualname[node]} "
                     f"({geo.kernel[0]}x{geo.kernel[1]}, stride {geo.stride[0]}, padding {geo.padding[0]}) overlaps: use 'switches'"
                 )

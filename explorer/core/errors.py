@@ -19,3 +19,8 @@ class CheckpointError(ExplorerError):
 
 class ModelError(ExplorerError):
     """A model the explorer cannot open or take apart: untraceable, wrong input size, unsupported part."""
+
+
+class OptionError(ExplorerError, ValueError):
+    """A choice that does not fit this model or layer (a layer it lacks, a feature out of range, fill unpooling
+    on overlapping pools): a ValueError to the API, one line to a person."""

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from explorer.core.errors import ModelError
+from explorer.core.errors import ModelError, OptionError
 from explorer.core.model_meta import model_info
 
 
@@ -394,29 +394,44 @@ class ModelGraph:
         """
         fields: dict[fx.Node, tuple[int, int, int]] = {self.input_node: (1, 0, 0)}
         axes: dict[fx.Node, tuple[int, int]] = {self.input_node: (2, 3)}
+        whole = (0, 0, self.input_size - 1)  # every position reads the whole image
         for node in self.gm.graph.nodes:
             parents = [a for a in node.all_input_nodes if a in fields]
             if not parents or node.op == "placeholder":
                 continue
             geometry = self._geometry(node)
             if isinstance(geometry, str):  # a global operation: the field is the whole image from here on
+                self._whole_if_spatial(node, fields, axes, whole)
                 continue
             if geometry is None:
                 found = self._carried_axes(node, parents[0], axes[parents[0]])
                 geometry = (1, 1, 0, 1)
             else:
                 found = (2, 3) if axes[parents[0]] == (2, 3) else None
-            if found is None:
+            if found is None:  # it moves positions in a way not worked out (an upsampling, say)
+                self._whole_if_spatial(node, fields, axes, whole)
+                continue
+            if any(fields[p] == whole for p in parents):
+                fields[node], axes[node] = whole, found
                 continue
             jump = fields[parents[0]][0]
             lo = min(fields[p][1] for p in parents)
             hi = max(fields[p][2] for p in parents)
             if any(fields[p][0] != jump for p in parents):
+                self._whole_if_spatial(node, fields, axes, whole)
                 continue
             k, s, p, d = geometry
             fields[node] = (jump * s, lo - p * jump, hi + (d * (k - 1) - p) * jump)
             axes[node] = found
         return fields, axes
+
+    def _whole_if_spatial(self, node: fx.Node, fields: dict, axes: dict, whole: tuple[int, int, int]) -> None:
+        """A channels-first map of more than one position whose geometry is not worked out (after an adaptive
+        pool to 5x5, an upsampling) reads the whole image: that field, never a wrong box. A 1x1 map (a
+        squeeze-excitation's gate) scales its branch and stays out of the fields, as before."""
+        shape = self.shapes.get(node)
+        if shape is not None and len(shape) == 4 and shape[2] * shape[3] > 1:
+            fields[node], axes[node] = whole, (2, 3)
 
     def _carried_axes(self, node: fx.Node, parent: fx.Node, parent_axes: tuple[int, int]) -> tuple[int, int] | None:
         """The row and column axes of `node`, computed pointwise from `parent`; None when it mixes positions."""
@@ -468,7 +483,7 @@ class ModelGraph:
         layer = self.layer_by_name.get(name)
         if layer is None:
             shown = ", ".join(lay.name for lay in self.layers[:12]) + (" ..." if len(self.layers) > 12 else "")
-            raise ValueError(f"unknown layer {name!r}: choose one of {shown}")
+            raise OptionError(f"unknown layer {name!r}: choose one of {shown}")
         return layer
 
     def node_of(self, layer: str) -> fx.Node:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from explorer.core.down import Descent, bn_scale
+from explorer.core.errors import OptionError
 from explorer.core.graph import model_graph
 from explorer.core.model import LAYERS
 
@@ -30,7 +31,7 @@ def check_layer(layer: str, model: nn.Module | None = None) -> None:
     """Raise ValueError unless `layer` is a selectable layer of `model` (SeedNet when None)."""
     if model is None:
         if layer not in LAYERS:
-            raise ValueError(f"unknown layer {layer!r}: choose one of {', '.join(LAYERS)}")
+            raise OptionError(f"unknown layer {layer!r}: choose one of {', '.join(LAYERS)}")
         return
     model_graph(model).layer(layer)
 
@@ -41,7 +42,7 @@ def _feature_list(features: int | Sequence[int] | None, channels: int) -> list[i
     feats = [int(features)] if isinstance(features, int) else [int(f) for f in features]
     bad = [f for f in feats if not 0 <= f < channels]
     if bad:
-        raise ValueError(f"feature index {bad[0]} out of range 0..{channels - 1}")
+        raise OptionError(f"feature index {bad[0]} out of range 0..{channels - 1}")
     return feats
 
 
@@ -99,7 +100,7 @@ def _check_options(method: str, unpool: str, keep: str) -> None:
     if keep not in KEEPS:
         raise ValueError(f"unknown keep {keep!r}: choose one of {', '.join(KEEPS)}")
     if unpool == "fill" and method != "deconvnet":
-        raise ValueError(f"unpool='fill' belongs to the deconvnet; {method} follows the switches")
+        raise OptionError(f"unpool='fill' belongs to the deconvnet; {method} follows the switches")
 
 
 class Projector:

@@ -488,3 +488,74 @@ def test_fuzzed_cards_load_or_give_one_line(tmp_path, body):
     else:
         info = model_info(model)
         assert 8 <= info.input_size <= info.resize <= 1024
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["projections", "--unpool", "fill", "--layer", "layer2.0.relu"], "needs non-overlapping pooling"),
+        (
+            ["feature", "--unpool", "fill", "--layer", "layer1.0.relu", "--feature", "3"],
+            "needs non-overlapping pooling",
+        ),
+    ],
+)
+def test_options_that_do_not_fit_the_model_are_one_line(tmp_path, capsys, argv, says):
+    kind, *rest = argv
+    code, _, err = _run(
+        capsys, "export", kind, "--model", "torchvision:resnet18", "--weights", "random", "--data", "probes",
+        "--device", "cpu", *rest, "--out", tmp_path / "f.png",
+    )  # fmt: skip
+    assert code == 2
+    one_error_line(err, says)
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_option_errors_are_still_value_errors_to_scripts():
+    from explorer.core import project
+    from explorer.core.errors import OptionError
+
+    model = load_model()
+    with pytest.raises(ValueError, match="unknown layer") as err:
+        project(model, torch.rand(1, 3, 32, 32), "conv9")
+    assert isinstance(err.value, OptionError)
+
+
+# --- geometry the engine does not work out: the whole image, never a wrong box -----------------------
+
+
+class _Upsampled(nn.Module):
+    input_size = 32
+
+    def __init__(self, up: nn.Module):
+        super().__init__()
+        self.c1, self.r1 = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU()
+        self.up = up
+        self.c2, self.r2 = nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(self.r2(self.c2(self.up(self.r1(self.c1(x))))).mean((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "up",
+    [nn.Upsample(scale_factor=2), nn.Upsample(scale_factor=2, mode="bilinear"), nn.AdaptiveAvgPool2d(5),
+     nn.AdaptiveMaxPool2d(3), nn.Upsample(size=24)],
+)  # fmt: skip
+def test_layers_below_unknown_geometry_are_listed_with_the_whole_image_as_field(up):
+    from explorer.core import layers
+    from explorer.core.datasets import open_dataset
+    from explorer.core.receptive import receptive_box
+    from explorer.core.scan import scan_top_k
+
+    model = _Upsampled(up).eval()
+    found = {lay.name: lay for lay in layers(model)}
+    assert set(found) == {"r1", "r2"}  # the layer below the resampling is not lost
+    h, w = found["r2"].size
+    for r, c in ((0, 0), (h - 1, w - 1), (h // 2, w // 3)):
+        assert receptive_box(model, "r2", r, c, 32) == (0, 0, 32, 32)
+    top = scan_top_k(model, open_dataset("probes"), ["r1", "r2"], 3)
+    for t in top.values():
+        assert (t.boxes[..., 2] > t.boxes[..., 0]).all() and (t.boxes[..., 3] > t.boxes[..., 1]).all()
+        assert t.boxes.min() >= 0 and t.boxes.max() <= 32
