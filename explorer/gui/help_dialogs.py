@@ -34,11 +34,19 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _module_version(name: str) -> str:
+    """The version the running module says it is: a distribution's name can differ from its module's
+    (PySide6 is installed as PySide6-Essentials), so asking the package metadata is not enough."""
+    import importlib
+
+    try:
+        return str(importlib.import_module(name).__version__).split("+")[0]
+    except (ImportError, AttributeError):
+        return _version(name)
+
+
 def about_html(device: str, model: str, data: str) -> str:
-    versions = ", ".join(
-        f"{name} {_version(dist)}"
-        for name, dist in (("torch", "torch"), ("PySide6", "PySide6"), ("pyqtgraph", "pyqtgraph"), ("numpy", "numpy"))
-    )
+    versions = ", ".join(f"{name} {_module_version(name)}" for name in ("torch", "PySide6", "pyqtgraph", "numpy"))
     rows = (
         ("Explorer", _version("cnn-feature-explorer")),
         ("Python", platform.python_version()),

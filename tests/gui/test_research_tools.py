@@ -81,6 +81,12 @@ def test_help_lists_the_shortcuts_and_about_names_versions_device_model_and_data
     window.menu_actions["about"].trigger()
     for fact in (torch.__version__.split("+")[0], "cpu", "test model", "random (40 images)"):
         assert fact in shown[1]
+    import pyqtgraph
+    import PySide6
+
+    # PySide6 is installed as PySide6-Essentials: its version comes from the module, never "not installed".
+    assert f"PySide6 {PySide6.__version__}" in shown[1] and f"pyqtgraph {pyqtgraph.__version__}" in shown[1]
+    assert "not installed" not in shown[1]
 
 
 def test_the_status_bar_names_what_it_abbreviates(window):
