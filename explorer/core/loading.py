@@ -408,6 +408,8 @@ def _check_runs(model: nn.Module, info: ModelInfo) -> int:
         raise ModelError(f"{info.name}: forward() returns something other than a tensor of [batch, classes] logits")
     if len(out) != 2 or out[0] != 1:
         raise ModelError(f"{info.name}: returns a tensor of shape {out}, not [batch, classes] logits")
+    if out[1] < 1:
+        raise ModelError(f"{info.name}: returns logits of no class (shape {out})")
     return int(out[1])
     if not graph.layers:
         raise ModelError(f"{info.name}: has no ReLU with spatial maps, so there are no features to explore")

@@ -559,3 +559,39 @@ def test_layers_below_unknown_geometry_are_listed_with_the_whole_image_as_field(
     for t in top.values():
         assert (t.boxes[..., 2] > t.boxes[..., 0]).all() and (t.boxes[..., 3] > t.boxes[..., 1]).all()
         assert t.boxes.min() >= 0 and t.boxes.max() <= 32
+
+
+# Fragments a user's model file may hold: each alone or together, the file loads or gives one line.
+MODULE_FRAGMENTS = [
+    "import sys; sys.exit(0)",
+    "import sys; sys.exit('stop')",
+    "raise SystemExit(5)",
+    "raise KeyboardInterrupt" if False else "raise RuntimeError('broken at import')",
+    "import sys; sys.argv.append('--bogus')",
+    "import argparse; argparse.ArgumentParser().parse_args()",
+    "print('hello from the model file')",
+    "Tiny = 3",
+    "class Tiny:\n    pass",
+    "class Tiny(Tiny):\n    def forward(self, x):\n        return (super().forward(x), 1)",
+    "class Tiny(Tiny):\n    def __init__(self, num_classes=10):\n        raise ValueError('no')",
+    "class Tiny(Tiny):\n    def forward(self, x):\n        return {'out': super().forward(x)}",
+    "import torch\nclass Tiny(Tiny):\n    def forward(self, x):\n        return super().forward(x)[:, :0]",
+    "def helper():\n    return 1",
+    "x = 1 / 1",
+]
+
+
+@given(picks=st.lists(st.sampled_from(MODULE_FRAGMENTS), max_size=3))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.fuzz
+def test_fuzzed_model_files_load_or_give_one_line(tmp_path, picks):
+    path = tmp_path / "fuzzed.py"
+    path.write_text(TINY + "\n" + "\n".join(picks) + "\n")
+    argv = list(sys.argv)
+    try:
+        model = load_model(f"{path}:Tiny", input_size=16)
+    except (ModelError, CheckpointError) as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert len(model_info(model).classes) >= 1
+    assert sys.argv == argv  # the file never changes our command line
