@@ -2,7 +2,7 @@
 
 One forward pass of the traced model records what the way down needs (the values of its nodes and
 max-pool switches); every selected feature then goes down at once, as a batch of B x F signals
-(`explorer.core.down`). Where the layer is a ReLU of a convolution, the first step down touches
+(`explorer.core.descent`). Where the layer is a ReLU of a convolution, the first step down touches
 only the selected features' own filters, so no work is spent on the zeroed maps.
 """
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from explorer.core.down import Descent, bn_scale
+from explorer.core.descent import Descent, bn_scale
 from explorer.core.errors import OptionError
 from explorer.core.graph import model_graph
 from explorer.core.model import LAYERS
@@ -87,7 +87,7 @@ def _through_own_filter(sig: torch.Tensor, conv: nn.Conv2d, feats: list[int], x_
 
 
 def _padding(conv: nn.Conv2d) -> tuple[int, int]:
-    from explorer.core.down import _same_padding
+    from explorer.core.descent import _same_padding
 
     return _same_padding(conv) if isinstance(conv.padding, str) else (int(conv.padding[0]), int(conv.padding[1]))
 

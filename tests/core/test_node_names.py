@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from torch import nn
 from torchvision.models.feature_extraction import NodePathTracer, _set_default_tracer_kwargs, get_graph_node_names
 
-from explorer.core.graph import NodeNameTracer, layers
+from explorer.core.graph import layers
 from explorer.core.loading import load_model
+from explorer.core.node_names import NodeNameTracer
 
 
 def _ours(model: nn.Module) -> list[str]:
