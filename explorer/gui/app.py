@@ -142,7 +142,8 @@ def load_for_window(args: argparse.Namespace, say: Callable[[str], None]) -> Loa
     model = load_model(
         spec, args.checkpoint, device,
         num_classes=getattr(args, "num_classes", None), input_size=getattr(args, "input_size", None),
-        mean=getattr(args, "mean", None), std=getattr(args, "std", None),
+        mean=getattr(args, "mean", None), std=getattr(args, "std", None), weights=getattr(args, "weights", None),
+        resize=getattr(args, "resize", None), classes=getattr(args, "classes", None),
     )  # fmt: skip
     name = model_info(model).name
     say("Starting: opening the window...")

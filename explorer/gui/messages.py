@@ -176,7 +176,24 @@ class ModelRequest:
     input_size: int | None = None
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    weights: str | None = None  # a torchvision weight set, or "random"
+    resize: int | None = None
+    classes: str | None = None  # a file of class names
     id: int = field(default_factory=next_request_id)
+
+    @classmethod
+    def reopening(cls, info) -> ModelRequest:
+        """The request that opens again the model `info` (a ModelInfo) describes: its weights and preprocessing too."""
+        weights = info.weights if info.weights not in (None, "checkpoint", "pretrained") else None
+        return cls(
+            info.spec,
+            info.checkpoint,
+            input_size=info.input_size,
+            mean=info.mean,
+            std=info.std,
+            weights=weights,
+            resize=info.resize,
+        )
 
     def describe(self) -> str:
         """The model as a person named it, e.g. "torchvision:vgg11_bn with vgg.pt"."""

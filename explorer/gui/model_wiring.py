@@ -50,7 +50,7 @@ class ModelWiring(QObject):
         info = self.window.window_state.opened.info
         if info.spec in BUNDLED_SPECS and info.checkpoint is None:
             return info.spec
-        request = ModelRequest(info.spec, info.checkpoint) if info.spec else None
+        request = ModelRequest.reopening(info) if info.spec else None
         key = request.describe() if request is not None else f"{name} (as started)"
         self.models[key] = request
         return key

@@ -254,7 +254,7 @@ class Worker(QObject):
         t0 = time.perf_counter()
         model = load_model(
             req.spec, req.checkpoint, self.device, num_classes=req.num_classes, input_size=req.input_size,
-            mean=req.mean, std=req.std,
+            mean=req.mean, std=req.std, weights=req.weights, resize=req.resize, classes=req.classes,
         )  # fmt: skip
         opened = OpenModel.of(model)
         self.model = model

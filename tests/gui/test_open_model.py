@@ -202,3 +202,34 @@ def test_a_scan_after_a_model_switch_runs_on_a_private_copy_of_the_new_model(win
     assert copy is not open_model and type(copy).__name__ == "TinyNet"
     for (name, mine), theirs in zip(copy.state_dict().items(), open_model.state_dict().values(), strict=True):
         assert torch.equal(mine, theirs) and mine.data_ptr() != theirs.data_ptr(), name
+
+
+def test_the_window_opens_a_torchvision_model_with_the_flags_given(tmp_path, qapp):
+    """--weights, --resize and --classes reach the window's model, and a model reopened from the switcher
+    comes back with the same weights and preprocessing (the window asked for the pretrained weights of a
+    model started with --weights random, and failed without a network)."""
+    import argparse
+
+    import torch
+
+    from explorer.core.model_meta import model_info
+    from explorer.gui.app import load_for_window
+    from explorer.gui.worker import Worker
+
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(f"thing {i}" for i in range(1000)))
+    args = argparse.Namespace(
+        model="torchvision:resnet18", checkpoint=None, device="cpu", weights="random", resize=240, classes=str(names)
+    )
+    loaded = load_for_window(args, lambda _text: None)
+    info = model_info(loaded.model)
+    assert "random weights" in info.name and info.resize == 240 and info.classes[7] == "thing 7"
+    request = ModelRequest.reopening(info)
+    assert (request.weights, request.resize, request.input_size) == ("random", 240, 224)
+    worker = Worker(loaded.model, torch.device("cpu"))
+    worker._open_model(request)  # on the caller's thread: what the worker thread runs
+    reopened = model_info(worker.model)
+    assert worker.model is not loaded.model
+    assert (reopened.resize, reopened.weights, reopened.mean, reopened.input_size) == (
+        info.resize, info.weights, info.mean, info.input_size,
+    )  # fmt: skip
