@@ -142,3 +142,12 @@ def occlusion_ms(model: torch.nn.Module, image: torch.Tensor, device: torch.devi
     x = image.to(device)
     layer = "conv2" if "conv2" in {lay.name for lay in layers(model)} else layers(model)[-1].name
     return median_ms(lambda: occlusion(model, x, size=8, stride=1, layer=layer, feature=0), device, repeats, warmup=1)
+
+
+def gradcam_ms(model: torch.nn.Module, image: torch.Tensor, device: torch.device, repeats: int) -> float:
+    """Grad-CAM of one image at the model's last layer, its forward pass included."""
+    from explorer.core.class_activation import cam
+
+    x = image.to(device)
+    layer = layers(model)[-1].name
+    return median_ms(lambda: cam(model, x, layer, method="gradcam"), device, repeats)

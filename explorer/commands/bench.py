@@ -20,6 +20,7 @@ KEYS = (
     "layer_projection_ms",
     "per_feature_calls_ms",
     "occlusion_ms",
+    "gradcam_ms",
     "scan_images_per_s",
     "scan_cached_images_per_s",
     "forward_images_per_s",
@@ -37,6 +38,7 @@ TARGETS = {
     "scrub_during_scan_p95_ms": "<= 16 ms",
     "layer_projection_ms": "<= 8 ms",
     "occlusion_ms": "< 1,000 ms",
+    "gradcam_ms": "one image, the last layer, forward included",
     "scan_images_per_s": ">= 3,000",
     "scan_cached_images_per_s": "a folder's later scans, decode-free",
     "forward_images_per_s": "scan / forward >= 1.0",
@@ -132,6 +134,7 @@ def main(argv: Sequence[str]) -> int:
         bench_layers,
         cached_scan_rate,
         forward_rate,
+        gradcam_ms,
         maximize_layer_s,
         occlusion_ms,
         projection_times,
@@ -150,6 +153,7 @@ def main(argv: Sequence[str]) -> int:
     }
     results.update(projection_times(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)))
     results["occlusion_ms"] = round(occlusion_ms(model, test_set.tensor([0]), device, args.repeats), 1)
+    results["gradcam_ms"] = round(gradcam_ms(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)), 2)
     rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
     results["scan_images_per_s"] = round(rate)
     cached = cached_scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)

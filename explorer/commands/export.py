@@ -23,7 +23,7 @@ from explorer.cli import (
     progress_line,
     refuse_data_inputs,
 )
-from explorer.commands import export_backprop, export_experiments, export_maximize
+from explorer.commands import export_attribution, export_backprop, export_experiments, export_maximize
 from explorer.core.paths import check_output, show
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
 from explorer.export.errors import ExportError
@@ -76,6 +76,7 @@ def build_parser() -> Parser:
     export_backprop.add_parser(sub, add_common)
     export_maximize.add_parser(sub, add_common)
     export_experiments.add_parsers(sub, add_common)
+    export_attribution.add_parsers(sub, add_common)
     return p
 
 
@@ -112,6 +113,8 @@ def main(argv: Sequence[str]) -> int:
         return export_maximize.run(args, load_from_args)
     if args.kind in export_experiments.HELP:
         return export_experiments.run(args, load_from_args, open_from_args)
+    if args.kind in export_attribution.HELP:
+        return export_attribution.run(args, load_from_args, open_from_args)
     _check_options(args)
 
     from explorer.core.graph import layers

@@ -2,7 +2,8 @@
 
 Public API (stable; scripts and notebooks use exactly this):
     load_model, model_info, preprocess, layers, project, activations, predict, maximize, SeedNet,
-    occlusion, evolution, invariance (Zeiler & Fergus's other experiments)
+    occlusion, evolution, invariance (Zeiler & Fergus's other experiments),
+    cam, upsample_cam (class activation maps), sanity, random_label_check, deletion_insertion (checks of saliency)
 and explorer.core.backprop.manual_gradients. Every function takes any model that
 `load_model` opens (or any nn.Module that torch.fx traces).
 
@@ -16,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from explorer.core.class_activation import cam, upsample_cam
     from explorer.core.feature_evolution import evolution
     from explorer.core.graph import Layer, layers
     from explorer.core.invariance_curves import invariance
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from explorer.core.occlusion_sensitivity import occlusion
     from explorer.core.preprocessing import Preprocessing, preprocess
     from explorer.core.projection import activations, layer_outputs, predict, project
+    from explorer.core.rise_curves import deletion_insertion
+    from explorer.core.sanity_checks import random_label_check, sanity
     from explorer.core.synthesis import maximize
 
 _HOMES = {
@@ -46,6 +50,11 @@ _HOMES = {
     "preprocess": "explorer.core.preprocessing",
     "occlusion": "explorer.core.occlusion_sensitivity",
     "maximize": "explorer.core.synthesis",
+    "cam": "explorer.core.class_activation",
+    "upsample_cam": "explorer.core.class_activation",
+    "sanity": "explorer.core.sanity_checks",
+    "random_label_check": "explorer.core.sanity_checks",
+    "deletion_insertion": "explorer.core.rise_curves",
 }
 
 
@@ -70,6 +79,8 @@ __all__ = [
     "Preprocessing",
     "SeedNet",
     "activations",
+    "cam",
+    "deletion_insertion",
     "evolution",
     "invariance",
     "layer_outputs",
@@ -81,4 +92,7 @@ __all__ = [
     "predict",
     "preprocess",
     "project",
+    "random_label_check",
+    "sanity",
+    "upsample_cam",
 ]
