@@ -144,10 +144,22 @@ def occlusion_ms(model: torch.nn.Module, image: torch.Tensor, device: torch.devi
     return median_ms(lambda: occlusion(model, x, size=8, stride=1, layer=layer, feature=0), device, repeats, warmup=1)
 
 
-def gradcam_ms(model: torch.nn.Module, image: torch.Tensor, device: torch.device, repeats: int) -> float:
+def cam_ms(model: torch.nn.Module, image: torch.Tensor, device: torch.device, repeats: int) -> float:
     """Grad-CAM of one image at the model's last layer, its forward pass included."""
     from explorer.core.class_activation import cam
 
     x = image.to(device)
     layer = layers(model)[-1].name
     return median_ms(lambda: cam(model, x, layer, method="gradcam"), device, repeats)
+
+
+def sanity_s(model: torch.nn.Module, images: torch.Tensor, device: torch.device) -> float:
+    """The whole cascading randomization (every layer with weights, four methods) for `images`, in seconds."""
+    from explorer.core.sanity_checks import sanity
+
+    x = images.to(device)
+    start = time.perf_counter()
+    sanity(model, x, seed=0)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start

@@ -20,7 +20,8 @@ KEYS = (
     "layer_projection_ms",
     "per_feature_calls_ms",
     "occlusion_ms",
-    "gradcam_ms",
+    "cam_ms",
+    "sanity_s",
     "scan_images_per_s",
     "scan_cached_images_per_s",
     "forward_images_per_s",
@@ -38,7 +39,8 @@ TARGETS = {
     "scrub_during_scan_p95_ms": "<= 16 ms",
     "layer_projection_ms": "<= 8 ms",
     "occlusion_ms": "< 1,000 ms",
-    "gradcam_ms": "one image, the last layer, forward included",
+    "cam_ms": "Grad-CAM: one image, the last layer, forward included",
+    "sanity_s": "the cascading randomization of four images, four methods",
     "scan_images_per_s": ">= 3,000",
     "scan_cached_images_per_s": "a folder's later scans, decode-free",
     "forward_images_per_s": "scan / forward >= 1.0",
@@ -133,11 +135,12 @@ def main(argv: Sequence[str]) -> int:
     from explorer.bench.core import (
         bench_layers,
         cached_scan_rate,
+        cam_ms,
         forward_rate,
-        gradcam_ms,
         maximize_layer_s,
         occlusion_ms,
         projection_times,
+        sanity_s,
         scan_rate,
     )
     from explorer.core.device import describe_device, interactive_threads
@@ -153,7 +156,8 @@ def main(argv: Sequence[str]) -> int:
     }
     results.update(projection_times(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)))
     results["occlusion_ms"] = round(occlusion_ms(model, test_set.tensor([0]), device, args.repeats), 1)
-    results["gradcam_ms"] = round(gradcam_ms(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)), 2)
+    results["cam_ms"] = round(cam_ms(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)), 2)
+    results["sanity_s"] = round(sanity_s(model, test_set.tensor(list(range(min(4, len(test_set))))), device), 2)
     rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
     results["scan_images_per_s"] = round(rate)
     cached = cached_scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
