@@ -1,4 +1,4 @@
-"""A user's own CNN, as the README's "Your own model" section opens it: any nn.Module class that torch.fx traces."""
+"""A user's own CNN, as docs/models-and-photos.md ("Your own model") opens it: any nn.Module class that torch.fx traces."""
 
 import torch
 from torch import nn

@@ -1,6 +1,13 @@
-"""Synthesized image vs. the dataset's best, per feature: the ratio table in the README (issue 12).
+"""Activation maximization against the data: each feature's synthesized image vs. its best test image.
 
-python notes/issue12-ratios.py MODEL LAYER DATA [param lr]
+    python benchmarks/maximize_vs_dataset_best.py MODEL LAYER CIFAR [PARAM LR]
+    python benchmarks/maximize_vs_dataset_best.py zfnet-cifar conv5 CIFAR
+    python benchmarks/maximize_vs_dataset_best.py seednet conv2 CIFAR fourier 0.15
+
+CIFAR is a folder with CIFAR-10's `train/` and `test/` class folders. Synthesizes every feature of
+LAYER with `maximize` (its defaults, or `param` and `lr` given), one torch thread, and prints how
+many features reach at least the strongest activation of any test image, with the ratios' median,
+minimum and maximum (the figures in docs/experiments.md).
 """
 
 import sys
@@ -26,5 +33,7 @@ reached = feature_response(model, images, layer, list(range(channels))).numpy()
 best = scan_top_k(model, open_folder(f"{data}/test"), [layer], k=1)[layer].values[:, 0]
 ratio = reached / np.maximum(best, 1e-12)
 print(f"{spec} {layer} {extra or 'defaults'}: {channels} features synthesized in {took:.1f} s (one thread)")
-print(f"at least the dataset's best: {(ratio >= 1).sum()} of {channels}; ratio median {np.median(ratio):.2f}, "
-      f"min {ratio.min():.2f}, max {ratio.max():.2f}")
+print(
+    f"at least the dataset's best: {(ratio >= 1).sum()} of {channels}; ratio median {np.median(ratio):.2f}, "
+    f"min {ratio.min():.2f}, max {ratio.max():.2f}"
+)

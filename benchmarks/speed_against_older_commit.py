@@ -1,12 +1,14 @@
-"""SeedNet's bench figures against the speed issue's baseline, measured now, run for run.
+"""SeedNet's speed in this checkout against the baseline commit f8c2157, measured in turns.
 
-The baseline is the commit the speed issue measured (f8c2157, before the engine became general). On
-this shared 2-core VM a figure moves by a third between minutes, so the two checkouts are measured
-in turns (A, B, A, B, ...) under the same conditions, each figure by each checkout's own bench code,
-and the medians of the turns are compared:
+The baseline is commit f8c2157 (before the engine became general); its bench reports start-up in its
+own way, which this script reads. On a shared machine a figure can move by a third between minutes,
+so the two checkouts are measured in turns (A, B, A, B, ...) under the same conditions, each figure
+by each checkout's own bench code, and the medians of the turns are compared:
 
     git worktree add ../base f8c2157
-    python notes/issue10_against_baseline.py DATA ../base [PAIRS]
+    python benchmarks/speed_against_older_commit.py CIFAR ../base [PAIRS]
+
+CIFAR is a folder with CIFAR-10's `train/` and `test/` class folders.
 
 Figures: start-up (from the bench module's import to the first projection painted, the baseline's
 definition), the scrub stage of the window bench (500 feature changes alternating the two layers),
