@@ -7,7 +7,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Two test processes on two cores: one torch thread each. With two each, the OpenMP threads of one
-    # process spin waiting for a core the other holds (many times slower, as the README's Speed notes).
+    # process spin waiting for a core the other holds (many times slower, as docs/speed.md notes).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest

@@ -4,7 +4,7 @@ The seed writes the forward pass as a convolution, z^{l+1} = w * a^l + b, and de
 backward pass as delta^l = (delta^{l+1} * rot180(w)) . sigma'(z^l): the same operation with the
 kernel rotated 180 degrees and 'full' padding. PyTorch's conv2d is a cross-correlation, and
 with it the statement keeps its shape: the forward correlates with w, the backward correlates
-with rot180(w). The README's backpropagation section has the derivation.
+with rot180(w). docs/backprop.md has the derivation.
 
 explain_delta (explorer.core.delta_terms) counts one input element's delta of any model's conv
 layer term by term, as the seed counts it on fingers, beside autograd's value.

@@ -45,7 +45,7 @@ def interactive_threads() -> int:
 
     The window's torch work is many small operations on two threads of its own (the view worker and
     the scan): one intra-op thread each keeps them from spinning in each other's way. Measured on
-    the loaded 2-core machine (README, Speed), two intra-op threads cost about 8x the CPU time of one
+    the loaded 2-core machine (docs/speed.md), two intra-op threads cost about 8x the CPU time of one
     for all 64 conv2 projections (190 ms against 25 ms of CPU per call) and made scrubbing slower.
     """
     import torch

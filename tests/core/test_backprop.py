@@ -48,7 +48,7 @@ def _autograd_gradients(model: SeedNet, images: torch.Tensor, labels: torch.Tens
     return dict(zip(params, grads, strict=True))
 
 
-# float64 agrees with autograd to ~1e-15 (README); 1e-10 leaves room for summation order and still
+# float64 agrees with autograd to ~1e-15 (docs/backprop.md); 1e-10 leaves room for summation order and still
 # catches a bug that touches a single pooling window.
 TOLERANCE = 1e-10
 
