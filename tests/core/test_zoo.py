@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 import torchvision.models as M
 from torch import nn
+from torchvision.models import get_model_weights
 from zoo_helpers import build, input_size, reference
 
 from explorer.core import activations, layers, project
@@ -21,8 +22,8 @@ from explorer.core.receptive import receptive_box
 
 METHODS = ("deconvnet", "guided", "gradient")
 
-# The smallest builder of each family, then the rest of the zoo (about 1.5 min on two cores), run by
-# default; the two giants (tens of gigaflops, gigabytes of weights) only with `-m slow`.
+# The smallest builder of each family and every other builder of at most 8 GFLOPs at up to 300 px run by
+# default; the larger ones (up to 375 GFLOPs, and 10-16 GB to project, at 600 px) only with `-m slow`.
 DEFAULT = [
     "alexnet",
     "vgg11",
@@ -48,15 +49,22 @@ DEFAULT = [
 # Transformers, not CNNs: their tokens are no spatial maps of an activation.
 NOT_CONVOLUTIONAL = ("vit_", "swin_", "maxvit_")
 ZOO = [n for n in M.list_models(module=M) if not n.startswith(NOT_CONVOLUTIONAL)]
-GIANTS = ("regnet_y_128gf", "regnet_y_32gf")  # about 45 s and 10 GB, and 30 s, to project here
 REST = [n for n in ZOO if n not in DEFAULT]
 
 
+def _large(name: str) -> bool:
+    weights = get_model_weights(name).DEFAULT
+    return weights.meta["_ops"] > 8 or weights.transforms().crop_size[0] > 300
+
+
+GIANTS = [n for n in REST if _large(n)]
+
+
 def _skip_unless_slow_asked(request) -> None:
-    """The giants of the zoo (regnet_y_128gf at 384 px needs about 10 GB) run when asked for, with `-m slow`."""
+    """The large builders of the zoo (regnet_y_128gf at 384 px needs about 10 GB) run when asked for, with `-m slow`."""
     expr = request.config.getoption("markexpr") or ""
     if "slow" not in expr or "not slow" in expr:
-        pytest.skip("the zoo's giants run with -m slow")
+        pytest.skip("the zoo's large builders run with -m slow")
 
 
 def test_the_default_run_covers_every_family():
