@@ -6,18 +6,18 @@ import io
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QDockWidget, QMessageBox, QScrollArea
+from scan_pacing import pace_scans, until_stopped
 
 from explorer.core.errors import DataUnavailable
 from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES
-from explorer.gui import dialogs, scan_job
+from explorer.gui import dialogs
 from explorer.gui import worker as gui_worker
 from explorer.gui.scan_job import ScanFinished, ScanStopped
 from explorer.gui.settings import ExplorerState, write_state
@@ -25,31 +25,6 @@ from explorer.gui.settings import ExplorerState, write_state
 
 def all_predicted(window) -> bool:  # as tests/gui/conftest.py's, without importing a conftest by name
     return bool((window.browser.model.predicted != -1).all()) and window.controller.running is None
-
-
-def pace_scans(monkeypatch, after_batch) -> list[int]:  # as tests/gui/test_top_images.py's
-    """Wrap the engine call the scan job makes: after each batch, on the scan thread, the job reports it,
-    the batch is recorded and `after_batch(done, should_stop)` runs. Returns the record of finished batches."""
-    real = scan_job.cached_scan
-    finished: list[int] = []
-
-    def paced(*args, progress, should_stop, **kwargs):
-        def after(done: int, total: int) -> None:
-            progress(done, total)
-            finished.append(done)
-            after_batch(done, should_stop)
-
-        return real(*args, progress=after, should_stop=should_stop, **kwargs)
-
-    monkeypatch.setattr(scan_job, "cached_scan", paced)
-    return finished
-
-
-def until_stopped(should_stop, timeout: float = 10.0) -> None:
-    """Hold the scan thread until the job tells its scan to stop (Cancel, closing) or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while not should_stop() and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 # 1. Unreadable images ---------------------------------------------------------------------------

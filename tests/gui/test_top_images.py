@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 from conftest import all_predicted
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
+from scan_pacing import pace_scans, until_stopped
 
 from explorer.core.datasets import cache_dir, files_dataset
 from explorer.core.projection import project
 from explorer.core.scan import scan_top_k
 from explorer.export.normalise import projection_rgb8
 from explorer.export.topk import crop_field, field_size
-from explorer.gui import scan_job
 from explorer.gui.main_window import MainWindow
 from explorer.gui.messages import ViewResult
 from explorer.gui.panes.pixel_view import PixelView
@@ -64,31 +63,6 @@ def click_picture(qtbot, view: PixelView, x: float, y: float) -> None:
     scene = view.image_item.mapToScene(QPointF(x, y))
     pos = view.mapFromScene(scene)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y()))
-
-
-def pace_scans(monkeypatch, after_batch) -> list[int]:
-    """Wrap the engine call the scan job makes: after each batch, on the scan thread, the job reports it,
-    the batch is recorded and `after_batch(done, should_stop)` runs. Returns the record of finished batches."""
-    real = scan_job.cached_scan
-    finished: list[int] = []
-
-    def paced(*args, progress, should_stop, **kwargs):
-        def after(done: int, total: int) -> None:
-            progress(done, total)
-            finished.append(done)
-            after_batch(done, should_stop)
-
-        return real(*args, progress=after, should_stop=should_stop, **kwargs)
-
-    monkeypatch.setattr(scan_job, "cached_scan", paced)
-    return finished
-
-
-def until_stopped(should_stop, timeout: float = 10.0) -> None:
-    """Hold the scan thread until the job tells its scan to stop (Cancel, closing) or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while not should_stop() and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 def test_a_scan_from_the_window_reports_progress_and_shows_the_cores_top_patches(window, model, images, qtbot):
