@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from explorer.cli import EXIT_USAGE, load_from_args, open_from_args, progress_line, refuse_data_inputs, warn_unreadable
-from explorer.commands.scan import check_out, parse_layers, parser, save_or_fail
+from explorer.commands.scan_options import check_out, parse_layers, parser, save_or_fail
 from explorer.core.distributed_scan import RankEnv, RankFailed, RankReport, Ranks, first_failure, scan_share
 from explorer.core.errors import ExplorerError
 from explorer.core.paths import show

@@ -1,4 +1,8 @@
-"""Safe checkpoints: state dicts saved atomically and loaded with `weights_only=True`, never unsafely."""
+"""Safe checkpoints: state dicts saved atomically and loaded with `weights_only=True`, never unsafely.
+
+Opening a model from a checkpoint is `explorer.core.loading.load_model`, which builds on this module
+(`load_model()` is the bundled SeedNet, `load_model(PATH)` SeedNet with the weights in PATH).
+"""
 
 from __future__ import annotations
 
@@ -158,13 +162,6 @@ _INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint
 def check_architecture(state: Mapping[str, torch.Tensor], name: str) -> None:
     """Raise CheckpointError unless `state` has exactly SeedNet's keys and shapes."""
     check_state(SeedNet(), state, name, "seednet")
-
-
-def load_model(path: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """SeedNet in eval mode on `device`: from `path`, or the bundled trained model when None (see `explorer.core.loading`)."""
-    from explorer.core.loading import load_model as load
-
-    return load("seednet", path, device)
 
 
 def load_snapshots(

@@ -1,11 +1,11 @@
 """Image sets: square RGB uint8 pictures at a model's input size with labels, decoded lazily and kept once decoded.
 
-The stated conversion rule for any image file: EXIF orientation applied; converted to RGB
-(transparent pixels become black, 16-bit and float images scaled to 8 bits); the short side resized
-to 32 pixels (bilinear, antialiased); the centre 32x32 square cropped. A set made for another model
-prepares each image by that model's preprocessing instead (`explorer.core.preprocessing`): the
-same steps at its resize, crop and interpolation, and JPEGs are decoded reduced (Pillow's `draft`)
-where that keeps the short side at least the resize.
+The stated conversion rule for any image file (`explorer.core.conversion`): EXIF orientation
+applied; converted to RGB (transparent pixels become black, 16-bit and float images scaled to 8
+bits); the short side resized to 32 pixels (bilinear, antialiased); the centre 32x32 square
+cropped. A set made for another model prepares each image by that model's preprocessing instead
+(`explorer.core.preprocessing`): the same steps at its resize, crop and interpolation, and JPEGs
+are decoded reduced (Pillow's `draft`) where that keeps the short side at least the resize.
 """
 
 from __future__ import annotations
@@ -21,71 +21,22 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import PIL
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
+# The 32-pixel rule lives in explorer.core.conversion, which explorer.core.preprocessing uses too;
+# its names stay importable from here.
+from explorer.core.conversion import SIZE, convert_image
+from explorer.core.conversion import to_rgb as to_rgb
 from explorer.core.errors import DataError
 from explorer.core.paths import file_kind
 from explorer.core.pixel_cache import PixelCache
-from explorer.core.preprocessing import MAX_RESIZED_SIDE, Preprocessing
+from explorer.core.preprocessing import Preprocessing
 
-# The resized image before the crop is at most MAX_RESIZED_SIDE pixels on its long side: a 1,000,000 x 1
-# picture is cut to its centre square before resizing instead of being resized to 32,000,000 x 32.
-SIZE = 32
 # Bump when the rule or its code changes what a file decodes to: cached pixels of the old rule are then ignored.
 CONVERSION_VERSION = 1
 # A file modified this close to the set's opening is never cached: a second write within the same
 # timestamp tick (seconds on some file systems) would leave its name, size and time unchanged.
 RECENT_NS = 2_000_000_000
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """RGB, with transparency to black and 16-bit or float images scaled to 8 bits."""
-    if img.mode.startswith("I") or img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        top = float(arr.max()) if arr.size else 0.0
-        if img.mode.startswith("I;16") or (img.mode == "I" and top > 255):
-            scale = 255.0 / 65535.0
-        elif img.mode == "F" and top <= 1.0:
-            scale = 255.0
-        else:
-            scale = 1.0
-        img = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        img = Image.alpha_composite(black, rgba)
-    return img.convert("RGB")
-
-
-def _may_be_rotated(img: Image.Image) -> bool:
-    # Parsing EXIF costs more than decoding a 32x32 JPEG; files without an EXIF block need no look.
-    return "exif" in img.info or img.format not in ("JPEG", "PNG", "BMP", "PPM")
-
-
-def convert_image(img: Image.Image) -> np.ndarray:
-    """Apply the stated conversion rule; returns uint8 [32, 32, 3]."""
-    if img.mode == "RGB" and img.size == (SIZE, SIZE) and not _may_be_rotated(img):
-        return np.asarray(img, dtype=np.uint8).copy()  # CIFAR-sized already: the rule is the identity
-    img = ImageOps.exif_transpose(img) or img
-    img = to_rgb(img)
-    w, h = img.size
-    short = min(w, h)
-    new_w = max(SIZE, round(w * SIZE / short))
-    new_h = max(SIZE, round(h * SIZE / short))
-    if max(new_w, new_h) > MAX_RESIZED_SIDE:
-        # Extreme aspect ratio: resize only the source region the centre crop comes from.
-        scale_x, scale_y = w / new_w, h / new_h
-        left, top = (new_w - SIZE) // 2, (new_h - SIZE) // 2
-        box = (left * scale_x, top * scale_y, (left + SIZE) * scale_x, (top + SIZE) * scale_y)
-        return np.asarray(img.resize((SIZE, SIZE), Image.Resampling.BILINEAR, box=box), dtype=np.uint8).copy()
-    if (new_w, new_h) != (w, h):
-        img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    left = (new_w - SIZE) // 2
-    top = (new_h - SIZE) // 2
-    img = img.crop((left, top, left + SIZE, top + SIZE))
-    return np.asarray(img, dtype=np.uint8).copy()
 
 
 def read_image(path: str | os.PathLike[str], prepare: Preprocessing | None = None) -> np.ndarray:

@@ -4,7 +4,7 @@ For a torchvision or timm model that is its weights' transform: the shorter side
 `resize` (with the weights' interpolation, antialiased), then the centre `crop` x `crop` square,
 computed by torchvision's own `ImageClassification` preset with the normalisation left out. Images
 already at the model's input size pass through unchanged. The CIFAR-size models keep the
-explorer's 32-pixel rule (`explorer.core.images.convert_image`), which gives the same crop.
+explorer's 32-pixel rule (`explorer.core.conversion.convert_image`), which gives the same crop.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from explorer.core.conversion import MAX_RESIZED_SIDE, convert_image, to_rgb
+
 if TYPE_CHECKING:
     from torch import nn
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
-# Past this many pixels on the long side after resizing, only the centre region the crop reads is
-# resized (a 1,000,000 x 1 picture would otherwise become hundreds of millions of pixels).
-MAX_RESIZED_SIDE = 4 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,6 @@ class Preprocessing:
 
     def pixels(self, img: Image.Image) -> np.ndarray:
         """uint8 [crop, crop, 3]: the image oriented by its EXIF tag, in RGB, resized and cropped."""
-        from explorer.core.images import convert_image, to_rgb
-
         if self.is_cifar_rule:
             return convert_image(img)
         img = to_rgb(ImageOps.exif_transpose(img) or img)

@@ -17,12 +17,12 @@ from explorer.core.checkpoint import (
     BUNDLED_SNAPSHOTS,
     atomic_save,
     check_architecture,
-    load_model,
     load_snapshots,
     read_state_dict,
     save_model,
 )
 from explorer.core.errors import CheckpointError
+from explorer.core.loading import load_model
 from explorer.core.model import SeedNet
 
 

@@ -18,10 +18,10 @@ from PIL import Image
 from trust_helpers import BLUE, GREEN, one_error_line, png
 
 from explorer.cli import main
-from explorer.core.checkpoint import load_model
 from explorer.core.datasets import open_dataset, open_folder
 from explorer.core.errors import CheckpointError, DataError
 from explorer.core.images import read_image
+from explorer.core.loading import load_model
 from explorer.core.scan import CACHE_FORMAT, FIELDS, cache_key, cached_scan, load_top_k, scan_top_k
 
 pytestmark = pytest.mark.usefixtures("private_cache")

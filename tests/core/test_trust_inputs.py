@@ -31,10 +31,11 @@ from torch import nn
 from trust_helpers import BLUE, GREEN, one_error_line, png
 
 from explorer.cli import main, warn_unreadable
-from explorer.core.checkpoint import load_model, save_model
+from explorer.core.checkpoint import save_model
 from explorer.core.datasets import files_dataset, open_folder
 from explorer.core.errors import CheckpointError, DataError
 from explorer.core.images import read_image
+from explorer.core.loading import load_model
 from explorer.core.model import SeedNet
 
 pytestmark = pytest.mark.usefixtures("private_cache")
