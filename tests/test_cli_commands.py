@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from explorer.cli import main
-from explorer.core.checkpoint import load_model, load_snapshots
+from explorer.core.checkpoint import load_snapshots
+from explorer.core.loading import load_model
 
 
 @pytest.fixture

@@ -1,16 +1,19 @@
 """`cnn-explorer export KIND`: the window's figures, headless, as PNG, SVG or PDF.
 
-Builds the same FigureRequest the window builds and calls the same two functions
-(compute_figure, export_figure), so the same state gives the same file.
+Builds the same request the window builds (explorer.analyses) and makes the file the same two
+steps (request.compute, explorer.render.write), so the same state gives the same file.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from explorer.analyses.errors import AnalysisError
+from explorer.analyses.selection import parse_index, parse_indices
 from explorer.cli import (
     Parser,
     add_common,
@@ -26,9 +29,7 @@ from explorer.cli import (
 from explorer.commands import export_attribution, export_backprop, export_experiments, export_maximize
 from explorer.core.paths import check_output, show
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
-from explorer.export.errors import ExportError
-from explorer.export.selection import parse_index, parse_indices
-from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
+from explorer.render.files import DEFAULT_DPI, DPI_RANGE, WriteError, check_target
 
 KIND_HELP = {
     "maps": "all activation maps of one image",
@@ -82,27 +83,27 @@ def build_parser() -> Parser:
 
 def _choice(flag: str, value: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
-        raise ExportError(f"{flag} {show(value)}: unknown (use {', '.join(allowed)})")
+        raise AnalysisError(f"{flag} {show(value)}: unknown (use {', '.join(allowed)})")
     return value
 
 
 def _check_options(args: argparse.Namespace) -> None:
     """Everything checkable before the model and the images are loaded."""
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+        raise WriteError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
     check_output(args.out, model_inputs(args))
     if args.columns is not None and args.columns < 1:
-        raise ExportError(f"--columns {args.columns}: must be at least 1")
+        raise AnalysisError(f"--columns {args.columns}: must be at least 1")
     if args.kind in USES_PROJECTION:
         _choice("--method", args.method, METHODS)
         _choice("--unpool", args.unpool, UNPOOLS)
         if args.unpool == "fill" and args.method != "deconvnet":
-            raise ExportError(f"--unpool fill: belongs to the deconvnet; --method {args.method} follows the switches")
+            raise AnalysisError(f"--unpool fill: belongs to the deconvnet; --method {args.method} follows the switches")
     if getattr(args, "keep", None) is not None:
         _choice("--keep", args.keep, KEEPS)
     if args.kind == "topk" and args.k < 1:
-        raise ExportError(f"-k {args.k}: must be at least 1")
+        raise AnalysisError(f"-k {args.k}: must be at least 1")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -117,8 +118,10 @@ def main(argv: Sequence[str]) -> int:
         return export_attribution.run(args, load_from_args, open_from_args)
     _check_options(args)
 
+    from explorer.analyses.kinds import grid_request
+    from explorer.analyses.names import model_label
     from explorer.core.graph import layers
-    from explorer.export import FigureRequest, compute_figure, export_figure, model_label
+    from explorer.render import write
 
     model, _device = load_from_args(args)
     found = layers(model)
@@ -130,7 +133,7 @@ def main(argv: Sequence[str]) -> int:
     refuse_data_inputs(Path(args.out), args.data, ds)
     image = parse_index(args.image, len(ds), "--image") if args.kind in ("maps", "projections") else 0
     images = parse_indices(args.images, len(ds), "--images") if getattr(args, "images", None) else ()
-    request = FigureRequest(
+    request = grid_request(
         args.kind,
         args.layer,
         image=image,
@@ -143,10 +146,7 @@ def main(argv: Sequence[str]) -> int:
         k=getattr(args, "k", 9),
         columns=args.columns,
     )
-    from explorer.export.compute import check_size
-
-    check_size(ds, request, channels)  # before the scan: a figure too big to draw is refused before any work
-    top_k = None
+    request.check_size(ds, channels)  # before the scan: a figure too big to draw is refused before any work
     if args.kind == "topk":
         from explorer.core.datasets import cache_dir
         from explorer.core.scan import cached_scan
@@ -154,9 +154,9 @@ def main(argv: Sequence[str]) -> int:
         results, _cached = cached_scan(
             model, ds, [args.layer], args.k, cache_dir() / "scans", progress=progress_line("scanning")
         )
-        top_k = results[args.layer]
-    data = compute_figure(model, ds, request, model_name=model_label(model), top_k=top_k)
-    path = export_figure(data, args.out, dpi=args.dpi)
+        request = dataclasses.replace(request, top_k=results[args.layer])
+    data = request.compute(model, ds, model_name=model_label(model))
+    path = write(data, args.out, dpi=args.dpi)
     if ds.failures:
         first = next(iter(ds.failures.values()))
         sys.stderr.write(

@@ -1,7 +1,7 @@
 """`cnn-explorer export cam | sanity`: a class activation map over its image, and Adebayo et al.'s sanity cascade.
 
-Builds the request a view would build and calls the same two functions (compute_cam or
-compute_sanity, then export_attribution), so the same choices give the same bytes.
+Builds the request a view would build and makes the file the same two steps (request.compute,
+explorer.render.write), so the same choices give the same bytes.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from explorer.analyses.errors import AnalysisError
+from explorer.analyses.selection import parse_index, parse_indices
 from explorer.cli import check_layer_names, model_inputs, progress_line
 from explorer.core.class_activation import METHODS
 from explorer.core.paths import check_output
 from explorer.core.saliency import SALIENCY_METHODS
-from explorer.export.errors import ExportError
-from explorer.export.selection import parse_index, parse_indices
-from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
+from explorer.render.files import DEFAULT_DPI, DPI_RANGE, WriteError, check_target
 
 HELP = {
     "cam": "a class activation map (Grad-CAM and kin) of one layer, over its image",
@@ -47,7 +47,7 @@ def _methods(text: str) -> tuple[str, ...]:
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
     bad = [m for m in methods if m not in SALIENCY_METHODS]
     if bad or not methods:
-        raise ExportError(
+        raise AnalysisError(
             f"--methods {text}: unknown {bad[0] if bad else '(none)'} (use {', '.join(SALIENCY_METHODS)})"
         )
     return methods
@@ -55,21 +55,22 @@ def _methods(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+        raise WriteError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
     check_output(args.out, model_inputs(args))
     if args.kind == "cam" and args.method not in METHODS:
-        raise ExportError(f"--method {args.method}: unknown (use {', '.join(METHODS)})")
+        raise AnalysisError(f"--method {args.method}: unknown (use {', '.join(METHODS)})")
     methods = _methods(args.methods) if args.kind == "sanity" else ()
     depth = None
     if args.kind == "sanity" and args.depth is not None:
         depth = parse_index(args.depth, 1 << 30, "--depth")
         if depth < 1:
-            raise ExportError(f"--depth {args.depth}: randomize at least one layer")
+            raise AnalysisError(f"--depth {args.depth}: randomize at least one layer")
 
-    from explorer.export import model_label
-    from explorer.export.attribution_figures import CamRequest, SanityRequest, compute_cam, compute_sanity
-    from explorer.export.attribution_render import export_attribution
+    from explorer.analyses.cam import CamRequest
+    from explorer.analyses.names import model_label
+    from explorer.analyses.sanity import SanityRequest
+    from explorer.render import write
 
     model, _device = load_from_args(args)
     ds = open_from_args(args.data, args.split, args.download, model)
@@ -82,15 +83,16 @@ def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
             from explorer.core.model_meta import model_info
 
             target = parse_index(args.target, len(model_info(model).classes), "--target")
-        data = compute_cam(model, ds, CamRequest(layer, image, args.method, target), model_name=name)
-        summary = f"{data.method}, {data.layer}, class {data.target} ({data.target_name})"
+        cam = CamRequest(layer, image, args.method, target).compute(model, ds, model_name=name)
+        summary = f"{cam.method}, {cam.layer}, class {cam.target} ({cam.target_name})"
+        path = write(cam, args.out, dpi=args.dpi)
     else:
         images = parse_indices(args.image, len(ds), "--image")
         request = SanityRequest(images, args.seed, depth, methods)
-        data = compute_sanity(model, ds, request, model_name=name, progress=progress_line("randomizing"))
-        r = data.result
+        checked = request.compute(model, ds, model_name=name, progress=progress_line("randomizing"))
+        r = checked.result
         summary = ", ".join(f"{m} {r.spearman[m][0]:.2f}" for m in r.spearman)
         summary = f"{len(r.layers)} steps; rank correlation after {r.layers[0]}: {summary}"
-    path = export_attribution(data, args.out, dpi=args.dpi)
+        path = write(checked, args.out, dpi=args.dpi)
     sys.stdout.write(f"wrote {path}: {args.kind}, {summary}\n")
     return 0

@@ -1,7 +1,7 @@
 """`cnn-explorer export occlusion | evolution | invariance`: Zeiler & Fergus's other experiments as figures.
 
-Builds the request the window's views build and calls the same two functions (compute_*, then
-export_experiment), so the same state gives the same bytes.
+Builds the request the window's views build and makes the file the same two steps
+(request.compute, explorer.render.write), so the same state gives the same bytes.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import argparse
 import math
 import sys
 
+from explorer.analyses.errors import AnalysisError
+from explorer.analyses.evolution import SPREAD, spread
+from explorer.analyses.selection import parse_index, parse_indices
 from explorer.cli import model_inputs
 from explorer.core.invariance_curves import TRANSFORMS
 from explorer.core.paths import check_output
-from explorer.export.errors import ExportError
-from explorer.export.experiments import SPREAD, spread
-from explorer.export.selection import parse_index, parse_indices
-from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
+from explorer.render.files import DEFAULT_DPI, DPI_RANGE, WriteError, check_target
 
 HELP = {
     "occlusion": "a grey square slid over one image: p(class), a feature's map sum, the top class (Z&F Fig. 7)",
@@ -63,17 +63,19 @@ def _values(text: str | None) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise ExportError(f"--values {text}: use comma-separated numbers") from None
+        raise AnalysisError(f"--values {text}: use comma-separated numbers") from None
     bad = [v for v in values if not math.isfinite(v)]
     if bad:
-        raise ExportError(f"--values {text}: {bad[0]} is not a finite number")
+        raise AnalysisError(f"--values {text}: {bad[0]} is not a finite number")
     return values
 
 
 def build_request(args: argparse.Namespace, model, dataset):
     """The request the window would build for the same choices (names checked after the model is loaded)."""
+    from explorer.analyses.evolution import EvolutionRequest
+    from explorer.analyses.invariance import InvarianceRequest
+    from explorer.analyses.occlusion import OcclusionRequest
     from explorer.core.graph import model_graph
-    from explorer.export.experiments import EvolutionRequest, InvarianceRequest, OcclusionRequest
 
     graph = model_graph(model)
     layers = [args.layer] if args.kind != "invariance" else [s.strip() for s in args.layers.split(",") if s.strip()]
@@ -81,7 +83,7 @@ def build_request(args: argparse.Namespace, model, dataset):
         try:
             graph.layer(layer)
         except ValueError as exc:
-            raise ExportError(f"--layer{'s' if args.kind == 'invariance' else ''} {layer}: {exc}") from None
+            raise AnalysisError(f"--layer{'s' if args.kind == 'invariance' else ''} {layer}: {exc}") from None
     if args.kind == "occlusion":
         channels = graph.layer(args.layer).channels
         feature = parse_index(args.feature, channels, "--feature")
@@ -98,20 +100,19 @@ def build_request(args: argparse.Namespace, model, dataset):
 
 def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+        raise WriteError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
     check_output(args.out, model_inputs(args))
     if not 0.0 <= getattr(args, "fill", 0.5) <= 1.0:
-        raise ExportError(f"--fill {args.fill}: must be between 0 and 1")
+        raise AnalysisError(f"--fill {args.fill}: must be between 0 and 1")
 
-    from explorer.export import model_label
-    from explorer.export.experiments import compute_experiment
-    from explorer.export.experiments_render import export_experiment
+    from explorer.analyses.names import model_label
+    from explorer.render import write
 
     model, _device = load_from_args(args)
     ds = open_from_args(args.data, args.split, args.download, model)
     request = build_request(args, model, ds)
-    data = compute_experiment(model, ds, request, model_name=model_label(model))
-    path = export_experiment(data, args.out, dpi=args.dpi)
+    data = request.compute(model, ds, model_name=model_label(model))
+    path = write(data, args.out, dpi=args.dpi)
     sys.stdout.write(f"wrote {path}: {args.kind}, {data.title}\n")
     return 0

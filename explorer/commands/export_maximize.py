@@ -1,7 +1,7 @@
 """`cnn-explorer export maximize`: the synthesized images of a layer's features, as a figure.
 
-Builds the MaximizeRequest the window's Synthesized view builds and calls the same functions
-(compute_maximize, export_figure), so the same settings give the same bytes.
+Builds the MaximizeRequest the window's Synthesized view builds and makes the file the same two
+steps (request.compute, explorer.render.write), so the same settings give the same bytes.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import argparse
 import sys
 import time
 
+from explorer.analyses.errors import AnalysisError
+from explorer.analyses.selection import parse_indices
 from explorer.cli import model_inputs
 from explorer.core.paths import check_output
 from explorer.core.synthesis import MAX_STEPS, OBJECTIVES, PARAMS, MaximizeSettings
-from explorer.export.errors import ExportError
-from explorer.export.selection import parse_indices
-from explorer.export.write import DEFAULT_DPI, DPI_RANGE, check_target
+from explorer.render.files import DEFAULT_DPI, DPI_RANGE, WriteError, check_target
 
 HELP = "what each feature wants to see: inputs optimized to drive it hardest (activation maximization)"
 D = MaximizeSettings()
@@ -59,7 +59,7 @@ def settings_from_args(args: argparse.Namespace) -> MaximizeSettings:
             args.jitter,
         )
     except ValueError as exc:
-        raise ExportError(f"settings: {exc}") from None
+        raise AnalysisError(f"settings: {exc}") from None
 
 
 def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
@@ -74,24 +74,24 @@ def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
 
 
 def check_counts(args: argparse.Namespace) -> None:
-    """ExportError naming the flag and its bounds for any count out of COUNTS' range (None: not given)."""
+    """AnalysisError naming the flag and its bounds for any count out of COUNTS' range (None: not given)."""
     for flag, (name, low, high) in COUNTS.items():
         value = getattr(args, name, None)
         if value is not None and not low <= value <= high:
-            raise ExportError(f"{flag} {value}: must be between {low:,} and {high:,}")
+            raise AnalysisError(f"{flag} {value}: must be between {low:,} and {high:,}")
 
 
 def check_work(features: int, size: int, layer: str) -> None:
-    """ExportError, before any optimization, when the run would hold too many images or too many pixels."""
+    """AnalysisError, before any optimization, when the run would hold too many images or too many pixels."""
     if features > MAX_FEATURES:
-        raise ExportError(
+        raise AnalysisError(
             f"--features: {features:,} features of {layer}, more than the {MAX_FEATURES} one run optimizes; "
             "choose fewer, e.g. every STEP-th with A:B:STEP"
         )
     if size > MAX_INPUT_SIZE:
-        raise ExportError(f"the model's input size {size}: more than the {MAX_INPUT_SIZE} pixels maximize takes")
+        raise AnalysisError(f"the model's input size {size}: more than the {MAX_INPUT_SIZE} pixels maximize takes")
     if features * size * size > MAX_PIXELS:
-        raise ExportError(
+        raise AnalysisError(
             f"--features: {features:,} images of {size}x{size} pixels, more than the {MAX_PIXELS:,} pixels "
             f"one run optimizes; choose at most {MAX_PIXELS // (size * size):,} features"
         )
@@ -99,29 +99,30 @@ def check_work(features: int, size: int, layer: str) -> None:
 
 def run(args: argparse.Namespace, load_from_args) -> int:
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        raise ExportError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+        raise WriteError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     check_target(args.out, args.dpi)
     check_output(args.out, model_inputs(args))
     check_counts(args)
     settings = settings_from_args(args)
 
+    from explorer.analyses.maximize import MaximizeRequest
+    from explorer.analyses.names import model_label
     from explorer.cli import progress_line
     from explorer.core.graph import model_graph
     from explorer.core.model_meta import model_info
-    from explorer.export import export_figure, model_label
-    from explorer.export.maximize_figure import MaximizeRequest, compute_maximize
+    from explorer.render import write
 
     model, _device = load_from_args(args)
     try:
         channels = model_graph(model).layer(args.layer).channels
     except ValueError as exc:
-        raise ExportError(f"--layer {args.layer}: {exc}") from None
+        raise AnalysisError(f"--layer {args.layer}: {exc}") from None
     features = parse_indices(args.features, channels, "--features") if args.features else None
     check_work(channels if features is None else len(features), model_info(model).input_size, args.layer)
     request = MaximizeRequest(args.layer, features, settings, args.columns)
     t0 = time.perf_counter()
-    data = compute_maximize(model, request, model_name=model_label(model), progress=progress_line("optimizing"))
+    data = request.compute(model, None, model_name=model_label(model), progress=progress_line("optimizing"))
     seconds = time.perf_counter() - t0
-    path = export_figure(data, args.out, dpi=args.dpi)
+    path = write(data, args.out, dpi=args.dpi)
     sys.stdout.write(f"wrote {path}: maximize, {args.layer}, {len(data.labels)} features in {seconds:.1f} s\n")
     return 0

@@ -299,16 +299,14 @@ def test_names_match_loosely_and_unnamed_models_take_folder_names(tmp_path):
 
 
 def test_occlusion_figure_targets_the_true_class_by_name(tmp_path):
+    from explorer.analyses.occlusion import OcclusionRequest
     from explorer.core.datasets import open_dataset
-    from explorer.export.experiments import OcclusionRequest, compute_occlusion
 
     png(tmp_path / "d" / "ship" / "a.png", size=(32, 32))
     png(tmp_path / "d" / "airplane" / "b.png", size=(32, 32))
     ds = open_dataset(str(tmp_path / "d"))
     model = load_model()
-    fig = compute_occlusion(
-        model, ds, OcclusionRequest(image=1, layer="conv2", feature=0, size=16, stride=16), model_name="m"
-    )
+    fig = OcclusionRequest(image=1, layer="conv2", feature=0, size=16, stride=16).compute(model, ds, model_name="m")
     assert fig.target == 8  # ship in CIFAR-10's order, not the folder's index 1
 
 
