@@ -93,21 +93,24 @@ def _wait(app, condition, timeout_s: float = 120.0) -> None:
 
 
 def _shows(window, layer: str, feature: int) -> bool:
-    r = window.shown
-    return r is not None and r.layer == layer and r.feature == feature and r.request_id == window.shown_id
+    r = window.state.shown
+    return r is not None and r.layer == layer and r.feature == feature
 
 
 def _scrub_once(app, window, i: int, names: list[tuple[str, int]]) -> float:
     """One feature change (alternating the first two layers); ms until the projection view painted it."""
     layer, channels = names[i % len(names)]
     if window.state.layer != layer:
-        window.layer_select.layer.setCurrentIndex(window.layer_select.layer.findData(layer))
-        _wait(app, lambda: window.shown is not None and window.shown.layer == layer)
+        choices = window.views["layer_and_feature"].pane
+        choices.layer.setCurrentIndex(choices.layer.findData(layer))
+        _wait(app, lambda: window.state.shown is not None and window.state.shown.layer == layer)
     feature = (window.state.feature + 1 + i % 7) % channels
     t0 = time.perf_counter()
-    window.layer_select.feature.setValue(feature)
+    window.views["layer_and_feature"].pane.feature.setValue(feature)
     _wait(app, lambda: _shows(window, layer, feature))
-    window.projection.views[0].repaint()  # paint now, synchronously: the picture is on screen when this returns
+    window.views["projection"].pane.views[
+        0
+    ].repaint()  # paint now, synchronously: the picture is on screen when this returns
     return (time.perf_counter() - t0) * 1000
 
 
@@ -148,7 +151,7 @@ def scrub(data: str, split: str, model_args: dict, device: str, changes: int) ->
     alone, then while the window's top-k scan of the open images runs (changes counted only while
     it runs; a scan that ends is started again, never answered from the cache)."""
     app, window, model = _app_and_window(data, split, model_args, device)
-    _wait(app, lambda: window.shown is not None)
+    _wait(app, lambda: window.state.shown is not None)
     names = _scrub_layers(model)
     out = _percentiles([_scrub_once(app, window, i, names) for i in range(changes)], "scrub")
     during: list[float] = []
@@ -179,8 +182,8 @@ def startup(data: str, split: str, model_args: dict, device: str) -> dict[str, f
     """Moments (time.time()) from this process's start to the window painted and to the first projection
     shown; the parent measures each from the moment it spawned this process."""
     app, window, _model = _app_and_window(data, split, model_args, device)
-    _wait(app, lambda: window.shown is not None)
-    window.projection.views[0].repaint()
+    _wait(app, lambda: window.state.shown is not None)
+    window.views["projection"].pane.views[0].repaint()
     STAMPS["first_projection"] = time.time()
     _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
     return {"process_started": T_PROCESS, **STAMPS}
@@ -189,16 +192,16 @@ def startup(data: str, split: str, model_args: dict, device: str) -> dict[str, f
 def browse(data: str, split: str, model_args: dict, device: str) -> dict[str, float]:
     """Peak resident memory with a split open, scrolled through end to end and all predictions in."""
     app, window, _model = _app_and_window(data, split, model_args, device)
-    _wait(app, lambda: window.images is not None and window.shown is not None, 600)
-    n = len(window.images)
-    view = window.browser.list
+    _wait(app, lambda: window.state.images is not None and window.state.shown is not None, 600)
+    n = len(window.state.images)
+    view = window.views["images"].pane.list
     model = view.model()
     for frac in range(0, 101, 2):
         row = min(model.rowCount() - 1, frac * model.rowCount() // 100)
         view.scrollTo(model.index(row, 0))
         app.processEvents()
         view.viewport().repaint()
-    _wait(app, lambda: int((window.browser.model.predicted >= 0).sum()) >= n, 1800)
+    _wait(app, lambda: int((window.views["images"].pane.model.predicted >= 0).sum()) >= n, 1800)
     _KEEP.append(window)  # never closed: the process ends with os._exit once the figure is printed
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"peak_rss_mb": round(peak_kb / 1024, 1), "browsed_images": n}

@@ -52,6 +52,7 @@ class Layer:
     hi: int
     pooled: bool = False  # a max-pool lies between the input and the layer (so switches and fill differ)
     activation: str = "ReLU"
+    fill: bool = True  # every max-pool below it is non-overlapping, so the deconvnet may unpool by fill
 
     @property
     def field(self) -> int:
@@ -195,9 +196,10 @@ class ModelGraph:
             selected = node if (rows, cols) == (2, 3) else self._channels_first(node, (0, channel, rows, cols))
             q = self.qualname[node]
             jump, lo, hi = fields[node]
-            pooled = any(n in self.pools for n in _ancestors([node]))
+            below = [n for n in _ancestors([node]) if n in self.pools]
+            fill = all(self.pools[n].non_overlapping for n in below)
             c, h, w = shape[channel], shape[rows], shape[cols]
-            out.append(Layer(self.aliases.get(q, q), q, c, (h, w), jump, lo, hi, pooled, kind))
+            out.append(Layer(self.aliases.get(q, q), q, c, (h, w), jump, lo, hi, bool(below), kind, fill))
             self.by_name[q] = selected
         if any(n not in self._ops for n in self.gm.graph.nodes):
             self._compile()

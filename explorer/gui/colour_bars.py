@@ -1,4 +1,4 @@
-"""The colour maps the window's colour bars show: the same scales explorer.export.normalise applies."""
+"""The colour maps the window's colour bars show: the same scales explorer.analyses.colours applies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import cache
 import numpy as np
 import pyqtgraph as pg
 
-from explorer.export.normalise import maps_rgb8
+from explorer.analyses.colours import maps_rgb8
 
 ACTIVATION_LABEL = "activation (post-ReLU)"
 PROJECTION_LABEL = "projection"

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import html
 import platform
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 import pyqtgraph as pg
 from PySide6.QtGui import QCursor, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from explorer.gui.actions import shortcut_rows
+from explorer.gui.actions import ActionInfo, shortcut_rows
 
 TITLE = "CNN Feature Explorer"
 
 
-def shortcuts_html() -> str:
+def shortcuts_html(infos: Sequence[ActionInfo]) -> str:
     rows = "".join(
         f"<tr><td><b>{html.escape(keys)}</b></td><td>&nbsp;&nbsp;{html.escape(what)}</td></tr>"
-        for keys, what in shortcut_rows()
+        for keys, what in shortcut_rows(infos)
     )
     return f"<table>{rows}</table><p>Arrow and page keys stay with a focused spin box or text field.</p>"
 
 
-def show_shortcuts(parent: QWidget) -> None:
-    QMessageBox.information(parent, f"{TITLE}: keyboard shortcuts", shortcuts_html())
+def show_shortcuts(parent: QWidget, infos: Sequence[ActionInfo]) -> None:
+    QMessageBox.information(parent, f"{TITLE}: keyboard shortcuts", shortcuts_html(infos))
 
 
 def _version(package: str) -> str:

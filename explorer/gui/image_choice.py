@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from PySide6.QtWidgets import QInputDialog, QWidget
 
-from explorer.export.errors import ExportError
-from explorer.export.selection import parse_indices
+from explorer.analyses.selection import parse_indices
+from explorer.core.errors import ExplorerError
 
 MOST = 400  # images in one figure: more makes a page no one can read
 PAGE, FILTER, RANGE = "the page shown", "every image the browser's filter shows", "a range of images…"
@@ -16,7 +16,7 @@ PAGE, FILTER, RANGE = "the page shown", "every image the browser's filter shows"
 def chosen_images(
     choice: str, page: Sequence[int], filtered: Sequence[int], total: int, text: str = ""
 ) -> tuple[int, ...]:
-    """The images of `choice`; raises ExportError (one line) for a bad range or too many images."""
+    """The images of `choice`; raises ExplorerError (one line) for a bad range or too many images."""
     if choice == PAGE:
         images = tuple(page)
     elif choice == FILTER:
@@ -24,16 +24,16 @@ def chosen_images(
     else:
         images = parse_indices(text, total, "images")
     if not images:
-        raise ExportError("no images chosen")
+        raise ExplorerError("no images chosen")
     if len(images) > MOST:
-        raise ExportError(
+        raise ExplorerError(
             f"{len(images):,} images chosen; a figure holds at most {MOST} (use a step, e.g. 0:{total}:{-(-total // MOST)})"
         )
     return images
 
 
 def ask_images(parent: QWidget, page: Sequence[int], filtered: Sequence[int], total: int) -> tuple[int, ...] | None:
-    """Ask which images to export; None when cancelled. Raises ExportError for a bad answer."""
+    """Ask which images to export; None when cancelled. Raises ExplorerError for a bad answer."""
     items = [f"{PAGE} ({len(page)})", f"{FILTER} ({len(filtered):,})", RANGE]
     item, ok = QInputDialog.getItem(parent, "Feature across images", "Export which images?", items, 0, False)
     if not ok:

@@ -1,15 +1,15 @@
 """Pure numpy helpers that turn model outputs into the pictures the window shows (float RGB in [0, 1]).
 
-The scaling rules themselves live once, in explorer.export.normalise (projections, activation maps)
-and explorer.export.topk (receptive-field crops): the window shows the tiles the figures hold.
+The scaling rules themselves live once, in explorer.analyses.colours (projections, activation maps)
+and explorer.analyses.topk (receptive-field crops): the window shows the tiles the figures hold.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from explorer.export.normalise import MAPS_RULE, PROJECTION_RULE, maps_rgb8, maps_scale, normalise_projection
-from explorer.export.topk import crop_field
+from explorer.analyses.colours import MAPS_RULE, PROJECTION_RULE, maps_rgb8, maps_scale, normalise_projection
+from explorer.analyses.topk import crop_field
 
 PROJECTION_TEXT = f"Projections: {PROJECTION_RULE}."
 ACTIVATION_TEXT = f"{MAPS_RULE[0].upper()}{MAPS_RULE[1:]}."
@@ -95,3 +95,36 @@ def pair_mosaic(images: np.ndarray, projections: np.ndarray, cols: int = 4, pad:
         return mosaic(np.zeros((0, 1, 1, 3), np.float32), cols, pad)
     pairs = np.concatenate([image_to_rgb(images), np.moveaxis(normalise_projection(projections), -3, -1)], axis=2)
     return mosaic(pairs, cols, pad, fill=1.0)
+
+
+PAD = 3  # pixels between the cells of a grid (pairs or features); one between a patch and its projection
+HIGHLIGHT = (1.0, 0.55, 0.0)  # the frame round the selected cell
+
+
+def enlarge(tiles: np.ndarray, factor: int) -> np.ndarray:
+    """[..., h, w, 3] -> [..., h*factor, w*factor, 3] by repeating pixels."""
+    return np.repeat(np.repeat(tiles, factor, axis=-3), factor, axis=-2)
+
+
+def best_cols(count: int, cell: tuple[int, int], area: tuple[float, float], fallback: int) -> int:
+    """The number of columns that shows `count` cells of `cell` (h, w) largest in `area` (h, w) of a framed_grid."""
+    h, w = cell
+    area_h, area_w = area
+    if count < 1 or area_h < 10 or area_w < 10:  # no size yet (a hidden tab)
+        return max(1, min(fallback, count))
+    scales = [
+        min(area_w / (c * (w + PAD) + PAD), area_h / (-(-count // c) * (h + PAD) + PAD)) for c in range(1, count + 1)
+    ]
+    return 1 + int(np.argmax(scales))
+
+
+def framed_grid(cells: np.ndarray, cols: int, selected: int | None = None) -> np.ndarray:
+    """Cells in a white grid with a PAD margin all round; the selected cell framed in HIGHLIGHT."""
+    picture = np.pad(mosaic(cells, cols, PAD, fill=1.0), ((PAD, PAD), (PAD, PAD), (0, 0)), constant_values=1.0)
+    if selected is not None and 0 <= selected < len(cells):
+        h, w = cells.shape[1:3]
+        r, c = divmod(selected, max(1, min(cols, len(cells))))
+        y, x = r * (h + PAD), c * (w + PAD)  # the frame's top-left: the cell's, less the margin
+        picture[y : y + h + 2 * PAD, x : x + w + 2 * PAD] = HIGHLIGHT
+        picture[y + PAD : y + PAD + h, x + PAD : x + PAD + w] = cells[selected]
+    return picture

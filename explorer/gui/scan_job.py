@@ -28,9 +28,9 @@ from explorer.core.datasets import cache_dir
 from explorer.core.errors import ExplorerError
 from explorer.core.graph import layers
 from explorer.core.images import ImageSet
+from explorer.core.receptive import field_size
 from explorer.core.scan import ScanCancelled, TopK, cached_scan
 from explorer.core.scan_file import ScanFileError, open_for
-from explorer.export.topk import field_size
 from explorer.gui.imaging import field_tiles
 from explorer.gui.messages import Failure, next_request_id
 
@@ -66,6 +66,14 @@ class ScanFinished:
 
 
 @dataclass(frozen=True)
+class ScanNotice:
+    """Something a running scan says on the way (e.g. a batch halved for lack of GPU memory)."""
+
+    request_id: int
+    message: str
+
+
+@dataclass(frozen=True)
 class ScanStopped:
     """The scan was cancelled (or, for `cached_only`, no earlier scan was found); nothing was cached."""
 
@@ -77,7 +85,7 @@ def overview_patches(images: ImageSet, top: TopK, side: int, n: int = OVERVIEW_T
     """float32 [C, n, side, side, 3]: the image patches of each feature's n best images."""
     n = min(n, top.indices.shape[1])
     indices = top.indices[:, :n].reshape(-1)
-    pixels = images.images(indices) if len(indices) else np.zeros((0, 32, 32, 3), np.uint8)
+    pixels = images.images(indices) if len(indices) else np.zeros((0, images.size, images.size, 3), np.uint8)
     boxes = top.boxes[:, :n].reshape(-1, 4)
     return field_tiles(pixels, boxes, side).reshape(top.indices.shape[0], n, side, side, 3)
 

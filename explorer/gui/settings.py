@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -16,6 +16,7 @@ from explorer.core.datasets import SPLITS
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
 from explorer.gui.identity import APPLICATION, ORGANIZATION
 from explorer.gui.messages import COMPARES, ProjectionOptions
+from explorer.gui.state import Choices
 
 
 def open_settings() -> QSettings:
@@ -24,18 +25,6 @@ def open_settings() -> QSettings:
     if path:
         return QSettings(path, QSettings.Format.IniFormat)
     return QSettings(os.environ.get("CNN_EXPLORER_ORG", ORGANIZATION), APPLICATION)
-
-
-@dataclass(frozen=True)
-class ExplorerState:
-    """The choices a person makes in the window."""
-
-    source: str = "cifar10"
-    split: str = "test"
-    layer: str = "conv1"
-    feature: int = 0
-    image: int = 0
-    options: ProjectionOptions = field(default_factory=ProjectionOptions)
 
 
 def _text(settings: QSettings, key: str, default: str) -> str:
@@ -56,13 +45,13 @@ def _int(settings: QSettings, key: str, default: int, low: int, high: int) -> in
     return value if low <= value <= high else default
 
 
-def read_state(settings: QSettings, channels: Mapping[str, int] | None = None) -> ExplorerState:
+def read_choices(settings: QSettings, channels: Mapping[str, int] | None = None) -> Choices:
     """The remembered state; any missing, corrupt or unknown value is replaced by its default.
 
     `channels` is the open model's layers (name: features); a layer it does not have gives its first
     layer. Without it, any layer name is kept and the window fits it to the model it opens.
     """
-    d = ExplorerState()
+    d = Choices()
     if channels:
         d = replace(d, layer=next(iter(channels)))
         layer = _choice(settings, "view/layer", tuple(channels), d.layer)
@@ -75,7 +64,7 @@ def read_state(settings: QSettings, channels: Mapping[str, int] | None = None) -
         _choice(settings, "projection/keep", KEEPS, d.options.keep),
         _choice(settings, "projection/compare", COMPARES, d.options.compare),
     )  # kept as chosen: fill under guided waits for a switch back to deconvnet
-    return ExplorerState(
+    return Choices(
         source=_text(settings, "data/source", d.source),
         split=_choice(settings, "data/split", SPLITS, d.split),
         layer=layer,
@@ -85,7 +74,7 @@ def read_state(settings: QSettings, channels: Mapping[str, int] | None = None) -
     )
 
 
-def write_state(settings: QSettings, state: ExplorerState) -> None:
+def write_choices(settings: QSettings, state: Choices) -> None:
     values = {
         "data/source": state.source,
         "data/split": state.split,

@@ -2,42 +2,40 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
-from explorer.gui.settings import read_bytes
-
 Area = Qt.DockWidgetArea
-# Dock titles and areas, in the order of MainWindow.docks.
-DOCKS = (
-    ("Images", Area.LeftDockWidgetArea),
-    ("Layer and feature", Area.RightDockWidgetArea),
-    ("Prediction", Area.RightDockWidgetArea),
-    ("Projection", Area.BottomDockWidgetArea),
-    ("Feature across images", Area.BottomDockWidgetArea),
-    ("Top images", Area.BottomDockWidgetArea),
-    ("Input image", Area.BottomDockWidgetArea),
-)
+AREAS = {"left": Area.LeftDockWidgetArea, "right": Area.RightDockWidgetArea, "bottom": Area.BottomDockWidgetArea}
 WIDE = 1360  # pixels: the window width from which Input image gets a column of its own (see default_layout)
+# The default arrangement names the docks it places (by the view's name); a view without a place here is docked in
+# its area, or tabbed beside Projection when it opens.
+IMAGES, CHOICES, PREDICTION, PROJECTION = "images", "layer_and_feature", "prediction", "projection"
+ACROSS, TOP, INPUT = "feature_across_images", "top_images", "input_image"
 
 
-def build_layout(window: QMainWindow, central: list[QWidget], panes: list[QWidget]) -> list[QDockWidget]:
-    """Stack `central` (the last one stretching) in the middle and dock `panes` as DOCKS says; the docks."""
+def central_widget(window: QMainWindow, central: list[tuple[QWidget, bool]]) -> None:
+    """Stack `central` (widget, stretches) in the middle of the window."""
     middle = QWidget()
     box = QVBoxLayout(middle)
     box.setContentsMargins(0, 0, 0, 0)
-    for i, widget in enumerate(central):
-        box.addWidget(widget, 1 if i == len(central) - 1 else 0)
+    for widget, stretch in central:
+        box.addWidget(widget, 1 if stretch else 0)
     window.setCentralWidget(middle)
     window.setCorner(Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
     window.setCorner(Qt.Corner.BottomRightCorner, Area.BottomDockWidgetArea)
-    docks = [_dock(window, title, pane, area) for (title, area), pane in zip(DOCKS, panes, strict=True)]
-    window.splitDockWidget(docks[3], docks[4], Qt.Orientation.Horizontal)
-    window.splitDockWidget(docks[3], docks[6], Qt.Orientation.Horizontal)  # between Projection and the tabs
-    window.tabifyDockWidget(docks[4], docks[5])
-    docks[4].raise_()
-    return docks
+
+
+def arrange(window: QMainWindow, docks: dict[str, QDockWidget]) -> None:
+    """The docks' places: Projection, Input image and the tabs of Feature across images and Top images side by side."""
+    if PROJECTION in docks and ACROSS in docks:
+        window.splitDockWidget(docks[PROJECTION], docks[ACROSS], Qt.Orientation.Horizontal)
+    if PROJECTION in docks and INPUT in docks:
+        window.splitDockWidget(docks[PROJECTION], docks[INPUT], Qt.Orientation.Horizontal)
+    if ACROSS in docks and TOP in docks:
+        window.tabifyDockWidget(docks[ACROSS], docks[TOP])
+        docks[ACROSS].raise_()
 
 
 class FitScrollArea(QScrollArea):
@@ -77,24 +75,17 @@ def scrolling(pane: QWidget) -> QScrollArea:
     return FitScrollArea(pane)
 
 
-def analyse_dock(window: QMainWindow, title: str, name: str, pane: QWidget) -> QDockWidget:
-    """A hidden dock for an Analyse view (opened from its menu, tabbed beside Projection); `name` keys it in
-    the saved window state."""
-    dock = _dock(window, title, pane, Area.BottomDockWidgetArea, name)
-    dock.hide()
-    return dock
-
-
-def _dock(window: QMainWindow, title: str, pane: QWidget, area: Qt.DockWidgetArea, name: str = "") -> QDockWidget:
+def make_dock(window: QMainWindow, name: str, title: str, pane: QWidget, area: str) -> QDockWidget:
+    """`pane` in a dock (scrolling when squeezed) in `area`; `name` keys it in the saved window state."""
     dock = QDockWidget(title, window)
-    dock.setObjectName(name or title.lower().replace(" ", "_"))
+    dock.setObjectName(name)
     dock.setWidget(scrolling(pane))
     dock.setFeatures(
         QDockWidget.DockWidgetFeature.DockWidgetMovable
         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
         | QDockWidget.DockWidgetFeature.DockWidgetClosable
     )
-    window.addDockWidget(area, dock)
+    window.addDockWidget(AREAS[area], dock)
     return dock
 
 
@@ -104,62 +95,34 @@ def default_window_size(window: QMainWindow) -> None:
     window.setGeometry(screen)
 
 
-def default_layout(window: QMainWindow, docks: list[QDockWidget]) -> None:
+def default_layout(window: QMainWindow, docks: dict[str, QDockWidget]) -> None:
     """Fit the docks to the window's present width, then size them (first start, and View > Reset layout).
 
     From WIDE pixels up, Input image has a column of its own between Projection and the tabs; below that a
     third column would squeeze all three, so it is a tab beside Feature across images and Top images.
     """
-    if window.width() < WIDE:
-        window.tabifyDockWidget(docks[4], docks[6])
-        docks[4].raise_()
+    if window.width() < WIDE and ACROSS in docks and INPUT in docks:
+        window.tabifyDockWidget(docks[ACROSS], docks[INPUT])
+        docks[ACROSS].raise_()
     default_sizes(window, docks)
 
 
-def default_sizes(window: QMainWindow, docks: list[QDockWidget]) -> None:
+def default_sizes(window: QMainWindow, docks: dict[str, QDockWidget]) -> None:
     """Share the window's present size among the docks: images left, choices right, the views below."""
     w, h = window.width(), window.height()
-    window.resizeDocks(docks[:1], [max(230, min(330, w * 26 // 100))], Qt.Orientation.Horizontal)
-    window.resizeDocks(docks[1:2], [max(230, min(300, w * 22 // 100))], Qt.Orientation.Horizontal)
-    window.resizeDocks(docks[1:3], [h * 20 // 100, h * 45 // 100], Qt.Orientation.Vertical)
-    window.resizeDocks(docks[3:4], [max(250, h * 40 // 100)], Qt.Orientation.Vertical)
-    bottom = w - docks[0].width()
-    if window.tabifiedDockWidgets(docks[6]):
-        window.resizeDocks(docks[3:5], [bottom * 48 // 100, bottom * 52 // 100], Qt.Orientation.Horizontal)
+    if not all(name in docks for name in (IMAGES, CHOICES, PREDICTION, PROJECTION, ACROSS, INPUT)):
+        return  # a window without the standard views keeps Qt's sizes
+    window.resizeDocks([docks[IMAGES]], [max(230, min(330, w * 26 // 100))], Qt.Orientation.Horizontal)
+    window.resizeDocks([docks[CHOICES]], [max(230, min(300, w * 22 // 100))], Qt.Orientation.Horizontal)
+    window.resizeDocks([docks[CHOICES], docks[PREDICTION]], [h * 20 // 100, h * 45 // 100], Qt.Orientation.Vertical)
+    window.resizeDocks([docks[PROJECTION]], [max(250, h * 40 // 100)], Qt.Orientation.Vertical)
+    bottom = w - docks[IMAGES].width()
+    if window.tabifiedDockWidgets(docks[INPUT]):
+        window.resizeDocks(
+            [docks[PROJECTION], docks[ACROSS]], [bottom * 48 // 100, bottom * 52 // 100], Qt.Orientation.Horizontal
+        )
         return
     projection = bottom * 36 // 100
     input_image = (bottom - projection) * 40 // 100
     shares = [projection, input_image, bottom - projection - input_image]  # Projection, Input image, the tabs
-    window.resizeDocks([docks[3], docks[6], docks[4]], shares, Qt.Orientation.Horizontal)
-
-
-class WindowLayoutMixin:
-    """The main window's docks: built, restored from the settings, and reset; mixed into MainWindow."""
-
-    def _build_layout(self) -> None:
-        panes = [
-            self.browser, self.layer_select, self.prediction, self.projection, self.across, self.top_images,
-            self.input_image,
-        ]  # fmt: skip
-        self.docks = build_layout(
-            self, [self.device_notice, self.notice, self.unreadable_notice, self.activations], panes
-        )
-        self._default_state = self.saveState()
-
-    def _restore_layout(self) -> None:
-        geometry = read_bytes(self.settings, "window/geometry")
-        state = read_bytes(self.settings, "window/state")
-        if geometry is None or not self.restoreGeometry(geometry):
-            default_window_size(self)
-        if state is None or not self.restoreState(state):
-            QTimer.singleShot(0, self, lambda: default_layout(self, self.docks))  # once the window has its size
-
-    def _on_reset_layout_triggered(self) -> None:
-        """Every dock back in its place, shown and docked, sized to the window as it is now."""
-        for dock in self.docks:
-            dock.setFloating(False)
-        self.restoreState(self._default_state)
-        for dock in self.docks:
-            dock.show()
-        self.docks[4].raise_()
-        default_layout(self, self.docks)
+    window.resizeDocks([docks[PROJECTION], docks[INPUT], docks[ACROSS]], shares, Qt.Orientation.Horizontal)

@@ -85,7 +85,7 @@ def images() -> ImageSet:
 
 
 def all_predicted(window: MainWindow) -> bool:
-    return bool((window.browser.model.predicted != -1).all()) and window.controller.running is None
+    return bool((window.views["images"].pane.model.predicted != -1).all()) and window.controller.running is None
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def make_window(qtbot, model, settings, threads_stopped):
     def make(device: torch.device | None = None, **kwargs: object) -> MainWindow:
         kwargs.setdefault("model_name", "test model")
         device = device or torch.device("cpu")
-        w = MainWindow(model, device, kwargs.pop("settings", settings), **kwargs)  # type: ignore[arg-type]
+        w = MainWindow(kwargs.pop("model", model), device, kwargs.pop("settings", settings), **kwargs)  # type: ignore[arg-type]
         made.append(w)
         w.show()
         qtbot.waitExposed(w)
@@ -112,7 +112,9 @@ def make_window(qtbot, model, settings, threads_stopped):
 def window(make_window, images, qtbot) -> MainWindow:
     """The window on the random image set, its first view and page shown and every image predicted."""
     w = make_window(images=images)
-    qtbot.waitUntil(lambda: w.shown is not None and w.shown_page is not None and all_predicted(w))
+    qtbot.waitUntil(
+        lambda: w.state.shown is not None and w.views["feature_across_images"].shown is not None and all_predicted(w)
+    )
     return w
 
 

@@ -12,12 +12,12 @@ from explorer.cli import main as cli_main
 from explorer.core.backprop import explain_delta
 from explorer.core.checkpoint import save_model
 from explorer.gui import dialogs
-from explorer.gui.backprop_wiring import BackpropWiring
-from explorer.gui.messages import BackpropViewRequest, ExportDone
+from explorer.gui.messages import AnalysisRequest, ExportDone
+from explorer.gui.views.backprop import BackpropView
 
 
-def open_view(window, qtbot) -> BackpropWiring:
-    wiring = window.backprop_wiring
+def open_view(window, qtbot) -> BackpropView:
+    wiring = window.views["backpropagation"]
     assert not wiring.dock.isVisible()
     window.menu_actions["open_backprop"].trigger()
     qtbot.waitUntil(lambda: wiring.shown is not None)
@@ -25,7 +25,7 @@ def open_view(window, qtbot) -> BackpropWiring:
     return wiring
 
 
-def shown_element(wiring: BackpropWiring) -> tuple:
+def shown_element(wiring: BackpropView) -> tuple:
     e = wiring.shown.figure.explanation if wiring.shown is not None else None
     return (wiring.shown.figure.index, e.layer, e.channel, e.row, e.col) if e is not None else ()
 
@@ -59,7 +59,7 @@ def test_keys_scrub_the_output_channel_without_the_worker(window, qtbot, monkeyp
     wiring = open_view(window, qtbot)
     pane = wiring.pane
     sent: list = []
-    monkeypatch.setattr(window.controller, "submit", sent.append)
+    monkeypatch.setattr(window.controller, "submit", lambda job, owner: sent.append(job))
     start = pane.out_channel.value()
     step = 1 if start < 63 else -1
     pane.views[2].setFocus()
@@ -68,7 +68,7 @@ def test_keys_scrub_the_output_channel_without_the_worker(window, qtbot, monkeyp
     assert pane.out_channel.value() == start + step
     assert pane.figure.out_channel == start + step
     assert pane.table_titles[0].text() == f"kernel k[{start + step}, 0]"
-    assert not [r for r in sent if isinstance(r, BackpropViewRequest)]
+    assert not [r for r in sent if isinstance(r, AnalysisRequest)]
 
 
 def test_a_new_layer_keeps_the_element_inside_its_input(window, qtbot):
@@ -90,7 +90,7 @@ def test_a_new_layer_keeps_the_element_inside_its_input(window, qtbot):
 
 def test_the_view_follows_the_windows_image(window, qtbot):
     wiring = open_view(window, qtbot)
-    window.set_image(7)
+    window.state.select(image=7)
     qtbot.waitUntil(lambda: shown_element(wiring)[:1] == (7,))
     assert wiring.pane.views[0].title_text().startswith("#7")
 
@@ -115,9 +115,13 @@ def test_export_writes_what_the_command_line_writes(make_window, model, data_dir
     checkpoint = tmp_path / "seednet.pt"
     save_model(model, checkpoint)
     w = make_window(checkpoint=str(checkpoint), source="probes")
-    w.open_source(str(data_dir), "test")
-    qtbot.waitUntil(lambda: w.images is not None and len(w.images) == 6 and w.shown is not None and all_predicted(w))
-    w.set_image(4)
+    w.sources.open_source(str(data_dir), "test")
+    qtbot.waitUntil(
+        lambda: (
+            w.state.images is not None and len(w.state.images) == 6 and w.state.shown is not None and all_predicted(w)
+        )
+    )
+    w.state.select(image=4)
     wiring = open_view(w, qtbot)
     qtbot.waitUntil(lambda: shown_element(wiring)[:1] == (4,))
     wiring.pane.views[1].clicked.emit(0.2, 5.5)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QListView
 from explorer.core.datasets import files_dataset
 from explorer.core.model import CLASSES
 from explorer.core.projection import predict
-from explorer.gui.panes.thumbnails import ThumbnailFilter, ThumbnailModel
+from explorer.gui.views.browser.thumbnails import ThumbnailFilter, ThumbnailModel
 
 
 def _choose(box, value) -> None:
@@ -18,8 +18,8 @@ def _choose(box, value) -> None:
 
 def test_filters_by_true_class_predicted_class_and_outcome(window, model, images):
     predicted = predict(model, images.tensor(slice(None))).argmax(1).numpy()
-    np.testing.assert_array_equal(window.browser.model.predicted, predicted)
-    b = window.browser
+    np.testing.assert_array_equal(window.views["images"].pane.model.predicted, predicted)
+    b = window.views["images"].pane
     label = int(images.labels[3])
     _choose(b.true_class, label)
     np.testing.assert_array_equal(b.model.rows, np.flatnonzero(images.labels == label))
@@ -37,21 +37,26 @@ def test_filters_by_true_class_predicted_class_and_outcome(window, model, images
 
 def test_next_image_follows_the_filter(window, images, qtbot):
     label = int(images.labels[0])
-    _choose(window.browser.true_class, label)
+    _choose(window.views["images"].pane.true_class, label)
     rows = np.flatnonzero(images.labels == label)
-    window._step_image(1)
-    qtbot.waitUntil(lambda: window.shown.index == rows[1] and window.controller.running is None)
-    qtbot.waitUntil(lambda: window.shown_page is not None and window.shown_page.page == tuple(rows[:16]))
+    window.menu_actions["next_image"].trigger()  # Navigate > Next image (PgDown)
+    qtbot.waitUntil(lambda: window.state.shown.index == rows[1] and window.controller.running is None)
+    qtbot.waitUntil(
+        lambda: (
+            window.views["feature_across_images"].shown is not None
+            and window.views["feature_across_images"].shown.page == tuple(rows[:16])
+        )
+    )
 
 
 def test_jump_to_an_index(window, qtbot):
-    window.browser.jump.setValue(17)
-    qtbot.waitUntil(lambda: window.shown.index == 17)
-    assert window.browser.list.currentIndex().row() == 17
+    window.views["images"].pane.jump.setValue(17)
+    qtbot.waitUntil(lambda: window.state.shown.index == 17)
+    assert window.views["images"].pane.list.currentIndex().row() == 17
 
 
 def test_items_show_label_prediction_and_verdict(window, images):
-    m = window.browser.model
+    m = window.views["images"].pane.model
     text = m.index(2).data()
     truth, pred = CLASSES[images.labels[2]], CLASSES[m.predicted[2]]
     assert text == (f"{truth}\n✓ right" if truth == pred else f"{truth}\n→ {pred} ✗")

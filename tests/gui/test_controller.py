@@ -1,4 +1,5 @@
-"""The worker thread and the latest-wins controller."""
+"""The worker thread and the controller: one job running, per owner and kind one waiting (latest wins), answers
+delivered to their owner only when they answer its newest job."""
 
 from __future__ import annotations
 
@@ -10,97 +11,180 @@ import pytest
 import torch
 
 from explorer.gui.controller import Controller
-from explorer.gui.messages import PredictRequest, ViewRequest, ViewResult
-from explorer.gui.worker import Worker
+from explorer.gui.messages import Failure, PredictRequest, ViewRequest, ViewResult
 
 
-def test_latest_wins_r1_and_r3_run_r2_never(window, images, qtbot, monkeypatch):
-    controller = window.controller
+class Owner:
+    """Records what the controller delivers to it."""
+
+    def __init__(self) -> None:
+        self.results: list[object] = []
+        self.failures: list[Failure] = []
+        self.progress: list[object] = []
+
+    def on_result(self, result: object) -> None:
+        self.results.append(result)
+
+    def on_failure(self, failure: Failure) -> None:
+        self.failures.append(failure)
+
+    def on_progress(self, progress: object) -> None:
+        self.progress.append(progress)
+
+
+@pytest.fixture
+def controller(model, threads_stopped):
+    c = Controller(model, torch.device("cpu"))
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    """ViewRequest.run waits for the gate; the ids it ran, in order."""
     gate = threading.Event()
     ran: list[int] = []
-    real_view = Worker._view
+    real_run = ViewRequest.run
 
-    def blocked_view(worker: Worker, request: ViewRequest) -> ViewResult:
-        ran.append(request.id)
+    def blocked_run(self: ViewRequest, worker: object) -> ViewResult:
+        ran.append(self.id)
         gate.wait(10)
-        return real_view(worker, request)
+        return real_run(self, worker)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Worker, "_view", blocked_view)
+    monkeypatch.setattr(ViewRequest, "run", blocked_run)
+    return gate, ran
+
+
+def test_latest_wins_r1_and_r3_run_r2_never(controller, images, qtbot, gated):
+    gate, ran = gated
+    owner = Owner()
     r1, r2, r3 = (ViewRequest(images, i, "conv1", 0) for i in (1, 2, 3))
     for r in (r1, r2, r3):
-        controller.submit(r)
+        controller.submit(r, owner)
     assert controller.running is r1
     assert controller.waiting(ViewRequest) is r3
     with qtbot.waitSignal(controller.result_ready, check_params_cb=lambda r: r.request_id == r3.id):
         gate.set()
     assert ran == [r1.id, r3.id]
-    assert window.shown.request_id == r3.id
+    # r1 ran, but r3 had replaced it as the owner's newest: only r3's answer reached the owner.
+    assert [r.request_id for r in owner.results] == [r3.id]
+
+
+def test_each_owner_keeps_its_own_waiting_slot(controller, images, qtbot, gated):
+    """Two views asking for the same kind do not replace each other's waiting job."""
+    gate, _ = gated
+    first, second = Owner(), Owner()
+    blocker = ViewRequest(images, 0, "conv1", 0)
+    controller.submit(blocker, first)
+    a, b = ViewRequest(images, 1, "conv1", 0), ViewRequest(images, 2, "conv1", 0)
+    controller.submit(a, first)
+    controller.submit(b, second)
+    assert set(controller.pending()) == {a, b}
+    gate.set()
+    qtbot.waitUntil(lambda: len(second.results) == 1 and len(first.results) == 1)
+    assert [r.request_id for r in second.results] == [b.id]
+    assert [r.request_id for r in first.results] == [a.id]  # a replaced the blocker as first's newest
+
+
+def test_the_waiting_job_of_the_lowest_priority_runs_first(controller, images, qtbot, gated):
+    gate, _ = gated
+    owner = Owner()
+    controller.submit(ViewRequest(images, 0, "conv1", 0), owner)
+    predict = PredictRequest(images, 0, 8)
+    view = ViewRequest(images, 1, "conv1", 0)
+    controller.submit(predict, owner)
+    controller.submit(view, owner)
+    assert controller.pending() == (view, predict)  # ViewRequest.priority < PredictRequest.priority
+    gate.set()
+    qtbot.waitUntil(lambda: len(owner.results) == 2)
+    assert [r.request_id for r in owner.results] == [view.id, predict.id]
+
+
+def test_forget_stale_drops_waiting_and_running_answers(controller, images, qtbot, gated):
+    gate, ran = gated
+    owner = Owner()
+    running, waiting = ViewRequest(images, 0, "conv1", 0), ViewRequest(images, 1, "conv1", 0)
+    controller.submit(running, owner)
+    controller.submit(waiting, owner)
+    controller.forget_stale("images")
+    assert controller.pending() == ()
+    with qtbot.waitSignal(controller.busy_changed, check_params_cb=lambda job: job is None):
+        gate.set()
+    assert owner.results == [] and ran == [running.id]
+
+
+def test_cancel_forgets_the_owners_waiting_job_only(controller, images, qtbot, gated):
+    gate, _ = gated
+    mine, other = Owner(), Owner()
+    controller.submit(ViewRequest(images, 0, "conv1", 0), mine)
+    controller.submit(ViewRequest(images, 1, "conv1", 0), mine)
+    kept = ViewRequest(images, 2, "conv1", 0)
+    controller.submit(kept, other)
+    controller.cancel(ViewRequest, mine)
+    assert controller.pending() == (kept,)
+    gate.set()
+    qtbot.waitUntil(lambda: len(other.results) == 1)
+    assert mine.results == []
 
 
 def test_a_stale_result_is_not_shown(window, images, qtbot):
-    newer = window.shown
-    old = ViewResult(
-        newer.request_id - 1,
-        7,
-        "conv1",
-        0,
-        newer.image,
-        newer.activations,
-        newer.probs,
-        newer.projections,
-        1.0,
+    """An answer to a job that is not its owner's newest never reaches the window's state."""
+    newer = window.state.shown
+    with qtbot.waitSignal(window.controller.result_ready):
+        window.state.select(feature=window.state.feature + 1)
+    shown = window.state.shown
+    window.controller._on_worker_result_ready(
+        ViewResult(newer.request_id, 7, "conv1", 0, newer.image, newer.activations, newer.probs, newer.projections, 1.0)
     )
-    window.controller.result_ready.emit(old)
-    assert window.shown is newer
+    assert window.state.shown is shown
 
 
 def test_a_worker_exception_reaches_the_status_bar_and_the_next_request_runs(window, qtbot, monkeypatch):
-    real_view = Worker._view
+    real_run = ViewRequest.run
 
-    def exploding_view(worker: Worker, request: ViewRequest) -> ViewResult:
-        if request.feature == 3:
+    def exploding_run(self: ViewRequest, worker: object) -> ViewResult:
+        if self.feature == 3:
             raise RuntimeError("worker exploded on purpose")
-        return real_view(worker, request)
+        return real_run(self, worker)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Worker, "_view", exploding_view)
+    monkeypatch.setattr(ViewRequest, "run", exploding_run)
     with qtbot.waitSignal(window.controller.failed, check_params_cb=lambda f: "exploded" in f.message):
-        window.set_feature(3)
+        window.state.select(feature=3)
     assert "worker exploded on purpose" in window.statusBar().currentMessage()
     with qtbot.waitSignal(
         window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 4
     ):
-        window.set_feature(4)
+        window.state.select(feature=4)
 
 
-def test_a_bad_request_fails_cleanly(window, images, qtbot):
-    with qtbot.waitSignal(window.controller.failed, check_params_cb=lambda f: "out of range" in f.message):
-        window.controller.submit(ViewRequest(images, 0, "conv1", 999))
-    assert "out of range" in window.statusBar().currentMessage()
+def test_a_bad_request_fails_cleanly(controller, images, qtbot):
+    owner = Owner()
+    with qtbot.waitSignal(controller.failed, check_params_cb=lambda f: "out of range" in f.message):
+        controller.submit(ViewRequest(images, 0, "conv1", 999), owner)
+    assert "out of range" in owner.failures[0].message
 
 
-def test_predictions_arrive_in_batches(qtbot, model, images, threads_stopped):
-    controller = Controller(model, torch.device("cpu"))
-    try:
-        with qtbot.waitSignal(controller.result_ready) as blocker:
-            controller.submit(PredictRequest(images, 10, 30))
-        r = blocker.args[0]
-        assert r.start == 10 and r.predicted.shape == (20,) and r.predicted.dtype.kind == "i"
-        assert r.source_key == images.source_key
-    finally:
-        controller.shutdown()
+def test_predictions_arrive_in_batches(controller, qtbot, images):
+    owner = Owner()
+    with qtbot.waitSignal(controller.result_ready) as blocker:
+        controller.submit(PredictRequest(images, 10, 30), owner)
+    r = blocker.args[0]
+    assert owner.results == [r]
+    assert r.start == 10 and r.predicted.shape == (20,) and r.predicted.dtype.kind == "i"
+    assert r.source_key == images.source_key
 
 
 def test_closing_mid_work_stops_the_thread(make_window, images, qtbot, threads_stopped, monkeypatch):
     w = make_window(images=images)
     gate = threading.Event()
-    real_view = Worker._view
+    real_run = ViewRequest.run
 
-    def slow_view(worker: Worker, request: ViewRequest) -> ViewResult:
+    def slow_run(self: ViewRequest, worker: object) -> ViewResult:
         gate.wait(0.5)
-        return real_view(worker, request)
+        return real_run(self, worker)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Worker, "_view", slow_view)
-    w.set_feature(5)
+    monkeypatch.setattr(ViewRequest, "run", slow_run)
+    w.state.select(feature=5)
     w.close()
     assert not any(t.isRunning() for t in threads_stopped)
 
@@ -115,7 +199,7 @@ def test_the_worker_on_cuda_sends_back_numpy_equal_to_the_cpu(qtbot, model, imag
         controller = Controller(copy.deepcopy(model).to(device), torch.device(device))
         try:
             with qtbot.waitSignal(controller.result_ready, timeout=30000) as blocker:
-                controller.submit(request)
+                controller.submit(request, Owner())
             results.append(blocker.args[0])
         finally:
             controller.shutdown()

@@ -11,14 +11,15 @@ from PIL import Image
 
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model
+from explorer.core.errors import ExplorerError
 from explorer.core.occlusion_sensitivity import occlusion
 from explorer.gui import dialogs
-from explorer.gui.messages import ExperimentProgress, ExperimentViewRequest, ExportDone, Failure
+from explorer.gui.messages import AnalysisRequest, ExportDone, Failure, Progress
 from explorer.gui.worker import Worker
 
 
 def open_view(window, qtbot, kind):
-    wiring = window.experiments[kind]
+    wiring = window.views[kind]
     assert not wiring.dock.isVisible()
     window.menu_actions[f"open_{kind}"].trigger()
     qtbot.waitUntil(lambda: wiring.shown is not None)
@@ -26,10 +27,23 @@ def open_view(window, qtbot, kind):
     return wiring
 
 
-def test_occlusion_reports_progress_and_shows_the_windows_feature(window, qtbot, model, images):
-    seen: list[ExperimentProgress] = []
-    window.controller.worker.experiment_progressed.connect(seen.append)
-    window.set_image(3)
+def recording_progress(monkeypatch, view) -> list[Progress]:
+    """Every Progress the controller hands the view (it looks on_progress up on the view at each call)."""
+    seen: list[Progress] = []
+    real = view.on_progress
+
+    def recording(progress: object) -> None:
+        if isinstance(progress, Progress):
+            seen.append(progress)
+        real(progress)
+
+    monkeypatch.setattr(view, "on_progress", recording)
+    return seen
+
+
+def test_occlusion_reports_progress_and_shows_the_windows_feature(window, qtbot, model, images, monkeypatch):
+    seen = recording_progress(monkeypatch, window.views["occlusion"])
+    window.state.select(image=3)
     wiring = open_view(window, qtbot, "occlusion")
     f = wiring.shown.figure
     s = window.state
@@ -41,6 +55,7 @@ def test_occlusion_reports_progress_and_shows_the_windows_feature(window, qtbot,
     np.testing.assert_allclose(f.target_probs, r.probs[0, int(images.labels[3])].numpy(), rtol=1e-5)
     mine = [p for p in seen if p.request_id == wiring.shown.request_id]
     assert mine and mine[-1].done == mine[-1].total == 169  # 13 x 13 positions
+    assert [p.done for p in mine] == sorted(p.done for p in mine)  # from its start to its end, never back
     bar = wiring.controls.progress
     assert bar.value() == bar.maximum()
     assert wiring.pane.views[2].title_text().startswith("p(")
@@ -49,7 +64,7 @@ def test_occlusion_reports_progress_and_shows_the_windows_feature(window, qtbot,
 
 def test_the_view_follows_the_window_and_its_options(window, qtbot):
     wiring = open_view(window, qtbot, "occlusion")
-    window.set_image(7)
+    window.state.select(image=7)
     qtbot.waitUntil(lambda: wiring.shown.figure.index == 7)
     wiring.pane.stride_box.setValue(8)
     qtbot.waitUntil(lambda: wiring.shown.figure.request.stride == 8)
@@ -58,15 +73,15 @@ def test_the_view_follows_the_window_and_its_options(window, qtbot):
 
 def test_cancel_stops_a_running_experiment(window, qtbot, monkeypatch):
     gate, entered = threading.Event(), threading.Event()
-    real_experiment = Worker._experiment
+    real_run = AnalysisRequest.run
 
-    def blocked_experiment(worker: Worker, request: ExperimentViewRequest):
+    def blocked_run(request: AnalysisRequest, worker: Worker):
         entered.set()
         gate.wait(10)
-        return real_experiment(worker, request)
+        return real_run(request, worker)
 
-    monkeypatch.setattr(Worker, "_experiment", blocked_experiment)
-    wiring = window.experiments["occlusion"]
+    monkeypatch.setattr(AnalysisRequest, "run", blocked_run)
+    wiring = window.views["occlusion"]
     window.menu_actions["open_occlusion"].trigger()
     qtbot.waitUntil(entered.is_set)
     assert wiring.controls.cancel.isEnabled()
@@ -76,23 +91,56 @@ def test_cancel_stops_a_running_experiment(window, qtbot, monkeypatch):
     assert "cancelled" in failed.args[0].message
     assert wiring.shown is None and "cancelled" in wiring.controls.message.text()
     assert not wiring.controls.cancel.isEnabled()
-    monkeypatch.setattr(Worker, "_experiment", real_experiment)
+    monkeypatch.setattr(AnalysisRequest, "run", real_run)
     wiring.controls.run.click()  # the worker lives on: a new run shows a result
     qtbot.waitUntil(lambda: wiring.shown is not None)
+
+
+def test_run_after_a_failure_asks_again(window, qtbot, monkeypatch):
+    real_run = AnalysisRequest.run
+    calls: list[int] = []
+
+    def failing_once(request: AnalysisRequest, worker: Worker):
+        calls.append(request.id)
+        if len(calls) == 1:
+            raise ExplorerError("the snapshot could not be read")
+        return real_run(request, worker)
+
+    monkeypatch.setattr(AnalysisRequest, "run", failing_once)
+    wiring = window.views["occlusion"]
+    with qtbot.waitSignal(window.controller.failed, check_params_cb=lambda f: f.request_id in calls):
+        window.menu_actions["open_occlusion"].trigger()
+    assert wiring.shown is None and wiring.controls.message.text() == "the snapshot could not be read"
+    wiring.controls.run.click()  # the same analysis again: it runs and shows
+    qtbot.waitUntil(lambda: wiring.shown is not None)
+    assert len(calls) == 2 and wiring.shown.request_id == calls[1]
 
 
 def test_latest_wins_a_replaced_experiment_is_cancelled(window, qtbot, monkeypatch):
     gate = threading.Event()
     ran: list[int] = []
-    real_experiment = Worker._experiment
+    ids: dict[int, int] = {}  # stride -> its request's id
+    ended: dict[int, str] = {}  # stride -> how its run ended on the worker
+    real_run = AnalysisRequest.run
 
-    def blocked_experiment(worker: Worker, request: ExperimentViewRequest):
-        ran.append(request.figure.stride)
+    def blocked_run(request: AnalysisRequest, worker: Worker):
+        stride = request.analysis.stride
+        ran.append(stride)
+        ids[stride] = request.id
         gate.wait(10)
-        return real_experiment(worker, request)
+        try:
+            result = real_run(request, worker)
+        except Exception as exc:
+            ended[stride] = str(exc)
+            raise
+        ended[stride] = "done"
+        return result
 
-    monkeypatch.setattr(Worker, "_experiment", blocked_experiment)
-    wiring = window.experiments["occlusion"]
+    monkeypatch.setattr(AnalysisRequest, "run", blocked_run)
+    wiring = window.views["occlusion"]
+    answered: list[object] = []  # every answer the view was given
+    window.controller.result_ready.connect(answered.append)
+    window.controller.failed.connect(answered.append)
     wiring.pane.stride_box.setValue(4)
     window.menu_actions["open_occlusion"].trigger()  # stride 4 runs (blocked)
     qtbot.waitUntil(lambda: ran == [4])
@@ -100,7 +148,11 @@ def test_latest_wins_a_replaced_experiment_is_cancelled(window, qtbot, monkeypat
     wiring.pane.stride_box.setValue(6)
     gate.set()
     qtbot.waitUntil(lambda: wiring.shown is not None and wiring.shown.figure.request.stride == 6)
-    assert ran == [4, 6]  # 5 never ran; 4 was cancelled when 5 replaced it, so it showed nothing
+    assert ran == [4, 6]  # 5 never ran
+    assert ended == {4: "occlusion: cancelled", 6: "done"}  # 4 stopped at its first step when 5 replaced it ...
+    assert [a.request_id for a in answered if a.request_id in ids.values()] == [ids[6]]  # only 6 reached the view
+    bar = wiring.controls.progress
+    assert "cancelled" not in wiring.controls.message.text() and bar.value() == bar.maximum()
 
 
 def test_evolution_shows_a_strip_per_feature(window, qtbot):
@@ -154,11 +206,15 @@ def test_export_writes_what_the_command_line_writes(
     checkpoint = tmp_path / "seednet.pt"
     save_model(model, checkpoint)
     w = make_window(checkpoint=str(checkpoint), source="probes")
-    w.open_source(str(data_dir), "test")
-    qtbot.waitUntil(lambda: w.images is not None and len(w.images) == 6 and w.shown is not None and all_predicted(w))
-    w.set_layer("conv1")
-    w.set_image(4)
-    w.set_feature(0)
+    w.sources.open_source(str(data_dir), "test")
+    qtbot.waitUntil(
+        lambda: (
+            w.state.images is not None and len(w.state.images) == 6 and w.state.shown is not None and all_predicted(w)
+        )
+    )
+    w.state.select(layer="conv1")
+    w.state.select(image=4)
+    w.state.select(feature=0)
     qtbot.waitUntil(lambda: (w.state.image, w.state.feature) == (4, 0))
     wiring = open_view(w, qtbot, kind)
     qtbot.waitUntil(lambda: wiring.shown.figure.request.layer == "conv1" if kind != "invariance" else True)
@@ -175,7 +231,7 @@ def test_export_writes_what_the_command_line_writes(
 
 def test_the_hidden_views_build_their_pictures_and_plots_only_when_opened(window, qtbot):
     # Their docks start hidden; building five pictures and two plots for them slowed every start-up.
-    occlusion, invariance = window.experiments["occlusion"], window.experiments["invariance"]
+    occlusion, invariance = window.views["occlusion"], window.views["invariance"]
     assert occlusion.pane._views is None and invariance.pane._plots is None
     open_view(window, qtbot, "invariance")
     assert invariance.pane._plots is not None and occlusion.pane._views is None

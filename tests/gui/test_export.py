@@ -12,16 +12,18 @@ from conftest import all_predicted
 from PIL import Image
 from PySide6.QtWidgets import QMessageBox
 
+from explorer.analyses import topk
+from explorer.analyses.grids import ProjectionsRequest
+from explorer.analyses.topk import TopKRequest
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model
-from explorer.export.errors import ExportError
+from explorer.core.errors import ExplorerError
 from explorer.gui import dialogs, image_choice
-from explorer.gui import worker as gui_worker
 from explorer.gui.export_requests import figure_request, topk_features
 from explorer.gui.main_window import MainWindow
 from explorer.gui.messages import ExportDone, ExportRequest, ProjectionOptions, ViewResult
 from explorer.gui.scan_job import ScanFinished
-from explorer.gui.settings import ExplorerState
+from explorer.gui.state import Choices
 
 CLASSES = ("cat", "ship")
 PER_CLASS = 8
@@ -59,9 +61,17 @@ def out_dir(tmp_path):
 def data_window(make_window, data_dir, checkpoint, qtbot) -> MainWindow:
     """The window on the PNG folder, opened as the command line opens it, with the checkpoint's model."""
     w = make_window(checkpoint=str(checkpoint), source="probes")
-    w.open_source(str(data_dir), "test")
-    qtbot.waitUntil(lambda: w.images is not None and len(w.images) == 2 * PER_CLASS and w.shown is not None)
-    qtbot.waitUntil(lambda: all_predicted(w) and w.shown_page is not None and len(w.shown_page.page) == 2 * PER_CLASS)
+    w.sources.open_source(str(data_dir), "test")
+    qtbot.waitUntil(
+        lambda: w.state.images is not None and len(w.state.images) == 2 * PER_CLASS and w.state.shown is not None
+    )
+    qtbot.waitUntil(
+        lambda: (
+            all_predicted(w)
+            and w.views["feature_across_images"].shown is not None
+            and len(w.views["feature_across_images"].shown.page) == 2 * PER_CLASS
+        )
+    )
     return w
 
 
@@ -92,13 +102,14 @@ def cli_bytes(out_dir, data_dir, checkpoint, kind: str, ext: str, *args: str) ->
 
 
 def settle(window: MainWindow, qtbot, image: int, layer: str, feature: int) -> None:
-    window.set_image(image)
-    window.set_layer(layer)
-    window.set_feature(feature)
+    window.state.select(image=image)
+    window.state.select(layer=layer)
+    window.state.select(feature=feature)
     qtbot.waitUntil(
         lambda: (
-            window.shown is not None
-            and (window.shown.index, window.shown.layer, window.shown.feature) == (image, layer, feature)
+            window.state.shown is not None
+            and (window.state.shown.index, window.state.shown.layer, window.state.shown.feature)
+            == (image, layer, feature)
         )
     )
 
@@ -107,7 +118,7 @@ def test_maps_from_the_activations_pane(data_window, qtbot, monkeypatch, out_dir
     settle(data_window, qtbot, 3, "conv2", 5)
     path = out_dir / "window-maps.png"
     choose_save_path(monkeypatch, path)
-    done = export_through(data_window, qtbot, data_window.activations.export.click)
+    done = export_through(data_window, qtbot, data_window.views["maps"].pane.export.click)
     assert done.path == str(path) and done.kind == "maps"
     assert data_window.statusBar().currentMessage() == f"Exported {path}"
     expected = cli_bytes(out_dir, data_dir, checkpoint, "maps", "png", "--layer", "conv2", "--image", "3")
@@ -118,18 +129,20 @@ def test_maps_from_the_activations_pane(data_window, qtbot, monkeypatch, out_dir
 def test_projections_from_the_projection_pane(data_window, qtbot, monkeypatch, out_dir, data_dir, checkpoint, ext):
     settle(data_window, qtbot, 9, "conv2", 2)
     options = ProjectionOptions("guided", keep="max")
-    data_window.projection.show_options(options)
-    data_window.projection.options_changed.emit(options)
+    data_window.views["projection"].pane.show_options(options)
+    data_window.views["projection"].pane.options_changed.emit(options)
     path = out_dir / f"window-projections.{ext}"
     choose_save_path(monkeypatch, path)
-    export_through(data_window, qtbot, data_window.projection.export.click)
+    export_through(data_window, qtbot, data_window.views["projection"].pane.export.click)
     args = ("--layer", "conv2", "--image", "9", "--method", "guided", "--unpool", "switches", "--keep", "max")
     assert path.read_bytes() == cli_bytes(out_dir, data_dir, checkpoint, "projections", ext, *args)
 
 
 def test_feature_across_images_from_the_file_menu(data_window, qtbot, monkeypatch, out_dir, data_dir, checkpoint):
     settle(data_window, qtbot, 0, "conv1", 7)
-    data_window.projection.unpool.setCurrentIndex(data_window.projection.unpool.findData("fill"))
+    data_window.views["projection"].pane.unpool.setCurrentIndex(
+        data_window.views["projection"].pane.unpool.findData("fill")
+    )
     path = out_dir / "window-feature.png"
     choose_save_path(monkeypatch, path)
     monkeypatch.setattr(image_choice, "ask_images", lambda _w, page, _rows, _n: page)
@@ -140,21 +153,23 @@ def test_feature_across_images_from_the_file_menu(data_window, qtbot, monkeypatc
 
 def test_top_images_from_the_pane_use_the_windows_scan(data_window, qtbot, monkeypatch, out_dir, data_dir, checkpoint):
     settle(data_window, qtbot, 0, "conv2", 50)
-    data_window.top_images.k.setValue(3)
-    data_window.top_wiring.batch_size = 8
+    data_window.views["top_images"].pane.k.setValue(3)
+    data_window.views["top_images"].batch_size = 8
     with qtbot.waitSignal(data_window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)):
-        data_window.top_wiring.start_scan()
+        data_window.views["top_images"].start_scan()
     path = out_dir / "window-topk.png"
     choose_save_path(monkeypatch, path)
-    scanned = []
-    monkeypatch.setattr(gui_worker, "compute_figure", lambda *a, **k: scanned.append(k["top_k"]) or compute(*a, **k))
-    export_through(data_window, qtbot, data_window.top_images.export.click)
-    assert scanned[0] is data_window.top_wiring.scan.results["conv2"]  # no second scan
+    drawn, rescanned = [], []
+    real_grid = TopKRequest.grid
+    monkeypatch.setattr(TopKRequest, "grid", lambda self, *a: drawn.append(self.top_k) or real_grid(self, *a))
+    monkeypatch.setattr(topk, "scan_top_k", lambda *a, **k: rescanned.append(a) or real_scan(*a, **k))
+    export_through(data_window, qtbot, data_window.views["top_images"].pane.export.click)
+    assert drawn[0] is data_window.views["top_images"].scan.results["conv2"] and rescanned == []  # no second scan
     args = ("--layer", "conv2", "--features", "48:64", "-k", "3")
     assert path.read_bytes() == cli_bytes(out_dir, data_dir, checkpoint, "topk", "png", *args)
 
 
-compute = gui_worker.compute_figure
+real_scan = topk.scan_top_k
 
 
 def test_top_images_without_a_scan_say_so_and_ask_nothing(data_window, monkeypatch):
@@ -189,14 +204,14 @@ def test_a_failed_write_warns_names_the_path_and_the_views_go_on(data_window, qt
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    data_window.activations.export.click()  # the folder is found unwritable before the figure is computed
+    data_window.views["maps"].pane.export.click()  # the folder is found unwritable before the figure is computed
     assert str(path) in data_window.statusBar().currentMessage()
     assert len(warnings) == 1 and str(path) in warnings[0] and "Permission denied" in warnings[0]
     assert not path.exists() and list(out_dir.iterdir()) == []
     with qtbot.waitSignal(
         data_window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 6
     ):
-        data_window.set_feature(6)
+        data_window.state.select(feature=6)
 
 
 def test_a_bad_extension_is_refused_before_any_work(data_window, monkeypatch, out_dir, qtbot):
@@ -205,8 +220,10 @@ def test_a_bad_extension_is_refused_before_any_work(data_window, monkeypatch, ou
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
     submitted = []
     real_submit = data_window.controller.submit
-    monkeypatch.setattr(data_window.controller, "submit", lambda r: (submitted.append(r), real_submit(r)))
-    data_window.activations.export.click()
+    monkeypatch.setattr(
+        data_window.controller, "submit", lambda job, owner: (submitted.append(job), real_submit(job, owner))
+    )
+    data_window.views["maps"].pane.export.click()
     assert not any(isinstance(r, ExportRequest) for r in submitted)
     assert "figure.jpg" in warnings[0] and "unknown figure format" in data_window.statusBar().currentMessage()
 
@@ -234,8 +251,10 @@ def test_an_export_onto_an_input_or_a_special_file_is_refused_before_any_work(
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
     submitted = []
     real_submit = data_window.controller.submit
-    monkeypatch.setattr(data_window.controller, "submit", lambda r: (submitted.append(r), real_submit(r)))
-    data_window.activations.export.click()
+    monkeypatch.setattr(
+        data_window.controller, "submit", lambda job, owner: (submitted.append(job), real_submit(job, owner))
+    )
+    data_window.views["maps"].pane.export.click()
     assert not any(isinstance(r, ExportRequest) for r in submitted)
     word = {"checkpoint": "checkpoint", "image": "image", "read_only": "read-only", "fifo": "FIFO"}[target]
     assert str(path) in warnings[0] and word in warnings[0]
@@ -252,13 +271,15 @@ def test_closing_during_an_export_stops_cleanly_and_leaves_no_file(
     choose_save_path(monkeypatch, path)
     started = threading.Event()
 
-    def slow_compute(*args, **kwargs):
+    real_compute = ProjectionsRequest.compute
+
+    def slow_compute(self, *args, **kwargs):
         started.set()
         data_window.controller.worker.closing.wait(10)  # as if computing until the window closes
-        return compute(*args, **kwargs)
+        return real_compute(self, *args, **kwargs)
 
-    monkeypatch.setattr(gui_worker, "compute_figure", slow_compute)
-    data_window.projection.export.click()
+    monkeypatch.setattr(ProjectionsRequest, "compute", slow_compute)
+    data_window.views["projection"].pane.export.click()
     qtbot.waitUntil(started.is_set)
     data_window.close()
     assert not any(t.isRunning() for t in threads_stopped)
@@ -266,7 +287,7 @@ def test_closing_during_an_export_stops_cleanly_and_leaves_no_file(
 
 
 def test_the_state_maps_to_the_command_lines_request():
-    state = ExplorerState(layer="conv2", feature=60, image=4, options=ProjectionOptions("gradient", "fill", "max"))
+    state = Choices(layer="conv2", feature=60, image=4, options=ProjectionOptions("gradient", "fill", "max"))
     assert figure_request("maps", state).image == 4
     p = figure_request("projections", state)
     assert (p.kind, p.layer, p.image, p.features, p.method, p.unpool, p.keep) == (
@@ -293,5 +314,5 @@ def test_feature_across_images_exports_the_chosen_set(data_window, qtbot, monkey
     assert path.read_bytes() == cli_bytes(out_dir, data_dir, checkpoint, "feature", "png", *args)
     page, shown = (0, 1), (0, 1, 2)
     assert image_choice.chosen_images(image_choice.FILTER, page, shown, 16) == shown
-    with pytest.raises(ExportError, match="at most"):
+    with pytest.raises(ExplorerError, match="at most"):
         image_choice.chosen_images(image_choice.RANGE, page, shown, 5000, "0:5000")

@@ -29,7 +29,8 @@ def test_cuda_without_a_gpu_runs_on_the_cpu_and_says_so(run_app_window, monkeypa
         assert "CPU" in window.statusBar().currentMessage() and "no CUDA GPU" in window.statusBar().currentMessage()
         assert window.device_notice.isVisible() and "CPU" in window.device_notice.text.text()
         assert not window.device_notice.download.isVisible()  # nothing to download here
-        assert window.checkpoint == str(path)
+        # The model opened is the checkpoint given: exports refuse to overwrite that file.
+        assert window.exporting.checkpoint == str(path) and window.state.opened.info.checkpoint == str(path)
     finally:
         window.close()
 
@@ -66,22 +67,28 @@ def test_out_of_memory_in_a_view_moves_the_model_and_views_to_the_cpu_and_says_s
         monkeypatch.setattr(model, "to", recording_to)
     finally:
         gate.set()
-    qtbot.waitUntil(lambda: window.shown is not None and window.shown_page is not None and all_predicted(window))
+    qtbot.waitUntil(
+        lambda: (
+            window.state.shown is not None
+            and window.views["feature_across_images"].shown is not None
+            and all_predicted(window)
+        )
+    )
     assert on_gpu == ["cuda"]  # one request failed on the GPU; the retry and all that followed ran on the CPU
     assert moves == ["cpu"] and all(p.device.type == "cpu" for p in model.parameters())
     assert worker.device.type == "cpu" and worker.cache.device.type == "cpu"
     assert window.status.device.text() == "device: cpu (out of gpu memory)"
     assert window.statusBar().currentMessage() == f"⚠ {CPU_FALLBACK}"
     on_cpu.clear()
-    window.set_feature(4)
+    window.state.select(feature=4)
     with qtbot.waitSignal(
         window.controller.result_ready,
         check_params_cb=lambda r: isinstance(r, ViewResult) and (r.index, r.feature) == (1, 4),
     ):
-        window.set_image(1)  # a new forward pass: its images go to the CPU, not the GPU
+        window.state.select(image=1)  # a new forward pass: its images go to the CPU, not the GPU
     assert on_cpu and on_gpu == ["cuda"]
     expected = projection_to_rgb(project(model, real_tensor(images, [1]), "conv1", 4)[0, 0].numpy())
-    np.testing.assert_allclose(window.projection.views[0].image_item.image, expected, atol=1e-6)
+    np.testing.assert_allclose(window.views["projection"].pane.views[0].image_item.image, expected, atol=1e-6)
 
 
 def _rss_bytes() -> int:
@@ -90,14 +97,14 @@ def _rss_bytes() -> int:
 
 
 def test_10000_scrubs_build_no_backlog_keep_memory_flat_and_end_right(window, model, images, qtbot):
-    window.set_layer("conv2")
-    qtbot.waitUntil(lambda: window.shown.layer == "conv2" and window.controller.running is None)
+    window.state.select(layer="conv2")
+    qtbot.waitUntil(lambda: window.state.shown.layer == "conv2" and window.controller.running is None)
     controller = window.controller
     gc.collect()
     before = _rss_bytes()
     most_waiting = 0
     for i in range(10000):
-        window.layer_select.feature.setValue(i % 64)
+        window.views["layer_and_feature"].pane.feature.setValue(i % 64)
         kinds = [type(r) for r in controller.pending()]
         assert len(kinds) == len(set(kinds))  # at most one waiting per kind, at every moment
         most_waiting = max(most_waiting, len(kinds))
@@ -106,9 +113,9 @@ def test_10000_scrubs_build_no_backlog_keep_memory_flat_and_end_right(window, mo
     final = 9999 % 64
     qtbot.waitUntil(
         lambda: (
-            window.shown.feature == final
-            and window.shown_page is not None
-            and window.shown_page.feature == final
+            window.state.shown.feature == final
+            and window.views["feature_across_images"].shown is not None
+            and window.views["feature_across_images"].shown.feature == final
             and controller.running is None
         )
     )
@@ -118,9 +125,9 @@ def test_10000_scrubs_build_no_backlog_keep_memory_flat_and_end_right(window, mo
     assert grown < 50 * 2**20, f"resident memory grew {grown / 2**20:.0f} MB"
     assert len(controller.worker.cache) <= PROJECTORS + PROBS
     expected = projection_to_rgb(project(model, images.tensor([0]), "conv2", final)[0, 0].numpy())
-    np.testing.assert_allclose(window.projection.views[0].image_item.image, expected, atol=1e-6)
+    np.testing.assert_allclose(window.views["projection"].pane.views[0].image_item.image, expected, atol=1e-6)
     page = project(model, images.tensor(list(range(16))), "conv2", final)[:, 0].numpy()
-    np.testing.assert_allclose(window.shown_page.page_projections, page, atol=1e-6)
+    np.testing.assert_allclose(window.views["feature_across_images"].shown.page_projections, page, atol=1e-6)
 
 
 def test_clearing_a_picture_view_keeps_it_usable(qtbot):

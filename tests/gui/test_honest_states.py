@@ -14,17 +14,18 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QDockWidget, QMessageBox, QScrollArea
 from scan_pacing import pace_scans, until_stopped
 
+from explorer.core import datasets
 from explorer.core.errors import DataUnavailable
 from explorer.core.images import ImageSet
 from explorer.core.model import CLASSES
 from explorer.gui import dialogs
-from explorer.gui import worker as gui_worker
 from explorer.gui.scan_job import ScanFinished, ScanStopped
-from explorer.gui.settings import ExplorerState, write_state
+from explorer.gui.settings import write_choices
+from explorer.gui.state import Choices
 
 
 def all_predicted(window) -> bool:  # as tests/gui/conftest.py's, without importing a conftest by name
-    return bool((window.browser.model.predicted != -1).all()) and window.controller.running is None
+    return bool((window.views["images"].pane.model.predicted != -1).all()) and window.controller.running is None
 
 
 # 1. Unreadable images ---------------------------------------------------------------------------
@@ -50,22 +51,22 @@ def broken_folder(tmp_path):
 
 def test_unreadable_files_are_marked_named_and_left_out(make_window, broken_folder, qtbot):
     w = make_window(source="probes")
-    qtbot.waitUntil(lambda: w.images is not None)
-    w.open_source(str(broken_folder), "test")
-    qtbot.waitUntil(lambda: w.images is not None and len(w.images) == 6 and all_predicted(w))
-    m = w.browser.model
-    bad = {i for i, p in enumerate(w.images.paths) if p.endswith(".jpg")}
+    qtbot.waitUntil(lambda: w.state.images is not None)
+    w.sources.open_source(str(broken_folder), "test")
+    qtbot.waitUntil(lambda: w.state.images is not None and len(w.state.images) == 6 and all_predicted(w))
+    m = w.views["images"].pane.model
+    bad = {i for i, p in enumerate(w.state.images.paths) if p.endswith(".jpg")}
     assert len(bad) == 2
     for i in bad:
         index = m.index(m.row_of(i))
         assert "could not be read" in index.data(Qt.ItemDataRole.ToolTipRole)
         assert "→" not in index.data(Qt.ItemDataRole.DisplayRole)  # no prediction for a file never seen
         assert "unreadable" in index.data(Qt.ItemDataRole.DisplayRole)
-    assert w.unreadable_notice.isVisible()
-    text = w.unreadable_notice.text.text()
+    assert w.views["images"].unreadable.isVisible()
+    text = w.views["images"].unreadable.text.text()
     assert "2 files could not be read" in text and "corrupt.jpg" in text and "truncated.jpg" in text
     # Left out of accuracy and of every filter: "right only" + "wrong only" hold only the readable four.
-    outcome = w.browser.outcome
+    outcome = w.views["images"].pane.outcome
     shown = set()
     for o in ("right", "wrong"):
         outcome.setCurrentIndex(outcome.findData(o))
@@ -73,11 +74,11 @@ def test_unreadable_files_are_marked_named_and_left_out(make_window, broken_fold
     assert shown == set(range(6)) - bad
     good = sorted(set(range(6)) - bad)
     right = sum(int(m.predicted[i] == m.truth[i]) for i in good)
-    assert f"{100 * right / 4:.1f}% right" in w.browser.count.text()
+    assert f"{100 * right / 4:.1f}% right" in w.views["images"].pane.count.text()
     # The current image, if unreadable, gets no prediction either.
-    w.set_image(min(bad))
-    qtbot.waitUntil(lambda: w.shown is not None and w.shown.index == min(bad))
-    assert "could not be read" in w.prediction.summary.text()
+    w.state.select(image=min(bad))
+    qtbot.waitUntil(lambda: w.state.shown is not None and w.state.shown.index == min(bad))
+    assert "could not be read" in w.views["prediction"].pane.summary.text()
 
 
 # 2. The save dialog on /proc ---------------------------------------------------------------------
@@ -124,8 +125,8 @@ def test_the_export_dialog_refuses_a_target_under_proc(window, monkeypatch, qtbo
 
     monkeypatch.setattr(dialogs, "run_dialog", answer)
     submitted: list = []
-    monkeypatch.setattr(window.controller, "submit", submitted.append)
-    window.export_wiring.export("maps")
+    monkeypatch.setattr(window.controller, "submit", lambda job, owner: submitted.append(job))
+    window.menu_actions["export_maps"].trigger()  # File > Export figure > Activation maps…
     assert seen and isinstance(seen[0].iconProvider(), dialogs.NameOnlyIconProvider)
     assert seen[0].testOption(seen[0].Option.DontResolveSymlinks)
     assert submitted == [] and "/proc" in warnings[0]
@@ -152,20 +153,25 @@ def clipped_panes(w) -> list[str]:
 
 @pytest.mark.parametrize("size", [(1024, 640), (1100, 720), (1300, 850)])
 def test_every_pane_stays_usable_at_small_sizes_and_reset_restores_them(window, qtbot, size):
+    first = {name for name, d in window.docks.items() if d.isVisible()}  # the panes a first start shows
+    assert {"images", "layer_and_feature", "prediction", "projection", "feature_across_images"} <= first
+    assert {"top_images", "input_image"} <= first  # tabs of the bottom row count as shown
     window.resize(*size)
     qtbot.waitUntil(lambda: window.size().toTuple() == size)
-    for dock in window.docks[3:5]:
+    for dock in (window.docks["projection"], window.docks["feature_across_images"]):
         dock.setFloating(True)
-    window.docks[2].hide()
-    window.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, window.docks[1])
+    window.docks["prediction"].hide()
+    window.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, window.docks["layer_and_feature"])
     window.menu_actions["reset_layout"].trigger()
     qtbot.wait(50)
     assert window.size().toTuple() == size
-    assert all(d.isVisible() and not d.isFloating() for d in window.docks)
-    assert window.dockWidgetArea(window.docks[1]) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert not any(d.isFloating() for d in window.docks.values())
+    # Every pane of a first start is back; the ones opened from a menu (Analyse) are closed again.
+    assert {name for name, d in window.docks.items() if d.isVisible()} == first
+    assert window.dockWidgetArea(window.docks["layer_and_feature"]) == Qt.DockWidgetArea.RightDockWidgetArea
     assert clipped_panes(window) == []
-    assert window.activations.grid.height() >= 150
-    assert window.prediction.plot.height() >= 160  # ten class names, one above the other
+    assert window.views["maps"].pane.grid.height() >= 150
+    assert window.views["prediction"].pane.plot.height() >= 160  # ten class names, one above the other
 
 
 # 4. Selection, scrolling and keys ----------------------------------------------------------------
@@ -173,8 +179,8 @@ def test_every_pane_stays_usable_at_small_sizes_and_reset_restores_them(window, 
 
 def highlighted(window, image: int) -> bool:
     """Whether the thumbnail of `image` is painted with the selection colour on screen (the backing store)."""
-    lst = window.browser.list
-    rect: QRect = lst.visualRect(lst.model().index(window.browser.model.row_of(image), 0))
+    lst = window.views["images"].pane.list
+    rect: QRect = lst.visualRect(lst.model().index(window.views["images"].pane.model.row_of(image), 0))
     top_left = lst.viewport().mapTo(window, rect.topLeft())
     shot = window.screen().grabWindow(window.winId(), top_left.x(), top_left.y(), rect.width(), rect.height())
     c = lst.palette().highlight().color()
@@ -188,28 +194,30 @@ def highlighted(window, image: int) -> bool:
 
 
 def test_paging_moves_one_highlight(window, qtbot):
-    window.browser.list.setFocus()
+    window.views["images"].pane.list.setFocus()
     for _ in range(3):
-        qtbot.keyClick(window.browser.list, Qt.Key.Key_PageDown)
+        qtbot.keyClick(window.views["images"].pane.list, Qt.Key.Key_PageDown)
     qtbot.waitUntil(lambda: window.state.image == 3)
     qtbot.wait(100)
     assert [i for i in range(5) if highlighted(window, i)] == [3]
-    qtbot.keyClick(window.browser.list, Qt.Key.Key_PageUp)
+    qtbot.keyClick(window.views["images"].pane.list, Qt.Key.Key_PageUp)
     qtbot.waitUntil(lambda: window.state.image == 2)
     qtbot.wait(100)
     assert [i for i in range(5) if highlighted(window, i)] == [2]
 
 
 def test_reopening_scrolls_to_the_remembered_image(make_window, images, settings, qtbot):
-    write_state(settings, ExplorerState(image=38))
+    write_choices(settings, Choices(image=38))
     w = make_window(images=images)
-    lst = w.browser.list
-    qtbot.waitUntil(lambda: w.shown is not None and w.shown.index == 38)
-    qtbot.waitUntil(lambda: lst.viewport().rect().intersects(lst.visualRect(w.browser.model.index(38))), timeout=5000)
+    lst = w.views["images"].pane.list
+    qtbot.waitUntil(lambda: w.state.shown is not None and w.state.shown.index == 38)
+    qtbot.waitUntil(
+        lambda: lst.viewport().rect().intersects(lst.visualRect(w.views["images"].pane.model.index(38))), timeout=5000
+    )
 
 
 def test_arrows_in_the_feature_box_change_its_value_not_the_layer(window, qtbot):
-    box = window.layer_select.feature
+    box = window.views["layer_and_feature"].pane.feature
     box.setFocus()
     qtbot.waitUntil(box.hasFocus)
     qtbot.keyClick(box, Qt.Key.Key_Up)
@@ -224,25 +232,25 @@ def test_a_cancelled_scan_says_so_and_cancel_is_only_enabled_while_scanning(wind
     cancel = window.menu_actions["cancel_scan"]
     assert not cancel.isEnabled()
     batches = pace_scans(monkeypatch, lambda done, should_stop: done >= 2 and until_stopped(should_stop))
-    window.top_wiring.batch_size = 1
-    qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
+    window.views["top_images"].batch_size = 1
+    qtbot.mouseClick(window.views["top_images"].pane.find, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(batches) >= 2)
     assert cancel.isEnabled()
     with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanStopped)):
         cancel.trigger()
-    assert "Scanning" not in window.top_images.note.text()
-    assert "cancelled" in window.top_images.note.text()
+    assert "Scanning" not in window.views["top_images"].pane.note.text()
+    assert "cancelled" in window.views["top_images"].pane.note.text()
     assert not cancel.isEnabled()
 
 
 def test_new_images_clear_the_old_scan_message(window, qtbot):
-    window.top_wiring.batch_size = 8
+    window.views["top_images"].batch_size = 8
     with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)):
-        window.top_wiring.start_scan()
+        window.views["top_images"].start_scan()
     assert "40 images" in window.statusBar().currentMessage()
     rng = np.random.default_rng(9)
     other = ImageSet("other", CLASSES, rng.integers(0, 10, 12), pixels=rng.integers(0, 256, (12, 32, 32, 3), np.uint8))
-    window._show_images(other, "other", "")
+    window.sources.show(other, "other")  # new images opened, as a load's answer hands them over
     assert "40 images" not in window.statusBar().currentMessage()
 
 
@@ -254,8 +262,8 @@ def choose(box, value) -> None:
 
 
 def test_fill_is_kept_through_guided_and_the_reason_is_shown(window, qtbot):
-    window.set_layer("conv2")
-    p = window.projection
+    window.state.select(layer="conv2")
+    p = window.views["projection"].pane
     choose(p.unpool, "fill")
     choose(p.method, "guided")
     assert not p.unpool.isEnabled() and "deconvnet" in p.unpool.toolTip()
@@ -264,22 +272,25 @@ def test_fill_is_kept_through_guided_and_the_reason_is_shown(window, qtbot):
 
 
 def test_unpooling_is_disabled_where_no_pooling_lies_below(window, qtbot):
-    window.set_layer("conv1")
-    assert not window.projection.unpool.isEnabled() and "no max-pool" in window.projection.unpool.toolTip()
-    window.set_layer("conv2")
-    assert window.projection.unpool.isEnabled()
+    window.state.select(layer="conv1")
+    assert (
+        not window.views["projection"].pane.unpool.isEnabled()
+        and "no max-pool" in window.views["projection"].pane.unpool.toolTip()
+    )
+    window.state.select(layer="conv2")
+    assert window.views["projection"].pane.unpool.isEnabled()
 
 
 def test_top_images_say_which_projection_they_show_and_the_overview_is_readable(window, qtbot):
-    rule = window.top_images.rule.text()
+    rule = window.views["top_images"].pane.rule.text()
     assert "deconvnet" in rule and "strongest activation" in rule and "Projection pane" in rule
-    window.top_wiring.batch_size = 8
-    window.set_layer("conv2")
+    window.views["top_images"].batch_size = 8
+    window.state.select(layer="conv2")
     with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)):
-        window.top_wiring.start_scan()
-    qtbot.waitUntil(lambda: window.top_wiring.shown is not None)
+        window.views["top_images"].start_scan()
+    qtbot.waitUntil(lambda: window.views["top_images"].shown is not None)
     qtbot.wait(100)
-    pane = window.top_images
+    pane = window.views["top_images"].pane
     side = pane._cells.shape[1]  # one patch's height in picture pixels
     screen_px = side * pane.overview.view_box.viewPixelSize()[1] ** -1
     assert screen_px >= 20, screen_px
@@ -295,26 +306,29 @@ def test_a_failed_download_explains_itself_in_a_dialog(make_window, qtbot, monke
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
     w = make_window(source="probes")
-    qtbot.waitUntil(lambda: w.shown is not None)
-    monkeypatch.setattr(gui_worker, "open_dataset", offline)
+    qtbot.waitUntil(lambda: w.state.shown is not None)
+    monkeypatch.setattr(datasets, "open_dataset", offline)  # what the load job opens sources with
     with qtbot.waitSignal(w.controller.failed):
         w.menu_actions["download_cifar10"].trigger()
     qtbot.waitUntil(lambda: bool(shown))
     assert "network unreachable" in shown[0] and "Open folder" in shown[0] and "another computer" in shown[0]
 
 
+def analyse_menu(window):
+    return next(a.menu() for a in window.menuBar().actions() if a.text() == "&Analyse")
+
+
 @pytest.mark.parametrize("size", [(1024, 640), (1920, 1080)])
 def test_every_analyse_dock_is_usable_at_small_and_large_sizes(window, qtbot, size):
     window.resize(*size)
     qtbot.waitUntil(lambda: window.size().toTuple() == size)
-    openers = [w.open for w in window.experiments.values()] + [
-        window.backprop_wiring.open,
-        window.synthesis_wiring.open,
-    ]
-    for open_dock in openers:
-        open_dock()
+    analyse = analyse_menu(window).actions()
+    openers = [key for key, action in window.menu_actions.items() if key.startswith("open_") and action in analyse]
+    assert {"open_occlusion", "open_evolution", "open_invariance", "open_backprop", "open_synthesis"} <= set(openers)
+    for key in openers:  # each view the Analyse menu opens
+        window.menu_actions[key].trigger()
         qtbot.waitUntil(lambda: clipped_panes(window) == [], timeout=5000)  # once the docks have their sizes
-        assert window.size().toTuple() == size and window.minimumSizeHint().height() <= size[1], open_dock
+        assert window.size().toTuple() == size and window.minimumSizeHint().height() <= size[1], key
     # Let the views' computations end before the window closes. The first synthesis builds torch's first
     # optimizer, which imports torch._dynamo (about 2 s, no stop possible inside an import); closing
     # during it is the designed case of a request that ignores the stop, and is tested elsewhere.

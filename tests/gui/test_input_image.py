@@ -40,28 +40,28 @@ def clear_features(model, images, index: int, layer: str, count: int) -> list[in
 
 def show(window, qtbot, *, layer: str | None = None, feature: int | None = None, image: int | None = None) -> None:
     if layer is not None:
-        window.set_layer(layer)
+        window.state.select(layer=layer)
     if feature is not None:
-        window.set_feature(feature)
+        window.state.select(feature=feature)
     if image is not None:
-        window.set_image(image)
+        window.state.select(image=image)
     s = window.state
-    qtbot.waitUntil(lambda: window.shown is not None and (window.shown.index, window.shown.layer, window.shown.feature)
+    qtbot.waitUntil(lambda: window.state.shown is not None and (window.state.shown.index, window.state.shown.layer, window.state.shown.feature)
                     == (s.image, s.layer, s.feature))  # fmt: skip
 
 
 def test_the_pane_shows_the_current_image(window, qtbot, images):
-    pane = window.input_image
+    pane = window.views["input_image"].pane
     show(window, qtbot, image=5)
     assert pane.view.title_text() == "image #5"
     np.testing.assert_allclose(pane.view.image_item.image, images.images([5])[0] / 255.0, atol=1e-6)
-    assert window.input_wiring.pane is pane and pane.overlay_key() == "field"
+    assert window.views["input_image"].pane is pane and pane.overlay_key() == "field"
 
 
 def test_the_box_is_the_cores_receptive_field_of_the_strongest_position_and_follows_the_choices(
     window, qtbot, model, images
 ):
-    pane = window.input_image
+    pane = window.views["input_image"].pane
     first, second = clear_features(model, images, 4, "conv2", 2)
     show(window, qtbot, layer="conv2", feature=first, image=4)
     box = expected_box(model, images, 4, "conv2", first)
@@ -69,13 +69,13 @@ def test_the_box_is_the_cores_receptive_field_of_the_strongest_position_and_foll
     top, left, bottom, right = box
     assert f"rows {top}–{bottom - 1}, cols {left}–{right - 1}" in pane.caption.text()
 
-    window.set_feature(second)  # until the new view arrives, no box: the old one would be stale
+    window.state.select(feature=second)  # until the new view arrives, no box: the old one would be stale
     assert pane.box_shown() is None and "Waiting for conv2 feature" in pane.caption.text()
     qtbot.waitUntil(lambda: pane.box_shown() == expected_box(model, images, 4, "conv2", second))
 
     (other,) = clear_features(model, images, 9, "conv2", 1)
-    window.set_feature(other)
-    window.set_image(9)
+    window.state.select(feature=other)
+    window.state.select(image=9)
     assert pane.box_shown() is None
     qtbot.waitUntil(lambda: pane.box_shown() == expected_box(model, images, 9, "conv2", other))
     assert pane.view.title_text() == "image #9"
@@ -91,22 +91,25 @@ def test_a_feature_silent_on_the_image_gets_no_box(window, qtbot, model, images)
     if not silent:
         pytest.skip("every conv2 feature responds to this image")
     show(window, qtbot, layer="conv2", feature=silent[0], image=2)
-    assert window.input_image.box_shown() is None and "does not respond" in window.input_image.caption.text()
+    assert (
+        window.views["input_image"].pane.box_shown() is None
+        and "does not respond" in window.views["input_image"].pane.caption.text()
+    )
 
 
 def choose(window, overlay: str) -> None:
-    pane = window.input_image
+    pane = window.views["input_image"].pane
     pane.overlay.setCurrentIndex(pane.overlay.findData(overlay))
 
 
 def test_the_occlusion_map_shows_for_its_image_only(window, qtbot):
-    pane = window.input_image
+    pane = window.views["input_image"].pane
     show(window, qtbot, image=6)
     choose(window, "occlusion_prob")
     assert not pane.heat.isVisible() and pane.box_shown() is None
     assert "No occlusion result for image #6" in pane.caption.text() and "Analyse > Occlusion" in pane.caption.text()
 
-    wiring = window.experiments["occlusion"]
+    wiring = window.views["occlusion"]
     window.menu_actions["open_occlusion"].trigger()
     qtbot.waitUntil(lambda: pane.heat.isVisible())
     f = wiring.shown.figure
@@ -116,7 +119,7 @@ def test_the_occlusion_map_shows_for_its_image_only(window, qtbot):
     assert (r.left(), r.top(), r.width(), r.height()) == (3.0, 3.0, 26.0, 26.0)
     assert pane.view.colour_bar is not None and f"p({f.target_name})" in pane.caption.text()
 
-    window.set_image(7)  # the map is of image 6: cleared at once, before anything new arrives
+    window.state.select(image=7)  # the map is of image 6: cleared at once, before anything new arrives
     assert not pane.heat.isVisible() and "Waiting for image #7" in pane.caption.text()
     qtbot.waitUntil(lambda: pane.heat.isVisible() and wiring.shown.figure.index == 7)  # the view follows the image
 
@@ -129,10 +132,10 @@ def test_the_occlusion_map_shows_for_its_image_only(window, qtbot):
 
 
 def test_the_feature_occlusion_map_needs_the_same_feature(window, qtbot):
-    pane = window.input_image
+    pane = window.views["input_image"].pane
     show(window, qtbot, layer="conv2", feature=3, image=1)
     choose(window, "occlusion_feature")
-    wiring = window.experiments["occlusion"]
+    wiring = window.views["occlusion"]
     window.menu_actions["open_occlusion"].trigger()
     qtbot.waitUntil(lambda: pane.heat.isVisible())
     np.testing.assert_array_equal(pane.heat.image, wiring.shown.figure.activation)
@@ -146,15 +149,17 @@ def test_the_feature_occlusion_map_needs_the_same_feature(window, qtbot):
 
 
 def test_a_new_image_set_drops_the_occlusion_map(window, qtbot):
-    pane = window.input_image
+    pane = window.views["input_image"].pane
     show(window, qtbot, image=0)
     choose(window, "occlusion_prob")
     window.menu_actions["open_occlusion"].trigger()
     qtbot.waitUntil(lambda: pane.heat.isVisible())
-    window.experiments["occlusion"].dock.hide()
-    window.open_source("probes")
-    qtbot.waitUntil(lambda: window.images.name != "random" and window.shown is not None
-                    and window.shown.request_id > window.input_wiring._boundary)  # fmt: skip
+    window.views["occlusion"].dock.hide()
+    window.sources.open_source("probes")
+    qtbot.waitUntil(lambda: window.state.images.name != "random")
+    assert not pane.heat.isVisible()  # dropped at once, before the new images' first pass
+    epoch = window.state.epoch  # passes asked for before the images changed have smaller ids
+    qtbot.waitUntil(lambda: window.state.shown is not None and window.state.shown.request_id > epoch)
     assert window.state.image == 0 and not pane.heat.isVisible()  # same index, another picture
     assert "No occlusion result for image #0" in pane.caption.text()
 
@@ -164,13 +169,13 @@ def test_the_default_layout_keeps_the_pane_usable(window, qtbot, size, tabbed):
     window.resize(*size)
     qtbot.waitUntil(lambda: window.size().toTuple() == size)
     window.menu_actions["reset_layout"].trigger()
-    dock = window.docks[6]
+    dock = window.docks["input_image"]
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     assert dock.windowTitle() == "Input image" and dock.toggleViewAction() in view_menu.actions()
     assert bool(window.tabifiedDockWidgets(dock)) == tabbed  # narrow: a tab beside Feature across images
     dock.raise_()
     qtbot.waitUntil(lambda: dock.isVisible() and not dock.visibleRegion().isEmpty())
-    view = window.input_image.view
+    view = window.views["input_image"].pane.view
     assert view.width() >= 150 and view.height() >= 120
     if not tabbed:  # a column of its own, as large as a picture needs
         assert view.width() >= 250 and view.height() >= 250

@@ -38,11 +38,13 @@ def test_a_matching_scan_file_is_shown(window, model, images, qtbot, monkeypatch
     for layer in LAYERS:
         for f in FIELDS:
             np.testing.assert_array_equal(getattr(outcome.results[layer], f), getattr(expected[layer], f))
-    assert window.top_wiring.scan is outcome
+    assert window.views["top_images"].scan is outcome
     assert "from-the-cluster.npz" in window.statusBar().currentMessage()
-    qtbot.waitUntil(lambda: window.top_wiring.shown is not None and window.top_wiring.shown.layer == "conv1")
-    assert window.top_wiring.shown.indices == tuple(int(i) for i in expected["conv1"].indices[0])
-    assert not window.top_images.note.isVisibleTo(window.top_images)
+    qtbot.waitUntil(
+        lambda: window.views["top_images"].shown is not None and window.views["top_images"].shown.layer == "conv1"
+    )
+    assert window.views["top_images"].shown.indices == tuple(int(i) for i in expected["conv1"].indices[0])
+    assert not window.views["top_images"].pane.note.isVisibleTo(window.views["top_images"].pane)
 
 
 def test_a_scan_file_of_other_images_or_weights_is_refused_with_the_reason(
@@ -62,9 +64,9 @@ def test_a_scan_file_of_other_images_or_weights_is_refused_with_the_reason(
         outcome = open_file(window, qtbot, monkeypatch, path)
         assert isinstance(outcome, Failure), outcome
         assert outcome.message == f"elsewhere.npz is not shown: {why}"
-        assert window.top_images.note.text() == outcome.message
-        assert window.top_images.note.isVisibleTo(window.top_images)
-        assert window.top_wiring.scan is None  # nothing from the file is shown
+        assert window.views["top_images"].pane.note.text() == outcome.message
+        assert window.views["top_images"].pane.note.isVisibleTo(window.views["top_images"].pane)
+        assert window.views["top_images"].scan is None  # nothing from the file is shown
     old = tmp_path / "old.npz"
     save_top_k(scan_top_k(model, images, LAYERS, 3), old)  # a file with no record of what it was made from
     outcome = open_file(window, qtbot, monkeypatch, old)

@@ -28,19 +28,19 @@ def width_shown(view: PixelView) -> float:
 
 
 def test_scaled_views_carry_colour_bars_with_their_scale(window, qtbot):
-    r = window.shown
+    r = window.state.shown
     vmax = float(r.activations.max())
-    for view in (window.activations.grid, window.activations.large):
+    for view in (window.views["maps"].pane.grid, window.views["maps"].pane.large):
         assert view.colour_bar is not None
         np.testing.assert_allclose(view.colour_bar.levels(), (0.0, vmax), rtol=1e-5)
     top = float(np.abs(r.projections[0][1]).max())
-    np.testing.assert_allclose(window.projection.views[0].colour_bar.levels(), (-top, top), rtol=1e-5)
-    assert window.across.view.colour_bar is not None
+    np.testing.assert_allclose(window.views["projection"].pane.views[0].colour_bar.levels(), (-top, top), rtol=1e-5)
+    assert window.views["feature_across_images"].pane.view.colour_bar is not None
 
 
 def test_a_colour_bar_says_its_label_once_at_any_scale(window, qtbot):
     # pyqtgraph's automatic SI prefix printed the label a second time with "(x0.001)" on a 0-700 scale.
-    view = window.projection.views[0]
+    view = window.views["projection"].pane.views[0]
     for low, high in ((0.0, 700.0), (-0.002, 0.002), (0.0, 1.0)):
         view.set_colour_bar(pg.colormap.get("viridis"), low, high, "activation (post-ReLU)")
         qtbot.wait(10)
@@ -50,7 +50,7 @@ def test_a_colour_bar_says_its_label_once_at_any_scale(window, qtbot):
 
 
 def test_ctrl_wheel_zooms_plain_wheel_scrubs_right_click_resets(window, qtbot):
-    view = window.projection.views[0]
+    view = window.views["projection"].pane.views[0]
     full = width_shown(view)
     wheel(view, -2, Qt.KeyboardModifier.ControlModifier)  # towards the user: zoom in
     assert width_shown(view) < 0.8 * full and window.state.feature == 0
@@ -62,7 +62,7 @@ def test_ctrl_wheel_zooms_plain_wheel_scrubs_right_click_resets(window, qtbot):
 
 def test_ctrl_c_copies_the_view_under_the_mouse(window, qtbot):
     QGuiApplication.clipboard().clear()
-    grid = window.activations.grid
+    grid = window.views["maps"].pane.grid
     QCursor.setPos(grid.mapToGlobal(grid.rect().center()))
     qtbot.waitUntil(lambda: QApplication.widgetAt(QCursor.pos()) is not None)
     window.menu_actions["copy_view"].trigger()

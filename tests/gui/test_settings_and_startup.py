@@ -14,33 +14,37 @@ from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from explorer.core import datasets
 from explorer.core.errors import DataUnavailable
 from explorer.gui import app as gui_app
 from explorer.gui import dialogs
-from explorer.gui import worker as gui_worker
 from explorer.gui.messages import ProjectionOptions
-from explorer.gui.settings import ExplorerState, read_state
+from explorer.gui.settings import read_choices
+from explorer.gui.state import Choices
 
 
 def test_settings_round_trip(make_window, images, settings, qtbot):
     w = make_window(images=images)
-    qtbot.waitUntil(lambda: w.shown is not None)
-    w.set_layer("conv2")
-    w.set_feature(9)
-    w.set_image(5)
-    w.projection.keep.setCurrentIndex(w.projection.keep.findData("max"))
-    w.docks[2].hide()
+    qtbot.waitUntil(lambda: w.state.shown is not None)
+    w.state.select(layer="conv2")
+    w.state.select(feature=9)
+    w.state.select(image=5)
+    w.views["projection"].pane.keep.setCurrentIndex(w.views["projection"].pane.keep.findData("max"))
+    w.docks["prediction"].hide()
     w.resize(w.minimumSizeHint().width(), 480)  # the offscreen screen is 800x600
     height = w.height()  # 480, or the layout's minimum where fonts make that taller
     assert height < 560  # well below the default (the screen's 600), so a restore is seen
     w.close()
-    state = read_state(settings)
-    assert state == ExplorerState("cifar10", "test", "conv2", 9, 5, ProjectionOptions(keep="max"))
+    state = read_choices(settings)
+    assert state == Choices("cifar10", "test", "conv2", 9, 5, ProjectionOptions(keep="max"))
     again = make_window(images=images)
-    qtbot.waitUntil(lambda: again.shown is not None)
-    assert (again.shown.layer, again.shown.feature, again.shown.index) == ("conv2", 9, 5)
-    assert again.layer_select.feature.value() == 9 and again.projection.keep.currentData() == "max"
-    assert not again.docks[2].isVisible() and again.height() == height
+    qtbot.waitUntil(lambda: again.state.shown is not None)
+    assert (again.state.shown.layer, again.state.shown.feature, again.state.shown.index) == ("conv2", 9, 5)
+    assert (
+        again.views["layer_and_feature"].pane.feature.value() == 9
+        and again.views["projection"].pane.keep.currentData() == "max"
+    )
+    assert not again.docks["prediction"].isVisible() and again.height() == height
 
 
 def test_garbage_settings_give_defaults(make_window, images, settings, qtbot):
@@ -50,26 +54,26 @@ def test_garbage_settings_give_defaults(make_window, images, settings, qtbot):
         settings.setValue(key, value)
     settings.sync()
     seednet = {"conv1": 32, "conv2": 64}  # the open model's layers
-    assert read_state(settings, seednet) == ExplorerState()
+    assert read_choices(settings, seednet) == Choices()
     settings.setValue("view/feature", 40)  # conv1 has 32 features
-    assert read_state(settings, seednet).feature == 0
+    assert read_choices(settings, seednet).feature == 0
     w = make_window(images=images)
-    qtbot.waitUntil(lambda: w.shown is not None)
-    assert (w.shown.layer, w.shown.feature) == ("conv1", 0)
+    qtbot.waitUntil(lambda: w.state.shown is not None)
+    assert (w.state.shown.layer, w.state.shown.feature) == ("conv1", 0)
 
 
 def test_fill_with_another_method_in_settings_is_kept_but_computed_with_switches(settings):
     settings.setValue("projection/method", "gradient")
     settings.setValue("projection/unpool", "fill")
-    assert read_state(settings).options == ProjectionOptions("gradient", "fill")
-    assert read_state(settings).options.normalised() == ProjectionOptions("gradient", "switches")
+    assert read_choices(settings).options == ProjectionOptions("gradient", "fill")
+    assert read_choices(settings).options.normalised() == ProjectionOptions("gradient", "switches")
 
 
 def test_without_cifar10_it_opens_the_probe_patterns_and_says_how_to_get_it(make_window, qtbot):
     w = make_window()  # source: the remembered one, by default cifar10, which is not in the empty cache
-    qtbot.waitUntil(lambda: w.shown is not None and w.images is not None)
-    assert w.source == "probes" and w.images.name == w.status.data.text().split("data: ")[1].split(" (")[0]
-    assert w.notice.isVisible() and "CIFAR-10" in w.notice.text.text()
+    qtbot.waitUntil(lambda: w.state.shown is not None and w.state.images is not None)
+    assert w.state.source == "probes" and w.state.images.name == w.status.data.text().split("data: ")[1].split(" (")[0]
+    assert w.sources.notice.isVisible() and "CIFAR-10" in w.sources.notice.text.text()
     assert w.menu_actions["download_cifar10"].isEnabled()
 
 
@@ -80,15 +84,15 @@ def test_a_failed_download_reports_and_keeps_the_probes(make_window, qtbot, monk
             raise DataUnavailable("CIFAR-10 download failed (network unreachable)")
         return real_open(source, split, download=download)
 
-    real_open = gui_worker.open_dataset
+    real_open = datasets.open_dataset
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: None)  # the dialog that explains it
     w = make_window(source="probes")
-    qtbot.waitUntil(lambda: w.shown is not None)
-    monkeypatch.setattr(gui_worker, "open_dataset", offline)
+    qtbot.waitUntil(lambda: w.state.shown is not None)
+    monkeypatch.setattr(datasets, "open_dataset", offline)  # what the load job opens sources with
     with qtbot.waitSignal(w.controller.failed):
-        w.notice.download.click()
+        w.sources.notice.download.click()
     assert "network unreachable" in w.statusBar().currentMessage()
-    assert w.source == "probes"
+    assert w.state.source == "probes"
 
 
 def _write_pngs(folder, n: int) -> list[str]:
@@ -109,15 +113,15 @@ def test_open_folder_from_the_menu(make_window, images, qtbot, tmp_path, monkeyp
     w.menu_actions["open_folder"].trigger()
     qtbot.waitUntil(
         lambda: (
-            w.images is not None
-            and len(w.images) == 5
-            and w.shown is not None
-            and w.shown_page is not None
-            and w.shown_page.page_images.shape[0] == 5
+            w.state.images is not None
+            and len(w.state.images) == 5
+            and w.state.shown is not None
+            and w.views["feature_across_images"].shown is not None
+            and w.views["feature_across_images"].shown.page_images.shape[0] == 5
         )
     )
     w.close()
-    assert read_state(settings).source == str(tmp_path / "pics")
+    assert read_choices(settings).source == str(tmp_path / "pics")
 
 
 def test_drop_files_on_the_window(make_window, images, qtbot, tmp_path):
@@ -129,7 +133,7 @@ def test_drop_files_on_the_window(make_window, images, qtbot, tmp_path):
         QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
     )
     w.dropEvent(event)
-    qtbot.waitUntil(lambda: w.images is not None and len(w.images) == 3)
+    qtbot.waitUntil(lambda: w.state.images is not None and len(w.state.images) == 3)
 
 
 def test_a_checkpoint_that_fails_to_load_is_fatal(tmp_path, monkeypatch, qapp):

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from conftest import all_predicted
 from PIL import Image
 
+from explorer.analyses.maximize import images_rgb8
 from explorer.cli import main as cli_main
 from explorer.core import maximize
 from explorer.core.checkpoint import save_model
 from explorer.core.synthesis import MaximizeSettings
-from explorer.export.maximize_figure import images_rgb8
 from explorer.gui import dialogs
-from explorer.gui import worker as worker_module
-from explorer.gui.messages import ExportDone, SynthesisImages, SynthesisRequest, SynthesisStopped
-from explorer.gui.synthesis_wiring import SETTINGS_KEY, SynthesisWiring
+from explorer.gui.messages import AnalysisRequest, ExportDone
+from explorer.gui.views.synthesis import job as job_module
+from explorer.gui.views.synthesis.job import SynthesisImages, SynthesisRequest, SynthesisStopped
+from explorer.gui.views.synthesis.view import SETTINGS_KEY, SynthesisView
 
 
-def open_view(window, qtbot, steps: int = 16) -> SynthesisWiring:
-    wiring = window.synthesis_wiring
+def open_view(window, qtbot, steps: int = 16) -> SynthesisView:
+    wiring = window.views["synthesized"]
     wiring.pane.steps.setValue(steps)  # remembered, and asked for once the view is open
     window.menu_actions["open_synthesis"].trigger()
     assert wiring.dock.isVisible()
@@ -30,9 +33,26 @@ def final(result) -> bool:
     return isinstance(result, SynthesisImages) and result.done
 
 
-def test_the_view_shows_intermediate_images_then_the_final_one(window, qtbot, model):
-    progressed: list[SynthesisImages] = []
-    window.controller.synthesis_progressed.connect(progressed.append)
+def recording_progress(monkeypatch, view: SynthesisView) -> list[SynthesisImages]:
+    """Every intermediate result the controller hands the view (it looks on_progress up on the view at each call)."""
+    seen: list[SynthesisImages] = []
+    real = view.on_progress
+
+    def recording(progress: object) -> None:
+        if isinstance(progress, SynthesisImages):
+            seen.append(progress)
+        real(progress)
+
+    monkeypatch.setattr(view, "on_progress", recording)
+    return seen
+
+
+def test_the_view_shows_intermediate_images_then_the_final_one(window, qtbot, model, monkeypatch):
+    progressed = recording_progress(monkeypatch, window.views["synthesized"])
+    titles: list[str] = []  # what the picture's title said at each intermediate result
+    pane_view = window.views["synthesized"].pane.view
+    real_set_title = pane_view.set_title
+    monkeypatch.setattr(pane_view, "set_title", lambda text: (titles.append(text), real_set_title(text))[1])
     with qtbot.waitSignal(window.controller.result_ready, check_params_cb=final) as got:
         wiring = open_view(window, qtbot, steps=24)
     result = got.args[0]
@@ -46,29 +66,36 @@ def test_the_view_shows_intermediate_images_then_the_final_one(window, qtbot, mo
     shown = wiring.pane.view.image_item.image
     assert np.allclose(shown, result.images[0] / 255.0)
     assert wiring.pane.view.title_text().endswith(f"step 24/24, reaches {float(result.values[0]):.2f}")
+    prefix = f"{result.layer} feature {window.state.feature}: step"
+    assert [t for t in titles if t.startswith(prefix)][:2] == [f"{prefix} 8/24", f"{prefix} 16/24"]  # shown live
 
 
 def test_a_new_feature_stops_the_running_synthesis_latest_wins(window, qtbot, monkeypatch):
     started: list[SynthesisRequest] = []
-    real_synthesize = worker_module.synthesize
+    outcomes: dict[int, object] = {}  # request id -> what its synthesis returned on the worker
+    real_synthesize = job_module.synthesize
 
     def recorded_synthesize(worker, request: SynthesisRequest):
         started.append(request)
-        return real_synthesize(worker, request)
+        outcomes[request.id] = real_synthesize(worker, request)
+        return outcomes[request.id]
 
-    monkeypatch.setattr(worker_module, "synthesize", recorded_synthesize)
+    monkeypatch.setattr(job_module, "synthesize", recorded_synthesize)
+    answered: list[object] = []  # every answer delivered to a view
+    window.controller.result_ready.connect(answered.append)
     wiring = open_view(window, qtbot, steps=3000)
     qtbot.waitUntil(lambda: len(started) == 1)
-    stopped = lambda r: isinstance(r, SynthesisStopped)  # noqa: E731
-    with (
-        qtbot.waitSignal(window.controller.result_ready, check_params_cb=final) as got,
-        qtbot.waitSignal(window.controller.result_ready, check_params_cb=stopped),
-    ):
+    with qtbot.waitSignal(window.controller.result_ready, check_params_cb=final) as got:
         wiring.pane.steps.setValue(5)  # r2 replaces r1 (stopped) ...
-        window.set_feature(7)  # ... and r3 replaces r2 while it waits
+        window.state.select(feature=7)  # ... and r3 replaces r2 while it waits
     assert got.args[0].features == (7,) and got.args[0].steps == 5
     assert [(r.features, r.settings.steps) for r in started] == [((0,), 3000), ((7,), 5)]
+    first = started[0].id
+    assert isinstance(outcomes[first], SynthesisStopped)  # r1 stopped early, not after its 3000 steps
+    assert outcomes[first].step < 3000
+    assert all(a.request_id != first for a in answered)  # its stop is stale: the view was not told of it
     assert wiring.pane.view.title_text().startswith("conv1 feature 7: step 5/5")
+    assert not wiring.pane.status.text().startswith("Stopped") and not wiring.pane.cancel.isEnabled()
 
 
 def test_cancel_stops_and_says_so(window, qtbot):
@@ -79,16 +106,16 @@ def test_cancel_stops_and_says_so(window, qtbot):
     assert wiring.pane.status.text().startswith("Stopped after") and not wiring.pane.cancel.isEnabled()
 
 
-def test_results_are_cached_per_feature_and_settings(window, qtbot):
+def test_results_are_cached_per_feature_and_settings(window, qtbot, monkeypatch):
     with qtbot.waitSignal(window.controller.result_ready, check_params_cb=final):
         wiring = open_view(window, qtbot, steps=6)
     with qtbot.waitSignal(window.controller.result_ready, check_params_cb=final):
-        window.set_feature(3)
-    progressed: list[SynthesisImages] = []
-    window.controller.synthesis_progressed.connect(progressed.append)
+        window.state.select(feature=3)
+    progressed = recording_progress(monkeypatch, wiring)
     with qtbot.waitSignal(window.controller.result_ready, check_params_cb=final) as got:
-        window.set_feature(0)
+        window.state.select(feature=0)
     assert got.args[0].cached == 1 and not progressed  # nothing optimized again
+    assert wiring.pane.view.title_text().startswith("conv1 feature 0: step 6/6")
     with qtbot.waitSignal(window.controller.result_ready, check_params_cb=final) as got:
         wiring.pane.seed.setValue(4)  # other settings: computed anew
     assert got.args[0].cached == 0 and got.args[0].settings.seed == 4
@@ -108,12 +135,12 @@ def test_whole_layer_fills_the_grid_and_a_click_selects(window, qtbot):
 
 def test_settings_are_remembered(make_window, images, settings, qtbot):
     w = make_window(images=images)
-    w.synthesis_wiring.pane.jitter.setValue(5)
-    w.synthesis_wiring.pane.param.setCurrentText("fourier")
+    w.views["synthesized"].pane.jitter.setValue(5)
+    w.views["synthesized"].pane.param.setCurrentText("fourier")
     assert '"jitter": 5' in str(settings.value(SETTINGS_KEY))
     again = make_window(images=images)
-    assert again.synthesis_wiring.settings == MaximizeSettings(param="fourier", jitter=5)
-    assert again.synthesis_wiring.pane.param.currentText() == "fourier"
+    assert again.views["synthesized"].settings == MaximizeSettings(param="fourier", jitter=5)
+    assert again.views["synthesized"].pane.param.currentText() == "fourier"
 
 
 @pytest.fixture
@@ -130,9 +157,9 @@ def test_export_writes_what_the_command_line_writes(make_window, model, data_dir
     checkpoint = tmp_path / "seednet.pt"
     save_model(model, checkpoint)
     w = make_window(checkpoint=str(checkpoint), source=str(data_dir), split="test")
-    qtbot.waitUntil(lambda: w.images is not None and w.shown is not None and all_predicted(w))
-    w.set_layer("conv2")
-    w.set_feature(9)
+    qtbot.waitUntil(lambda: w.state.images is not None and w.state.shown is not None and all_predicted(w))
+    w.state.select(layer="conv2")
+    w.state.select(feature=9)
     with qtbot.waitSignal(w.controller.result_ready, check_params_cb=final):
         wiring = open_view(w, qtbot, steps=5)
     path = tmp_path / "window.png"
@@ -145,3 +172,65 @@ def test_export_writes_what_the_command_line_writes(make_window, model, data_dir
             "--checkpoint", str(checkpoint), "--device", "cpu", "--out", str(out)]  # fmt: skip
     assert cli_main(argv) == 0
     assert path.read_bytes() == out.read_bytes()
+
+
+def test_a_synthesis_waiting_while_new_images_open_still_runs(window, qtbot, monkeypatch):
+    # Synthesis does not depend on the images: one asked for while the worker was busy, and overtaken in the line by
+    # the opening of other images, must still run and end in its images (not leave the view waiting for ever).
+    gate, entered = threading.Event(), threading.Event()
+    real_run = AnalysisRequest.run
+
+    def blocked_run(request, worker):
+        entered.set()
+        gate.wait(10)
+        return real_run(request, worker)
+
+    monkeypatch.setattr(AnalysisRequest, "run", blocked_run)
+    window.menu_actions["open_occlusion"].trigger()  # keeps the worker busy until the gate opens
+    qtbot.waitUntil(entered.is_set)
+    try:
+        wiring = open_view(window, qtbot, steps=6)  # waits behind the occlusion
+        window.sources.open_source("probes")  # waits too, and runs first
+        assert wiring.pane.cancel.isEnabled()
+        with qtbot.waitSignal(window.controller.result_ready, check_params_cb=final) as got:
+            gate.set()
+    finally:
+        gate.set()
+    assert window.state.images.name != "random"
+    assert got.args[0].features == (window.state.feature,) and wiring.shown is got.args[0]
+    assert wiring.pane.view.title_text().startswith(f"conv1 feature {window.state.feature}: step 6/6")
+    assert not wiring.pane.cancel.isEnabled()
+
+
+def test_cancel_of_a_waiting_synthesis_says_so_and_the_feature_can_be_asked_again(window, qtbot, monkeypatch):
+    # A synthesis waiting behind another job is forgotten by Cancel: no answer comes, so the view must say so itself.
+    gate, entered = threading.Event(), threading.Event()
+    real_run = AnalysisRequest.run
+
+    def blocked_run(request, worker):
+        entered.set()
+        gate.wait(10)
+        return real_run(request, worker)
+
+    monkeypatch.setattr(AnalysisRequest, "run", blocked_run)
+    started: list[SynthesisRequest] = []
+    real_synthesize = job_module.synthesize
+    monkeypatch.setattr(job_module, "synthesize", lambda w, r: (started.append(r), real_synthesize(w, r))[1])
+    window.menu_actions["open_occlusion"].trigger()  # keeps the worker busy until the gate opens
+    qtbot.waitUntil(entered.is_set)
+    try:
+        wiring = open_view(window, qtbot, steps=6)  # waits behind the occlusion
+        assert wiring.pane.cancel.isEnabled()
+        wiring.pane.cancel.click()
+        assert not wiring.pane.cancel.isEnabled() and wiring.pane.status.text() == "Cancelled."
+    finally:
+        gate.set()
+    occlusion = window.views["occlusion"]
+    qtbot.waitUntil(lambda: occlusion.shown is not None and window.controller.running is None)
+    assert not started  # it never ran
+    feature = window.state.feature
+    window.state.select(feature=feature + 1)
+    with qtbot.waitSignal(window.controller.result_ready, check_params_cb=final) as got:
+        window.state.select(feature=feature)  # asked again: it runs
+    assert got.args[0].features == (feature,) and wiring.shown is got.args[0]
+    assert not wiring.pane.cancel.isEnabled()

@@ -10,16 +10,19 @@ from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from scan_pacing import pace_scans, until_stopped
 
+from explorer.analyses.colours import projection_rgb8
+from explorer.analyses.topk import crop_field
 from explorer.core.datasets import cache_dir, files_dataset
 from explorer.core.projection import project
+from explorer.core.receptive import field_size
 from explorer.core.scan import scan_top_k
-from explorer.export.normalise import projection_rgb8
-from explorer.export.topk import crop_field, field_size
+from explorer.gui.controller import Controller
+from explorer.gui.imaging import PAD, best_cols, enlarge
 from explorer.gui.main_window import MainWindow
-from explorer.gui.messages import ViewResult
+from explorer.gui.messages import Progress, ViewResult
 from explorer.gui.panes.pixel_view import PixelView
-from explorer.gui.panes.top_images import PAD, best_cols, enlarge, zoom_for
 from explorer.gui.scan_job import ScanFinished, ScanStopped
+from explorer.gui.views.top_images.pane import zoom_for
 
 K = 9
 
@@ -41,7 +44,7 @@ def expected_pairs(model, images, layer, feature, k=K):
 
 
 def shows_patches(window: MainWindow, layer: str, feature: int) -> bool:
-    r = window.top_wiring.shown
+    r = window.views["top_images"].shown
     return r is not None and (r.layer, r.feature) == (layer, feature) and window.controller.running is None
 
 
@@ -51,11 +54,11 @@ def scanned_files() -> list:
 
 
 def run_scan(window: MainWindow, qtbot, batch_size: int = 8) -> ScanFinished:
-    window.top_wiring.batch_size = batch_size
+    window.views["top_images"].batch_size = batch_size
     with qtbot.waitSignal(
         window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)
     ) as blocker:
-        qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(window.views["top_images"].pane.find, Qt.MouseButton.LeftButton)
     return blocker.args[0]
 
 
@@ -65,59 +68,75 @@ def click_picture(qtbot, view: PixelView, x: float, y: float) -> None:
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y()))
 
 
-def test_a_scan_from_the_window_reports_progress_and_shows_the_cores_top_patches(window, model, images, qtbot):
-    assert window.top_images.k.value() == K
-    progress: list[tuple[int, int]] = []
-    window.controller.scan_progressed.connect(lambda done, total: progress.append((done, total)))
+def test_a_scan_from_the_window_reports_progress_and_shows_the_cores_top_patches(
+    window, model, images, qtbot, monkeypatch
+):
+    view = window.views["top_images"]
+    assert view.pane.k.value() == K
+    progress: list[tuple[int, int]] = []  # what the view was told
+    bar: list[tuple[int, int]] = []  # what its progress bar showed then
+    real_on_progress = view.on_progress
+
+    def recording(p: object) -> None:
+        real_on_progress(p)
+        if isinstance(p, Progress):
+            progress.append((p.done, p.total))
+            bar.append((view.pane.progress.value(), view.pane.progress.maximum()))
+
+    monkeypatch.setattr(view, "on_progress", recording)
     result = run_scan(window, qtbot, batch_size=8)
     assert not result.from_cache and set(result.results) == {"conv1", "conv2"}
     assert [d for d, _ in progress] == [8, 16, 24, 32, 40] and {t for _, t in progress} == {len(images)}
+    assert bar == progress  # the pane showed each step as it came
     assert window.statusBar().currentMessage().startswith(f"scan: {len(images)} images in ")
     assert len(scanned_files()) == 1
 
     qtbot.waitUntil(lambda: shows_patches(window, "conv1", 0))
-    shown = window.top_wiring.shown
+    shown = window.views["top_images"].shown
     indices, patches, projections = expected_pairs(model, images, "conv1", 0)
-    assert shown.indices == indices == window.top_images.indices
-    np.testing.assert_allclose(window.top_images.patches, patches, atol=1e-6)
-    np.testing.assert_allclose(window.top_images.projections, projections, atol=1e-6)
+    assert shown.indices == indices == window.views["top_images"].pane.indices
+    np.testing.assert_allclose(window.views["top_images"].pane.patches, patches, atol=1e-6)
+    np.testing.assert_allclose(window.views["top_images"].pane.projections, projections, atol=1e-6)
     # The picture on screen starts with the first patch, enlarged by whole pixels.
     side = patches.shape[1] * zoom_for(patches.shape[1])
-    picture = window.top_images.feature_view.image_item.image
+    picture = window.views["top_images"].pane.feature_view.image_item.image
     np.testing.assert_allclose(picture[PAD : PAD + side, PAD : PAD + side], enlarge(patches[0], zoom_for(5)), atol=1e-6)
-    for view in (window.top_images.feature_view, window.top_images.overview):  # drawn, not only held
+    for view in (
+        window.views["top_images"].pane.feature_view,
+        window.views["top_images"].pane.overview,
+    ):  # drawn, not only held
         shot = view.grab().toImage()
         assert shot.pixelColor(shot.width() // 2, shot.height() // 2).name() != "#000000"
 
 
 def test_scrubbing_features_updates_the_patches(window, model, images, qtbot):
     run_scan(window, qtbot)
-    window.set_layer("conv2")
+    window.state.select(layer="conv2")
     for feature in (3, 4):
-        window.set_feature(feature)
+        window.state.select(feature=feature)
         qtbot.waitUntil(lambda f=feature: shows_patches(window, "conv2", f))
         indices, patches, projections = expected_pairs(model, images, "conv2", feature)
-        assert window.top_images.indices == indices
-        np.testing.assert_allclose(window.top_images.patches, patches, atol=1e-6)
-        np.testing.assert_allclose(window.top_images.projections, projections, atol=1e-5)
+        assert window.views["top_images"].pane.indices == indices
+        np.testing.assert_allclose(window.views["top_images"].pane.patches, patches, atol=1e-6)
+        np.testing.assert_allclose(window.views["top_images"].pane.projections, projections, atol=1e-5)
 
 
 def test_cancel_stops_the_scan_promptly_and_caches_nothing(window, qtbot, monkeypatch):
     batches = pace_scans(monkeypatch, lambda done, should_stop: done >= 2 and until_stopped(should_stop))
-    window.top_wiring.batch_size = 1
-    qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
+    window.views["top_images"].batch_size = 1
+    qtbot.mouseClick(window.views["top_images"].pane.find, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(batches) >= 2)
-    assert window.top_images.cancel.isVisible()
+    assert window.views["top_images"].pane.cancel.isVisible()
     with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanStopped)):
-        qtbot.mouseClick(window.top_images.cancel, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(window.views["top_images"].pane.cancel, Qt.MouseButton.LeftButton)
     assert len(batches) == 2  # of 40
     assert window.statusBar().currentMessage() == "scan cancelled"
     assert scanned_files() == []
-    assert window.top_images.find.isEnabled() and not window.top_images.cancel.isVisible()
+    assert window.views["top_images"].pane.find.isEnabled() and not window.views["top_images"].pane.cancel.isVisible()
     with qtbot.waitSignal(
         window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and r.feature == 7
     ):
-        window.set_feature(7)
+        window.state.select(feature=7)
 
 
 def test_views_keep_coming_while_a_scan_is_blocked(make_window, images, qtbot, tmp_path, monkeypatch):
@@ -129,19 +148,25 @@ def test_views_keep_coming_while_a_scan_is_blocked(make_window, images, qtbot, t
     on_disk = files_dataset(paths, images.labels, images.classes, name="files")
     assert on_disk.paths is not None
     window = make_window(images=on_disk)
-    qtbot.waitUntil(lambda: window.shown is not None and window.shown_page is not None and all_predicted(window))
+    qtbot.waitUntil(
+        lambda: (
+            window.state.shown is not None
+            and window.views["feature_across_images"].shown is not None
+            and all_predicted(window)
+        )
+    )
     gate = threading.Event()
     batches = pace_scans(monkeypatch, lambda _done, _stop: gate.wait(60))  # blocked for longer than any wait below
-    window.top_wiring.batch_size = 4
+    window.views["top_images"].batch_size = 4
     try:
-        qtbot.mouseClick(window.top_images.find, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(window.views["top_images"].pane.find, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: len(batches) >= 1)
         with qtbot.waitSignal(
             window.controller.result_ready,
             check_params_cb=lambda r: isinstance(r, ViewResult) and (r.index, r.feature) == (1, 9),
         ):
-            window.set_feature(9)
-            window.set_image(1)
+            window.state.select(feature=9)
+            window.state.select(image=1)
         assert window.controller.scanning is not None and len(batches) == 1
         with qtbot.waitSignal(window.controller.scan_ended, check_params_cb=lambda r: isinstance(r, ScanFinished)):
             gate.set()
@@ -156,23 +181,28 @@ def test_a_second_scan_and_a_new_window_load_from_the_cache(window, make_window,
     assert again.from_cache
     assert window.statusBar().currentMessage() == f"scan: {len(images)} images, loaded from the cache"
     other = make_window(images=images)
-    qtbot.waitUntil(lambda: other.top_wiring.scan is not None)
-    assert other.top_wiring.scan.from_cache
+    qtbot.waitUntil(lambda: other.views["top_images"].scan is not None)
+    assert other.views["top_images"].scan.from_cache
     qtbot.waitUntil(lambda: shows_patches(other, other.state.layer, other.state.feature))
 
 
 def test_the_look_up_of_an_earlier_scan_waits_for_the_first_view_and_copies_no_model(
-    window, make_window, images, qtbot
+    window, make_window, images, qtbot, monkeypatch
 ):
     """The look-up stats every file and hashes the weights: it must not compete with the first picture."""
     run_scan(window, qtbot)
+    asked: list[tuple[object, bool]] = []  # each scan asked for: (its owner, whether a view was on screen then)
+    real = Controller.start_scan
+
+    def recording_start_scan(controller, request, owner):
+        asked.append((owner, owner.state.shown is not None))
+        real(controller, request, owner)
+
+    monkeypatch.setattr(Controller, "start_scan", recording_start_scan)  # from the new window's first moment
     other = make_window(images=images)
-    asked: list[bool] = []  # for each scan request: whether a view was on screen when it was asked for
-    real = other.controller.start_scan
-    other.controller.start_scan = lambda request: (asked.append(other.shown is not None), real(request))[1]
-    qtbot.waitUntil(lambda: other.top_wiring.scan is not None)
-    assert other.top_wiring.scan.from_cache
-    assert asked == [True]
+    qtbot.waitUntil(lambda: other.views["top_images"].scan is not None)
+    assert other.views["top_images"].scan.from_cache
+    assert [shown for owner, shown in asked if owner is other.views["top_images"]] == [True]
     assert not other.controller.scan_job._copies  # nothing was scanned: the open model served the look-up
 
 
@@ -185,23 +215,23 @@ def cell_point(cell: tuple[int, int], cols: int, index: int) -> tuple[float, flo
 def test_clicking_a_top_image_opens_it_and_a_feature_in_the_overview_selects_it(window, qtbot):
     run_scan(window, qtbot)
     qtbot.waitUntil(lambda: shows_patches(window, "conv1", 0))
-    pane = window.top_images
+    pane = window.views["top_images"].pane
     target = pane.indices[1]
     assert target != window.state.image
     pair = (5 * zoom_for(5), 2 * 5 * zoom_for(5) + 1)
     click_picture(qtbot, pane.feature_view, *cell_point(pair, pane.pair_cols, 1))
-    qtbot.waitUntil(lambda: window.state.image == target and window.shown.index == target)
-    assert window.browser.jump.value() == target
+    qtbot.waitUntil(lambda: window.state.image == target and window.state.shown.index == target)
+    assert window.views["images"].pane.jump.value() == target
     cell = (5 * zoom_for(5), 3 * 5 * zoom_for(5) + 2)
     click_picture(qtbot, pane.overview, *cell_point(cell, pane.overview_cols, 2))
     qtbot.waitUntil(lambda: shows_patches(window, "conv1", 2))
-    assert window.layer_select.feature.value() == 2
+    assert window.views["layer_and_feature"].pane.feature.value() == 2
 
 
 def test_closing_during_a_scan_stops_it_and_caches_nothing(make_window, images, qtbot, threads_stopped, monkeypatch):
     w = make_window(images=images)
     batches = pace_scans(monkeypatch, lambda _done, should_stop: until_stopped(should_stop))
-    w.top_wiring.batch_size = 1
+    w.views["top_images"].batch_size = 1
     w.menu_actions["find_top_images"].trigger()
     qtbot.waitUntil(lambda: len(batches) >= 1)
     w.close()

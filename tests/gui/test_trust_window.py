@@ -16,8 +16,8 @@ from explorer.core import images as core_images
 from explorer.core.datasets import files_dataset
 from explorer.core.model import CLASSES
 from explorer.gui.controller import SHUTDOWN_WAIT_MS
-from explorer.gui.panes.thumbnails import ThumbnailModel
-from explorer.gui.worker import Worker
+from explorer.gui.messages import ViewRequest
+from explorer.gui.views.browser.thumbnails import ThumbnailModel
 
 
 def _folder(root, n: int = 6):
@@ -65,14 +65,16 @@ def test_a_fifo_and_a_symlink_loop_in_the_folder_leave_the_window_responsive(mak
     os.mkfifo(root / CLASSES[0] / "pipe.png")
     (root / CLASSES[1] / "loop").symlink_to("..")
     w = make_window()
-    w.open_source(str(root))
-    qtbot.waitUntil(lambda: w.images is not None and w.images.paths is not None and w.controller.running is None)
-    assert len(w.images) == 6
-    assert any("FIFO" in why for _, why in w.images.skipped)
-    qtbot.waitUntil(lambda: bool((w.browser.model.predicted >= 0).all()))
-    for row in range(w.browser.model.rowCount()):  # painting every thumbnail returns at once
+    w.sources.open_source(str(root))
+    qtbot.waitUntil(
+        lambda: w.state.images is not None and w.state.images.paths is not None and w.controller.running is None
+    )
+    assert len(w.state.images) == 6
+    assert any("FIFO" in why for _, why in w.state.images.skipped)
+    qtbot.waitUntil(lambda: bool((w.views["images"].pane.model.predicted >= 0).all()))
+    for row in range(w.views["images"].pane.model.rowCount()):  # painting every thumbnail returns at once
         started = time.perf_counter()
-        w.browser.model.data(w.browser.model.index(row), Qt.ItemDataRole.DecorationRole)
+        w.views["images"].pane.model.data(w.views["images"].pane.model.index(row), Qt.ItemDataRole.DecorationRole)
         assert time.perf_counter() - started < 0.2
 
 
@@ -82,15 +84,15 @@ def test_closing_while_a_request_hangs_does_not_wait_for_it(make_window, images,
     gate = threading.Event()
     entered = threading.Event()
 
-    real_view = Worker._view
+    real_view = ViewRequest.run
 
-    def hanging_view(worker, request):
+    def hanging_view(request, worker):
         entered.set()
         gate.wait(30)  # a request that ignores every stop (a decoder stuck in a system call)
-        return real_view(worker, request)
+        return real_view(request, worker)
 
-    monkeypatch.setattr(Worker, "_view", hanging_view)
-    w.set_feature(5)
+    monkeypatch.setattr(ViewRequest, "run", hanging_view)
+    w.state.select(feature=5)
     assert entered.wait(10)
     started = time.perf_counter()
     w.close()

@@ -13,7 +13,7 @@ from explorer.core.projection import activations, project
 from explorer.gui.imaging import activation_grid, projection_to_rgb
 from explorer.gui.main_window import MainWindow
 from explorer.gui.messages import ProjectionOptions, ViewResult
-from explorer.gui.panes.activations import COLS, PAD
+from explorer.gui.views.maps.pane import COLS, PAD
 
 
 def expected_projection(model, images, index, layer, feature, options=ProjectionOptions()):  # noqa: B008
@@ -25,7 +25,7 @@ def expected_projection(model, images, index, layer, feature, options=Projection
 
 def shows(window: MainWindow, index: int, layer: str, feature: int) -> bool:
     """The views show this choice and the page has caught up: nothing more is on its way."""
-    r, page = window.shown, window.shown_page
+    r, page = window.state.shown, window.views["feature_across_images"].shown
     return (
         r is not None
         and (r.index, r.layer, r.feature) == (index, layer, feature)
@@ -36,52 +36,56 @@ def shows(window: MainWindow, index: int, layer: str, feature: int) -> bool:
 
 
 def test_choosing_an_image_fills_the_activation_grid(window, model, images, qtbot):
-    window.browser.list.setCurrentIndex(window.browser.model.index(5))
+    window.views["images"].pane.list.setCurrentIndex(window.views["images"].pane.model.index(5))
     qtbot.waitUntil(lambda: shows(window, 5, "conv1", 0))
     maps = activations(model, images.tensor([5]), "conv1")[0].numpy()
-    np.testing.assert_allclose(window.activations.grid.image_item.image, activation_grid(maps, COLS, PAD)[0], atol=1e-6)
-    assert window.activations.grid.image_item.image.shape == (4 * 33 - 1, 8 * 33 - 1, 3)
-    assert window.browser.jump.value() == 5
+    np.testing.assert_allclose(
+        window.views["maps"].pane.grid.image_item.image, activation_grid(maps, COLS, PAD)[0], atol=1e-6
+    )
+    assert window.views["maps"].pane.grid.image_item.image.shape == (4 * 33 - 1, 8 * 33 - 1, 3)
+    assert window.views["images"].pane.jump.value() == 5
 
 
 def test_clicking_a_map_selects_its_feature(window, qtbot):
-    grid = window.activations.grid
+    grid = window.views["maps"].pane.grid
     # The centre of map 10 (row 1, column 2 of the 8-wide grid of 32x32 maps).
     scene = grid.image_item.mapToScene(QPointF(2 * 33 + 16, 1 * 33 + 16))
     pos = grid.mapFromScene(scene)
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y()))
     qtbot.waitUntil(lambda: shows(window, 0, "conv1", 10))
-    assert window.layer_select.feature.value() == 10
+    assert window.views["layer_and_feature"].pane.feature.value() == 10
 
 
 @pytest.mark.parametrize(
     "options", [ProjectionOptions(), ProjectionOptions("guided", keep="max"), ProjectionOptions(unpool="fill")]
 )
 def test_scrubbing_features_shows_the_core_projection(window, model, images, qtbot, options):
-    window.set_layer("conv2")
-    window.projection.show_options(options)
-    window.projection.options_changed.emit(options)
+    window.state.select(layer="conv2")
+    window.views["projection"].pane.show_options(options)
+    window.views["projection"].pane.options_changed.emit(options)
     for feature in (1, 2, 3):
-        window.set_feature(feature)
+        window.state.select(feature=feature)
         qtbot.waitUntil(lambda f=feature: shows(window, 0, "conv2", f))
-        shown = window.projection.views[0].image_item.image
+        shown = window.views["projection"].pane.views[0].image_item.image
         np.testing.assert_allclose(shown, expected_projection(model, images, 0, "conv2", feature, options), atol=1e-6)
 
 
 def test_side_by_side_shows_the_three_methods(window, model, images, qtbot):
-    window.set_layer("conv2")
+    window.state.select(layer="conv2")
     with qtbot.waitSignal(
         window.controller.result_ready, check_params_cb=lambda r: isinstance(r, ViewResult) and len(r.projections) == 3
     ):
-        window.projection.compare.setCurrentIndex(window.projection.compare.findData("methods"))
-    for view, method in zip(window.projection.views, ("deconvnet", "guided", "gradient"), strict=True):
+        window.views["projection"].pane.compare.setCurrentIndex(
+            window.views["projection"].pane.compare.findData("methods")
+        )
+    for view, method in zip(window.views["projection"].pane.views, ("deconvnet", "guided", "gradient"), strict=True):
         assert view.isVisible()
         expected = expected_projection(model, images, 0, "conv2", 0, ProjectionOptions(method))
         np.testing.assert_allclose(view.image_item.image, expected, atol=1e-6)
 
 
 def test_fill_is_only_offered_to_the_deconvnet(window):
-    pane = window.projection
+    pane = window.views["projection"].pane
     pane.unpool.setCurrentIndex(pane.unpool.findData("fill"))
     pane.method.setCurrentIndex(pane.method.findData("guided"))
     assert not pane.unpool.isEnabled()
@@ -89,32 +93,39 @@ def test_fill_is_only_offered_to_the_deconvnet(window):
 
 
 def test_page_of_images_shows_each_projection(window, model, images, qtbot):
-    window.set_feature(4)
-    qtbot.waitUntil(lambda: window.shown_page is not None and window.shown_page.feature == 4)
-    r = window.shown_page
+    window.state.select(feature=4)
+    qtbot.waitUntil(
+        lambda: (
+            window.views["feature_across_images"].shown is not None
+            and window.views["feature_across_images"].shown.feature == 4
+        )
+    )
+    r = window.views["feature_across_images"].shown
     assert (r.layer, r.feature, r.page) == ("conv1", 4, tuple(range(16)))
     expected = project(model, images.tensor(list(range(16))), "conv1", 4)[:, 0].numpy()
     np.testing.assert_allclose(r.page_projections, expected, atol=1e-6)
 
 
 def test_5000_scrub_requests_end_on_the_right_picture(window, model, images, qtbot):
-    window.set_layer("conv2")
+    window.state.select(layer="conv2")
     ran: list[int] = []
     window.controller.result_ready.connect(lambda r: ran.append(r.request_id))
     for i in range(5000):
-        window.layer_select.feature.setValue(i % 64)
+        window.views["layer_and_feature"].pane.feature.setValue(i % 64)
     final = 4999 % 64
     qtbot.waitUntil(lambda: shows(window, 0, "conv2", final), timeout=20000)
     assert len(ran) < 100  # latest wins: no backlog of thousands
     np.testing.assert_allclose(
-        window.projection.views[0].image_item.image, expected_projection(model, images, 0, "conv2", final), atol=1e-6
+        window.views["projection"].pane.views[0].image_item.image,
+        expected_projection(model, images, 0, "conv2", final),
+        atol=1e-6,
     )
 
 
 def test_keyboard_scrubs_features_layers_and_images(window, qtbot):
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
-    window.browser.list.setFocus()
+    window.views["images"].pane.list.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_Right)
     qtbot.keyClick(window, Qt.Key.Key_Right)
     qtbot.waitUntil(lambda: shows(window, 0, "conv1", 2))
@@ -122,15 +133,15 @@ def test_keyboard_scrubs_features_layers_and_images(window, qtbot):
     qtbot.waitUntil(lambda: shows(window, 0, "conv2", 2))
     qtbot.keyClick(window, Qt.Key.Key_Up)
     qtbot.waitUntil(lambda: shows(window, 0, "conv1", 2))
-    qtbot.keyClick(window.browser.list, Qt.Key.Key_PageDown)
+    qtbot.keyClick(window.views["images"].pane.list, Qt.Key.Key_PageDown)
     qtbot.waitUntil(lambda: shows(window, 1, "conv1", 2))
     qtbot.keyClick(window, Qt.Key.Key_Left)
     qtbot.waitUntil(lambda: shows(window, 1, "conv1", 1))
-    assert window.layer_select.layer.currentData() == "conv1"
+    assert window.views["layer_and_feature"].pane.layer.currentData() == "conv1"
 
 
 def test_wheel_over_a_view_scrubs_features(window, qtbot):
-    window.projection.views[0].wheel_scrolled.emit(1)
+    window.views["projection"].pane.views[0].wheel_scrolled.emit(1)
     qtbot.waitUntil(lambda: shows(window, 0, "conv1", 1))
 
 
@@ -146,13 +157,13 @@ def test_prediction_bars_show_the_probabilities(window, model, images):
     from explorer.core.projection import predict
 
     probs = predict(model, images.tensor([0]))[0].numpy()
-    np.testing.assert_allclose(window.prediction.bars.opts["width"], probs, atol=1e-6)
+    np.testing.assert_allclose(window.views["prediction"].pane.bars.opts["width"], probs, atol=1e-6)
 
 
 def test_arrow_keys_inside_a_text_field_stay_there(window, qtbot):
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
-    edit = window.browser.jump.lineEdit()
+    edit = window.views["images"].pane.jump.lineEdit()
     edit.setFocus()
     qtbot.waitUntil(edit.hasFocus)
     with qtbot.assertNotEmitted(window.controller.busy_changed, wait=100):
@@ -162,7 +173,7 @@ def test_arrow_keys_inside_a_text_field_stay_there(window, qtbot):
 
 
 def test_a_real_wheel_turn_over_a_view_scrubs_features(window, qtbot):
-    view = window.activations.large
+    view = window.views["maps"].pane.large
     centre = QPointF(view.viewport().rect().center())
     event = QWheelEvent(
         centre, view.viewport().mapToGlobal(centre), QPoint(0, 0), QPoint(0, -120),
@@ -175,14 +186,14 @@ def test_a_real_wheel_turn_over_a_view_scrubs_features(window, qtbot):
 
 def test_mirroring_state_emits_no_intent(window, qtbot):
     with (
-        qtbot.assertNotEmitted(window.layer_select.feature_selected),
-        qtbot.assertNotEmitted(window.layer_select.layer_selected),
+        qtbot.assertNotEmitted(window.views["layer_and_feature"].pane.feature_selected),
+        qtbot.assertNotEmitted(window.views["layer_and_feature"].pane.layer_selected),
     ):
-        window.set_layer("conv2")
-        window.set_feature(12)
+        window.state.select(layer="conv2")
+        window.state.select(feature=12)
     qtbot.waitUntil(lambda: shows(window, 0, "conv2", 12))
     with qtbot.assertNotEmitted(window.controller.busy_changed, wait=100):
-        window.set_feature(12)  # no change, no request
+        window.state.select(feature=12)  # no change, no request
 
 
 def test_the_page_mosaic_puts_each_image_beside_its_projection(images):
@@ -202,8 +213,8 @@ def test_the_browsers_predictions_wait_while_the_user_scrubs(make_window, qtbot)
 
     from explorer.core.images import ImageSet
     from explorer.core.model import CLASSES
-    from explorer.gui import predictions_wiring
     from explorer.gui.messages import PredictRequest, ViewRequest
+    from explorer.gui.views.browser import view as predictions_wiring
 
     rng = np.random.default_rng(3)
     n = 4 * predictions_wiring.PREDICT_BATCH
@@ -212,14 +223,14 @@ def test_the_browsers_predictions_wait_while_the_user_scrubs(make_window, qtbot)
     submitted: list[tuple[float, type]] = []
     real_submit = w.controller.submit
 
-    def logged(request):
+    def logged(request, owner):
         submitted.append((time.monotonic(), type(request)))
-        return real_submit(request)
+        return real_submit(request, owner)
 
     w.controller.submit = logged
-    qtbot.waitUntil(lambda: w.shown is not None)
+    qtbot.waitUntil(lambda: w.state.shown is not None)
     for _ in range(30):  # scrubbing: a feature every 20 ms for 0.6 s
-        w.set_feature((w.state.feature + 1) % 32)
+        w.state.select(feature=(w.state.feature + 1) % 32)
         qtbot.wait(20)
     scrub_end = time.monotonic()
     qtbot.waitUntil(lambda: all_predicted(w), timeout=30000)

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import QPointF
 
-from explorer.export.normalise import maps_rgb8, to_rgb8
+from explorer.analyses.colours import maps_rgb8, to_rgb8
 from explorer.gui.colour_bars import signed_grey, viridis
 from explorer.gui.panes.colour_bar import nice_ticks
 from explorer.gui.panes.fitted_text import FittedPlot

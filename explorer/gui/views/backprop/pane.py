@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.export.backprop_figure import BackpropFigure, check_lines, finger_grid, grey_rgb8, number, signed_rgb8
+from explorer.analyses.backprop import BackpropFigure, check_lines, finger_grid, number
+from explorer.analyses.colours import grey_rgb8, signed_rgb8
 from explorer.gui.panes.export_button import export_button
 from explorer.gui.panes.pixel_view import PixelView
 

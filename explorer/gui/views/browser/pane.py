@@ -10,9 +10,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListView, QSpinBo
 
 from explorer.core.datasets import SPLITS
 from explorer.core.images import ImageSet
-from explorer.gui.panes.thumbnails import ICON, INDEX_ROLE, OUTCOMES, UNKNOWN, ThumbnailFilter, ThumbnailModel
-
-PAGE = 16
+from explorer.gui.views.browser.thumbnails import ICON, INDEX_ROLE, OUTCOMES, UNKNOWN, ThumbnailFilter, ThumbnailModel
 
 
 class BrowserPane(QWidget):
@@ -71,6 +69,16 @@ class BrowserPane(QWidget):
         self.list.verticalScrollBar().rangeChanged.connect(self._on_list_range_changed)
         self.list.verticalScrollBar().actionTriggered.connect(self._on_list_scrolled_by_hand)
 
+    def set_classes(self, classes: Sequence[str]) -> None:
+        """The model's class names, for the captions and the class filters (which go back to "any")."""
+        self.model.classes = tuple(classes)
+        for box in (self.true_class, self.predicted_class):
+            box.blockSignals(True)
+            box.clear()
+            _fill(box, classes)
+            box.blockSignals(False)
+        self._on_filter_changed(0)
+
     def set_images(self, images: ImageSet, split: str) -> None:
         self.model.set_images(images)
         self.jump.blockSignals(True)
@@ -121,11 +129,6 @@ class BrowserPane(QWidget):
         )
         return int(rows[target]) if 0 <= target < len(rows) else None
 
-    def page(self, image: int) -> tuple[int, ...]:
-        """The PAGE filtered images in the block of rows around `image`."""
-        start = (self.model.nearest_row(image) // PAGE) * PAGE
-        return tuple(int(i) for i in self.model.rows[start : start + PAGE])
-
     def _on_filter_changed(self, _index: int) -> None:
         self.model.set_filter(
             ThumbnailFilter(
@@ -165,7 +168,11 @@ def _class_combo(classes: Sequence[str]) -> QComboBox:
     box = QComboBox()
     box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     box.setMinimumContentsLength(8)
+    _fill(box, classes)
+    return box
+
+
+def _fill(box: QComboBox, classes: Sequence[str]) -> None:
     box.addItem("any", -1)
     for i, name in enumerate(classes):
         box.addItem(name, i)
-    return box

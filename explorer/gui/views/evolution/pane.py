@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.export.experiments import EvolutionFigure
+from explorer.analyses.evolution import EvolutionFigure
 from explorer.gui.panes.experiment_controls import ExperimentControls
 from explorer.gui.panes.pixel_view import PixelView
 

@@ -7,12 +7,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
+from explorer.analyses.invariance import InvarianceFigure
 from explorer.core.invariance_curves import TRANSFORMS
-from explorer.export.experiments import InvarianceFigure
 from explorer.gui.panes.experiment_controls import ExperimentControls
 from explorer.gui.panes.fitted_text import FittedPlot
 
-# Shorter than the exported figure's (explorer.export.experiments_render): the plots here are narrow.
+# Shorter than the exported figure's (explorer.render.experiments_render): the plots here are narrow.
 UNITS = {"translate": "vertical shift (px, + down)", "scale": "scale factor", "rotate": "rotation (degrees)"}
 
 

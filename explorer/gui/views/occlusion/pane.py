@@ -7,7 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
 
-from explorer.export.experiments import OcclusionFigure
+from explorer.analyses.occlusion import OcclusionFigure
 from explorer.gui.panes.experiment_controls import ExperimentControls, heat_rgb, over_image
 from explorer.gui.panes.pixel_view import PixelView
 
@@ -61,6 +61,15 @@ class OcclusionPane(QWidget):
             if view.image_item.image is not None:
                 h, w = view.image_item.image.shape[:2]
                 view.view_box.setRange(xRange=(0, w), yRange=(0, h), padding=0)
+
+    def fit_to(self, size: int) -> None:
+        """Square and stride for images of `size` pixels: a quarter and a sixteenth of the side (8 and 2 at 32 px,
+        56 and 14 at 224: 13 x 13 positions either way); no intent emitted."""
+        for box, top, value in ((self.size_box, size, max(1, size // 4)), (self.stride_box, size, max(1, size // 16))):
+            box.blockSignals(True)
+            box.setRange(1, top)
+            box.setValue(value)
+            box.blockSignals(False)
 
     def options(self) -> tuple[int, int]:
         return self.size_box.value(), self.stride_box.value()

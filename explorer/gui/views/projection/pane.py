@@ -59,7 +59,7 @@ class ProjectionPane(QWidget):
         self.export.clicked.connect(self.export_requested)
         for box in (self.method, self.unpool, self.keep, self.compare):
             box.currentIndexChanged.connect(self._on_control_changed)
-        self._layer, self._pooled = "", True  # the layer shown, and whether max-pooling lies below it
+        self._layer, self._pooled, self._fill = "", True, True  # the layer, max-pooling below it, all of it fillable
         self.show_options(ProjectionOptions())
 
     def options(self) -> ProjectionOptions:
@@ -92,13 +92,14 @@ class ProjectionPane(QWidget):
                 top = float(np.abs(p).max()) if p.size else 0.0
                 view.set_colour_bar(signed_grey(), -top, top, PROJECTION_LABEL)
 
-    def show_layer(self, layer: str, pooled: bool) -> None:
-        """The layer shown, and whether any max-pooling lies below it (without, unpooling changes nothing)."""
-        self._layer, self._pooled = layer, pooled
+    def show_layer(self, layer: str, pooled: bool, fill: bool = True) -> None:
+        """The layer shown, whether any max-pooling lies below it (without, unpooling changes nothing), and whether
+        every such pooling is non-overlapping (else only the switches undo it)."""
+        self._layer, self._pooled, self._fill = layer, pooled, fill
         self._enable_controls(self.options())
 
     def _enable_controls(self, options: ProjectionOptions) -> None:
-        reason = unpool_disabled_reason(options, self._layer, self._pooled)
+        reason = unpool_disabled_reason(options, self._layer, self._pooled, self._fill)
         self.unpool.setEnabled(not reason)
         self.unpool.setToolTip(reason or UNPOOL_TIP)
         self.method.setEnabled(options.compare == "single")
@@ -113,10 +114,15 @@ class ProjectionPane(QWidget):
 UNPOOL_TIP = "How the deconvnet undoes max-pooling: back to where the max was (switches), or over the whole 2x2 (fill)"
 
 
-def unpool_disabled_reason(options: ProjectionOptions, layer: str, pooled: bool) -> str:
+def unpool_disabled_reason(options: ProjectionOptions, layer: str, pooled: bool, fill: bool = True) -> str:
     """Why the unpooling choice does not apply now ("" when it does); the choice itself is kept."""
     if not pooled:
         return f"{layer} has no max-pooling below it: switches and fill give the same pixels."
+    if not fill:
+        return (
+            f"A max-pool below {layer} has overlapping windows: only its switches undo it, so {layer} is shown "
+            "through the switches. Your choice is kept for layers where fill applies."
+        )
     if options.compare == "unpooling":
         return "“show: switches vs fill” shows both."
     if options.method != "deconvnet" and options.compare != "methods":

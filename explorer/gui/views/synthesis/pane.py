@@ -24,10 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.synthesis import OBJECTIVES, PARAMS, MaximizeSettings
-from explorer.gui.imaging import cell_at
+from explorer.gui.imaging import PAD, cell_at, enlarge, framed_grid
 from explorer.gui.panes.export_button import export_button, footer
 from explorer.gui.panes.pixel_view import PixelView
-from explorer.gui.panes.top_images import PAD, enlarge, framed_grid
 
 ZOOM = 3  # overview tiles are enlarged by whole pixels
 OVERVIEW_COLS = 8

@@ -24,14 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.imaging import PROJECTION_TEXT, cell_at, mosaic
+from explorer.gui.imaging import PAD, PROJECTION_TEXT, best_cols, cell_at, enlarge, framed_grid
 from explorer.gui.panes.export_button import export_button, footer
 from explorer.gui.panes.pixel_view import PixelView
 
 TILE = 28  # patches are enlarged to about this many pixels a side before the layout
-PAD = 3  # between pairs or features; one pixel between a patch and its projection
 OVERVIEW_COLS = 8  # until the view has a size to fit
-HIGHLIGHT = (1.0, 0.55, 0.0)  # the frame round the selected feature in the overview
 MIN_PATCH_PX = 24  # the overview's patches are never drawn smaller than this on screen: it scrolls instead
 TITLE_PX = 24  # room for a PixelView's title and margins
 RULE = (
@@ -49,11 +47,6 @@ class ResizingScrollArea(QScrollArea):
         self.resized.emit()
 
 
-def enlarge(tiles: np.ndarray, factor: int) -> np.ndarray:
-    """[..., h, w, 3] -> [..., h*factor, w*factor, 3] by repeating pixels."""
-    return np.repeat(np.repeat(tiles, factor, axis=-3), factor, axis=-2)
-
-
 def zoom_for(side: int) -> int:
     return max(1, TILE // max(side, 1))
 
@@ -65,30 +58,6 @@ def side_by_side(tiles: np.ndarray) -> np.ndarray:
     for j in range(m):
         out[:, :, j * (w + 1) : j * (w + 1) + w] = tiles[:, j]
     return out
-
-
-def best_cols(count: int, cell: tuple[int, int], area: tuple[float, float], fallback: int) -> int:
-    """The number of columns that shows `count` cells of `cell` (h, w) largest in `area` (h, w) of a framed_grid."""
-    h, w = cell
-    area_h, area_w = area
-    if count < 1 or area_h < 10 or area_w < 10:  # no size yet (a hidden tab)
-        return max(1, min(fallback, count))
-    scales = [
-        min(area_w / (c * (w + PAD) + PAD), area_h / (-(-count // c) * (h + PAD) + PAD)) for c in range(1, count + 1)
-    ]
-    return 1 + int(np.argmax(scales))
-
-
-def framed_grid(cells: np.ndarray, cols: int, selected: int | None = None) -> np.ndarray:
-    """Cells in a white grid with a PAD margin all round; the selected cell framed in HIGHLIGHT."""
-    picture = np.pad(mosaic(cells, cols, PAD, fill=1.0), ((PAD, PAD), (PAD, PAD), (0, 0)), constant_values=1.0)
-    if selected is not None and 0 <= selected < len(cells):
-        h, w = cells.shape[1:3]
-        r, c = divmod(selected, max(1, min(cols, len(cells))))
-        y, x = r * (h + PAD), c * (w + PAD)  # the frame's top-left: the cell's, less the margin
-        picture[y : y + h + 2 * PAD, x : x + w + 2 * PAD] = HIGHLIGHT
-        picture[y + PAD : y + PAD + h, x + PAD : x + PAD + w] = cells[selected]
-    return picture
 
 
 class TopImagesPane(QWidget):

@@ -1,0 +1,141 @@
+"""The base of the views that run one analysis on the selection (Occlusion, Feature evolution, Invariance, ...).
+
+Each opens from the Analyse menu as a dock, tabbed beside Projection the first time. While it is visible it
+follows the selection through the state's signal: each change asks the worker for the analysis request
+built from the selection and the pane's options, latest wins (a newer one stops the running one at its
+next step). Progress comes while it runs; Cancel stops it. Export writes the shown figure's request, the
+same request the command line builds, so both write the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from PySide6.QtWidgets import QWidget
+
+from explorer.core.errors import ExplorerError
+from explorer.gui.host import Host, View
+from explorer.gui.messages import AnalysisRequest, AnalysisResult, Failure, Progress
+
+
+class AnalysisView(View):
+    """A view of one analysis: subclasses give the pane (with `controls`), `open_action` and `figure_request`."""
+
+    open_action: ClassVar[str]  # the key of the menu action that opens it
+    priority: ClassVar[int] = 9  # its jobs' place in the worker's line (after the views that follow scrubbing)
+    room: ClassVar[tuple[float, float]] = (0.0, 0.0)  # the shares of the window's width and height it asks for, opened
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.pane = self.make_pane()
+        self.controls = getattr(self.pane, "controls", None)
+        self.dock = host.add_dock(self, self.pane, area="bottom", hidden=True)
+        self.shown: AnalysisResult | None = None
+        self._asked: AnalysisRequest | None = None
+        self.state.selection_changed.connect(self.request)
+        self.state.model_changed.connect(self._on_state_replaced)
+        self.state.images_changed.connect(self._on_state_replaced)
+        self.dock.visibilityChanged.connect(self._on_dock_visibility_changed)
+        options_changed = getattr(self.pane, "options_changed", None)
+        if options_changed is not None:
+            options_changed.connect(self.request)
+        if self.controls is not None:
+            self.controls.run_requested.connect(self.request)
+            self.controls.cancel_requested.connect(self.cancel)
+            self.controls.export_requested.connect(self.export)
+
+    def make_pane(self) -> QWidget:
+        raise NotImplementedError
+
+    def figure_request(self) -> object | None:
+        """The analysis request for the selection and the pane's options (None: nothing to ask)."""
+        raise NotImplementedError
+
+    def handlers(self) -> dict[str, Callable[[], None]]:
+        return {self.open_action: self.open}
+
+    def open(self) -> None:
+        """Show the dock in front and run the analysis for the selection."""
+        self.host.open_dock(self.dock, room=self.room)
+        self.request()
+
+    # Asking ----------------------------------------------------------------------------------------
+
+    def request(self, *_args: object) -> None:
+        """Ask the worker for the selection, unless it is shown or asked for already (latest wins)."""
+        images = self.state.images
+        if images is None or not self.dock.isVisible():
+            return
+        try:
+            figure = self.figure_request()
+        except ExplorerError as exc:
+            self.said(str(exc))
+            return
+        if figure is None:
+            return
+        if self._asked is not None and self._asked.analysis == figure and self._asked.images is images:
+            return  # the same analysis is running or shown already
+        self._asked = AnalysisRequest(figure, images, self.state.opened.label, priority=self.priority,
+                                      one_thread=self.priority < 5)  # fmt: skip
+        self.started()
+        self.host.submit(self._asked, self)
+
+    def cancel(self) -> None:
+        if self._asked is not None and (self.shown is None or self.shown.request_id != self._asked.id):
+            self.host.cancel(AnalysisRequest, self)
+            self._asked = None
+            self.said(f"{self.title}: cancelled")
+
+    def export(self) -> None:
+        if self.shown is None or self.state.images is None:
+            self.host.say(f"{self.title}: nothing computed yet")
+            return
+        self.host.export(self.shown.figure.request, self.title.lower())
+
+    # Answers ---------------------------------------------------------------------------------------
+
+    def on_result(self, result: object) -> None:
+        if isinstance(result, AnalysisResult):
+            self.shown = result
+            self.show(result)
+
+    def on_failure(self, failure: Failure) -> None:
+        if self._asked is not None and failure.request_id == self._asked.id:
+            self._asked = None  # nothing runs or is shown for it: Run asks for it again
+        self.said(failure.message)
+
+    def on_progress(self, progress: object) -> None:
+        if isinstance(progress, Progress) and self.controls is not None:
+            self.controls.progressed(progress.done, progress.total)
+
+    def show(self, result: AnalysisResult) -> None:
+        """Draw the result (subclasses add to it)."""
+        self.pane.show_figure(result.figure)  # type: ignore[attr-defined]
+        if self.controls is not None:
+            self.controls.progressed(1, 1)
+            self.controls.ended(f"{result.elapsed_ms / 1000:.1f} s")
+
+    def started(self) -> None:
+        if self.controls is not None:
+            self.controls.started()
+
+    def said(self, message: str) -> None:
+        """Say why nothing is (or will be) shown: in the pane's controls."""
+        if self.controls is not None:
+            self.controls.ended(message)
+
+    def _on_state_replaced(self, _value: object) -> None:
+        """A new model or new images: nothing computed before stays shown; an open view computes again (the state's
+        selection signal follows this one)."""
+        self.host.cancel(AnalysisRequest, self)
+        self._asked = self.shown = None
+        self.clear()
+        self.said("the model or the images changed: run again for them" if not self.dock.isVisible() else "")
+
+    def clear(self) -> None:
+        self.pane.clear()  # type: ignore[attr-defined]
+
+    def _on_dock_visibility_changed(self, visible: bool) -> None:
+        if visible:
+            self.request()

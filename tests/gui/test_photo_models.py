@@ -1,0 +1,68 @@
+"""The window for the models people have: a 1,000-class model at 64 px, shown at its own size with its own classes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.core.images import ImageSet
+from explorer.core.loading import load_model
+from explorer.core.model import CLASSES
+from explorer.core.preprocessing import preprocessing_of
+from explorer.gui.views.prediction.pane import BARS
+
+
+@pytest.fixture
+def imagenet_model():
+    torch.manual_seed(0)
+    return load_model("torchvision:resnet18", weights="random", input_size=64, device=torch.device("cpu"))
+
+
+@pytest.fixture
+def photo_window(make_window, imagenet_model, qtbot):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
+    images = ImageSet("random", CLASSES, rng.integers(0, 10, size=24), pixels=pixels)
+    w = make_window(images=images, model=imagenet_model)
+    qtbot.waitUntil(lambda: w.state.shown is not None, timeout=60000)
+    return w
+
+
+def test_the_views_show_the_images_at_the_models_size(photo_window, imagenet_model):
+    w = photo_window
+    r = w.state.shown
+    assert r.image.shape == (64, 64, 3)  # prepared as the weights expect: resized to 73, centre 64
+    expected = w.state.source_images.for_model(preprocessing_of(imagenet_model)).image(r.index)
+    assert np.array_equal(r.image, expected)
+    assert r.projections[0][1].shape == (3, 64, 64)
+    assert w.views["input_image"].pane.caption.text() != "Waiting for the image…"
+    assert not w.device_notice.isVisible()  # no view is off for this model
+
+
+def test_a_thousand_classes_in_the_browser_and_the_prediction(photo_window, qtbot):
+    w = photo_window
+    browser = w.views["images"].pane
+    qtbot.waitUntil(lambda: bool((browser.model.predicted >= 0).all()), timeout=120000)
+    assert browser.predicted_class.count() == 1 + 1000  # "any" and the model's own classes
+    for row in range(browser.model.rowCount()):  # every caption and tooltip reads (no IndexError)
+        index = browser.model.index(row)
+        assert browser.model.data(index) and browser.model.data(index, 3)
+    assert "% right" not in browser.count.text()  # CIFAR's names are not ImageNet's: no accuracy claimed
+    prediction = w.views["prediction"].pane
+    assert len(prediction.shown) == BARS
+    probs = w.state.shown.probs
+    assert list(prediction.shown) == list(np.argsort(-probs, kind="stable")[:BARS])
+    assert "most probable of 1,000" in prediction.summary.text()
+
+
+def test_fill_falls_back_to_switches_where_the_pooling_overlaps(photo_window, qtbot):
+    w = photo_window
+    options = w.state.options
+    w.state.set_options(type(options)(options.method, "fill", options.keep, "unpooling"))
+    w.state.select(layer="layer1.0.relu")  # below ResNet's 3x3 stride-2 max-pool
+    qtbot.waitUntil(lambda: w.state.shown.layer == "layer1.0.relu", timeout=60000)
+    assert [title for title, _ in w.state.shown.projections] == ["deconvnet, switches"]
+    pane = w.views["projection"].pane
+    assert not pane.unpool.isEnabled() and "overlapping" in pane.unpool.toolTip()
+    assert w.state.options.unpool == "fill"  # the choice is kept for a layer where fill applies
