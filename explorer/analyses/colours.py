@@ -22,6 +22,26 @@ CAM_CMAP = "jet"  # a class activation map, 0 to 1
 SALIENCY_CMAP = "gray"  # the sanity check's pictures
 
 
+# matplotlib's "jet" (its segment data): the window draws a CAM in the colours the figure does, without matplotlib.
+JET_SEGMENTS = {
+    "red": ((0.0, 0.0), (0.35, 0.0), (0.66, 1.0), (0.89, 1.0), (1.0, 0.5)),
+    "green": ((0.0, 0.0), (0.125, 0.0), (0.375, 1.0), (0.64, 1.0), (0.91, 0.0), (1.0, 0.0)),
+    "blue": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
+}
+
+
+def cam_rgb8(values: np.ndarray) -> np.ndarray:
+    """[...] values in [0, 1] (a CAM) -> uint8 [..., 3] in CAM_CMAP ("jet"), as matplotlib draws it with 256 colours."""
+    i = np.clip(np.floor(np.nan_to_num(np.asarray(values, np.float64)) * 256), 0, 255).astype(np.int64)
+    t = np.arange(256) / 255.0
+    channels = []
+    for c in ("red", "green", "blue"):
+        x, y = (np.array(v, np.float64) for v in zip(*JET_SEGMENTS[c], strict=True))
+        channels.append(np.interp(t, x, y))
+    lut = np.stack(channels, axis=1)
+    return np.rint(lut * 255).astype(np.uint8)[i]
+
+
 def class_cmap(classes: int) -> str:
     """The qualitative map that tells `classes` classes apart (the occlusion view's most probable class)."""
     return "tab10" if classes <= 10 else "tab20"

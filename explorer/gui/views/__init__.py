@@ -5,6 +5,7 @@ jobs, built from the host alone. The order here is the order they are built (and
 """
 
 from explorer.gui.views.across import AcrossView
+from explorer.gui.views.attribution import AttributionView
 from explorer.gui.views.backprop import BackpropView
 from explorer.gui.views.browser import BrowserView
 from explorer.gui.views.choices import ChoicesView
@@ -15,6 +16,7 @@ from explorer.gui.views.maps import MapsView
 from explorer.gui.views.occlusion import OcclusionView
 from explorer.gui.views.prediction import PredictionView
 from explorer.gui.views.projection import ProjectionView
+from explorer.gui.views.sanity import SanityView
 from explorer.gui.views.synthesis import SynthesisView
 from explorer.gui.views.top_images import TopImagesView
 
@@ -32,6 +34,8 @@ VIEWS = (
     OcclusionView,
     EvolutionView,
     InvarianceView,
+    AttributionView,
+    SanityView,
 )
 
 __all__ = ["VIEWS"]
