@@ -70,10 +70,45 @@ def cell_at(x: float, y: float, tile: tuple[int, int], cols: int, count: int, pa
     return i if i < count else None
 
 
+def activation_tiles(maps: np.ndarray) -> tuple[np.ndarray, float]:
+    """[C, h, w] feature maps -> (their colours [C, h, w, 3] on one shared scale, the top of that scale)."""
+    vmax = maps_scale(maps)
+    return colorize(maps, vmax), vmax
+
+
 def activation_grid(maps: np.ndarray, cols: int = 8, pad: int = 1) -> tuple[np.ndarray, float]:
     """[C, h, w] feature maps -> (mosaic of coloured maps, the shared top of the scale)."""
-    vmax = maps_scale(maps)
-    return mosaic(colorize(maps, vmax), cols, pad), vmax
+    tiles, vmax = activation_tiles(maps)
+    return mosaic(tiles, cols, pad), vmax
+
+
+def fit_columns(
+    count: int, tile: tuple[int, int], area: tuple[float, float], preferred: int, min_px: float, pad: int = 1
+) -> tuple[int, bool]:
+    """(columns, scrolls) of a `mosaic` of `count` tiles (h, w) shown in `area` (h, w) screen pixels.
+
+    `preferred` columns while they show every tile across the whole width; more where a wider grid shows every
+    tile larger; where no grid shows every tile at `min_px` or more, as many columns as fit across at `min_px`,
+    and the grid is taller than the area (scrolls is True).
+    """
+    h, w = tile
+    area_h, area_w = area
+    first = max(1, min(preferred, count))
+    if count < 1 or area_h < 10 or area_w < 10:  # no size yet (a hidden pane)
+        return first, False
+
+    def scale(cols: int) -> float:  # screen pixels per map pixel when the whole grid shows
+        rows = -(-count // cols)
+        return min(area_w / (cols * (w + pad) - pad), area_h / (rows * (h + pad) - pad))
+
+    # Fewer columns than `first` only help a grid as wide as the area, and there the familiar grid stays.
+    best = max(range(first, count + 1), key=scale)
+    width_bound = scale(best) == area_w / (best * (w + pad) - pad)
+    if scale(best) * min(h, w) >= min_px or (best == first and width_bound):
+        return best, False
+    cols = max(1, min(count, int((area_w * min(h, w) / min_px + pad) // (w + pad))))
+    rows = -(-count // cols)
+    return cols, (rows * (h + pad) - pad) * area_w / (cols * (w + pad) - pad) > area_h + 0.5
 
 
 def upsample(values: np.ndarray, size: int) -> np.ndarray:
