@@ -22,6 +22,7 @@ from explorer.core.images import ImageSet
 from explorer.core.labels import model_label
 from explorer.core.occlusion_sensitivity import occlusion
 from explorer.core.projection import model_device, project
+from explorer.core.scan import CPU_PIXELS_PER_BATCH
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,12 @@ class OcclusionRequest:
         if not 0 <= self.feature < channels:
             raise AnalysisError(f"feature {self.feature}: {self.layer} has features 0..{channels - 1}")
         x = images.tensor([index])
+        # Photo-size inputs go in small batches: progress and Cancel every few positions, and 169 copies of a
+        # 224-px image are not all in memory at once (256 at 32 px, 8 at 224).
+        batch = max(8, CPU_PIXELS_PER_BATCH // (x.shape[2] * x.shape[3]))
         try:
             r = occlusion(model, x, size=self.size, stride=self.stride, fill=self.fill,
-                          layer=self.layer, feature=self.feature, progress=progress)  # fmt: skip
+                          layer=self.layer, feature=self.feature, batch=batch, progress=progress)  # fmt: skip
         except ValueError as exc:
             raise AnalysisError(str(exc)) from None
         label = model_label(model, images, index)

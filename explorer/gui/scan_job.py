@@ -21,9 +21,11 @@ import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QObject, Signal, Slot
 from torch import nn
 
+from explorer.analyses.topk import crop_field
 from explorer.core.datasets import cache_dir
 from explorer.core.errors import ExplorerError
 from explorer.core.graph import layers
@@ -31,10 +33,10 @@ from explorer.core.images import ImageSet
 from explorer.core.receptive import field_size
 from explorer.core.scan import ScanCancelled, TopK, cached_scan
 from explorer.core.scan_file import ScanFileError, open_for
-from explorer.gui.imaging import field_tiles
 from explorer.gui.messages import Failure, next_request_id
 
 OVERVIEW_TOP = 3  # patches per feature in the overview of a layer
+OVERVIEW_SIDE = 48  # pixels a side at most of an overview patch (a whole layer's features are shown at once)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,12 +84,23 @@ class ScanStopped:
 
 
 def overview_patches(images: ImageSet, top: TopK, side: int, n: int = OVERVIEW_TOP) -> np.ndarray:
-    """float32 [C, n, side, side, 3]: the image patches of each feature's n best images."""
+    """float32 [C, n, s, s, 3]: the image patches of each feature's n best images.
+
+    s is the field's side clipped to the picture and shrunk (box filter) to at most OVERVIEW_SIDE: at full size,
+    three patches of each of a deep layer's 512 features (ResNet's last field is 435 pixels) took gigabytes.
+    """
     n = min(n, top.indices.shape[1])
+    side = min(side, images.size)
+    out = min(side, OVERVIEW_SIDE)
     indices = top.indices[:, :n].reshape(-1)
-    pixels = images.images(indices) if len(indices) else np.zeros((0, images.size, images.size, 3), np.uint8)
     boxes = top.boxes[:, :n].reshape(-1, 4)
-    return field_tiles(pixels, boxes, side).reshape(top.indices.shape[0], n, side, side, 3)
+    tiles = np.zeros((len(indices), out, out, 3), np.uint8)
+    for t, (i, box) in enumerate(zip(indices, boxes, strict=True)):
+        tile = crop_field(images.image(int(i)), box, side)  # one picture at a time: no stack of the whole set
+        if out < side:
+            tile = np.asarray(Image.fromarray(tile).resize((out, out), Image.Resampling.BOX))
+        tiles[t] = tile
+    return (tiles.astype(np.float32) / 255.0).reshape(top.indices.shape[0], n, out, out, 3)
 
 
 class ScanJob(QObject):

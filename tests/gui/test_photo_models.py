@@ -66,3 +66,32 @@ def test_fill_falls_back_to_switches_where_the_pooling_overlaps(photo_window, qt
     pane = w.views["projection"].pane
     assert not pane.unpool.isEnabled() and "overlapping" in pane.unpool.toolTip()
     assert w.state.options.unpool == "fill"  # the choice is kept for a layer where fill applies
+
+
+def test_verdicts_only_for_labels_that_are_the_models_classes(imagenet_model):
+    from explorer.core.model_meta import default_classes, model_info
+    from explorer.gui.views.browser.thumbnails import ThumbnailModel
+
+    imagenet = model_info(imagenet_model).classes
+    pixels = np.zeros((3, 32, 32, 3), np.uint8)
+    # By name, loosely as explorer.core.labels matches (case, "_" and "-"): a folder "Golden_Retriever" is ImageNet's
+    images = ImageSet("folders", ("cat", "Golden_Retriever"), np.array([0, 1, -1]), pixels=pixels)
+    m = ThumbnailModel(imagenet)
+    m.set_images(images)
+    assert m.truth.tolist() == [-1, imagenet.index("golden retriever"), -1]
+    m.set_predictions(0, np.array([5, 7, 5]))
+    captions = [m.data(m.index(row)) for row in range(3)]
+    assert "✗" not in captions[0] and "✓" not in captions[0]  # "cat" is no ImageNet class: no verdict
+    assert captions[1].endswith("✗")
+    assert "✗" not in captions[2]  # no label
+    m.close()
+    # By position where the model's classes are unnamed and as many as the data set's
+    m = ThumbnailModel(default_classes(2))
+    m.set_images(images)
+    assert m.truth.tolist() == [0, 1, -1]
+    m.close()
+    # A named 10-class model takes CIFAR-named folders by name, whatever their order
+    m = ThumbnailModel(CLASSES)
+    m.set_images(ImageSet("folders", ("ship", "cat"), np.array([0, 1, 1]), pixels=pixels))
+    assert m.truth.tolist() == [8, 3, 3]
+    m.close()

@@ -1,4 +1,5 @@
-"""A lazy list model over an ImageSet: thumbnails decoded on demand, predictions filled in as they arrive.
+"""A lazy list model over an ImageSet: thumbnails (each picture whole) decoded on demand, predictions filled in
+as they arrive; a verdict (right or wrong) only where the image's label is one of the model's classes.
 
 Filtering is an index array (numpy over labels and predictions), so 50,000 rows filter at once.
 The GUI thread never reads an image file: a thumbnail not decoded yet shows as a grey square while
@@ -19,6 +20,9 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 from explorer.core.images import ImageSet
+from explorer.core.labels import class_map
+from explorer.core.model_meta import default_classes
+from explorer.gui.views.browser.whole_picture import whole_picture
 
 ICON = 64
 DECODE_BATCH = 64  # thumbnails decoded per background job
@@ -29,9 +33,12 @@ _RIGHT, _WRONG = QColor(30, 130, 60), QColor(200, 40, 40)
 
 
 def model_labels(images: ImageSet, classes: Sequence[str]) -> np.ndarray:
-    """The true labels as indices into the model's `classes` (-1 where the class is unknown or not one of them)."""
-    lookup = np.array([classes.index(c) if c in classes else -1 for c in images.classes] + [-1], dtype=np.int64)
-    return lookup[np.where(images.labels >= 0, images.labels, len(images.classes))]
+    """The true labels as indices into the model's `classes` (-1 where the class is unknown or not one of them):
+    matched by name as explorer.core.labels matches them, by position where the model's classes are unnamed."""
+    named = tuple(classes) != default_classes(len(classes))
+    lookup = np.append(class_map(classes, images.classes, named), -1)
+    known = (images.labels >= 0) & (images.labels < len(images.classes))
+    return lookup[np.where(known, images.labels, len(images.classes))]
 
 
 @dataclass(frozen=True)
@@ -61,25 +68,48 @@ class ThumbnailFilter:
         return keep
 
 
-class ThumbnailDecoder(QObject):
-    """Decodes the images asked for on one background thread, a batch at a time; `decoded` reports them."""
+@dataclass(frozen=True, eq=False)
+class ThumbnailSource:
+    """What the thumbnails of one set show: `images` (as the model sees them) whole, from their files or from
+    `pictures` (the same set as opened; None: `images`). Compared by identity: a new one makes the old stale."""
 
-    decoded = Signal(object, object)  # the ImageSet, tuple of indices now in memory
+    images: ImageSet
+    pictures: ImageSet | None = None
+
+    def ready(self, index: int) -> np.ndarray | None:
+        """Image `index`'s whole picture if it needs no file read (None: it must be decoded in the background)."""
+        if self.images.paths is not None:
+            return None
+        shown = self.pictures if self.pictures is not None and len(self.pictures) == len(self.images) else self.images
+        return shown.image(index) if shown.is_decoded(index) else None
+
+    def decode(self, batch: Sequence[int]) -> dict[int, np.ndarray]:
+        """The whole pictures of `batch` (on the decoder's thread). The model's pictures are decoded first: the
+        predictions need them, and a file that cannot be read is recorded there (it gets no picture here)."""
+        self.images.images(list(batch))
+        failed = self.images.failures
+        return {i: whole_picture(self.images, self.pictures, i, ICON) for i in batch if i not in failed}
+
+
+class ThumbnailDecoder(QObject):
+    """Decodes the thumbnails asked for on one background thread, a batch at a time; `decoded` reports them."""
+
+    decoded = Signal(object, object, object)  # the ThumbnailSource, the batch, {index: uint8 [h, w, 3]}
 
     def __init__(self) -> None:
         super().__init__()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="thumbnails")
-        self._images: ImageSet | None = None
+        self._source: ThumbnailSource | None = None
         self._pending: dict[int, None] = {}  # insertion-ordered: the first asked is decoded first
         self._busy = False
         self._closed = False
         self.decoded.connect(self._on_decoded)
 
-    def want(self, images: ImageSet, index: int) -> None:
+    def want(self, source: ThumbnailSource, index: int) -> None:
         if self._closed:
             return
-        if images is not self._images:
-            self._images, self._pending = images, {}
+        if source is not self._source:
+            self._source, self._pending = source, {}
         self._pending[index] = None
         if not self._busy:
             self._submit()
@@ -91,23 +121,25 @@ class ThumbnailDecoder(QObject):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self) -> None:
-        images = self._images
-        if images is None or not self._pending or self._closed:
+        source = self._source
+        if source is None or not self._pending or self._closed:
             return
         batch = tuple(list(self._pending)[:DECODE_BATCH])
         for i in batch:
             del self._pending[i]
         self._busy = True
-        future: Future[np.ndarray] = self._pool.submit(images.images, list(batch))
+        future: Future[dict[int, np.ndarray]] = self._pool.submit(source.decode, batch)
         # Runs on the pool's thread; the signal is queued to this object's (the GUI) thread.
-        future.add_done_callback(lambda _f: self._report(images, batch))
+        future.add_done_callback(lambda f: self._report(source, batch, f))
 
-    def _report(self, images: ImageSet, batch: tuple[int, ...]) -> None:
-        if not self._closed:
-            with contextlib.suppress(RuntimeError):  # the window, and this object, may be gone by now
-                self.decoded.emit(images, batch)
+    def _report(self, source: ThumbnailSource, batch: tuple[int, ...], future: Future[dict[int, np.ndarray]]) -> None:
+        if self._closed:
+            return
+        pictures = {} if future.cancelled() or future.exception() is not None else future.result()
+        with contextlib.suppress(RuntimeError):  # the window, and this object, may be gone by now
+            self.decoded.emit(source, batch, pictures)
 
-    def _on_decoded(self, _images: ImageSet, _batch: tuple[int, ...]) -> None:
+    def _on_decoded(self, _source: ThumbnailSource, _batch: tuple[int, ...], _pictures: object) -> None:
         self._busy = False
         self._submit()
 
@@ -122,9 +154,11 @@ class ThumbnailModel(QAbstractListModel):
         self.filter = ThumbnailFilter()
         self.rows = np.zeros(0, np.int64)
         self.reasons = {}
+        self._source: ThumbnailSource | None = None
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._cache_size = cache_size
         self._placeholder: QPixmap | None = None
+        self._warning: QPixmap | None = None
         self.decoder = ThumbnailDecoder()
         self.decoder.decoded.connect(self._on_decoder_decoded)
 
@@ -132,15 +166,26 @@ class ThumbnailModel(QAbstractListModel):
         """Stop decoding in the background (the window is closing)."""
         self.decoder.close()
 
-    def set_images(self, images: ImageSet) -> None:
+    def set_images(self, images: ImageSet, pictures: ImageSet | None = None) -> None:
+        """Show `images`, each thumbnail the whole picture (see ThumbnailSource; `pictures`: the set as opened)."""
         self.beginResetModel()
         self.images = images
+        self._source = ThumbnailSource(images, pictures)
         self.truth = model_labels(images, self.classes)
         self.predicted = np.full(len(images), UNKNOWN, np.int64)
         self.reasons: dict[int, str] = {}  # why each unreadable image could not be read
         self._cache.clear()
         self.rows = np.flatnonzero(self.filter.accept(self.truth, self.predicted))
         self.endResetModel()
+
+    def set_pictures(self, pictures: ImageSet | None) -> None:
+        """The set as opened, whose pictures the thumbnails show where the images have no files."""
+        if self.images is None or self._source is None or pictures is self._source.pictures:
+            return
+        self._source = ThumbnailSource(self.images, pictures)
+        self._cache.clear()
+        if len(self.rows):
+            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1), [Qt.ItemDataRole.DecorationRole])
 
     def set_filter(self, flt: ThumbnailFilter) -> None:
         self.beginResetModel()
@@ -217,22 +262,28 @@ class ThumbnailModel(QAbstractListModel):
         return self.images.failures.get(i, "") if self.images is not None else ""
 
     def _pixmap(self, i: int) -> QPixmap:
+        if self.reason(i):
+            self._warning = self._warning or _warning_pixmap()
+            return self._warning
         pix = self._cache.get(i)
         if pix is not None:
             self._cache.move_to_end(i)
             return pix
-        assert self.images is not None
-        if not self.images.is_decoded(i):
-            self.decoder.want(self.images, i)
+        assert self._source is not None
+        rgb = self._source.ready(i)
+        if rgb is None:
+            self.decoder.want(self._source, i)
             return self._grey()
-        rgb = np.ascontiguousarray(self.images.image(i))
+        return self._keep(i, rgb)
+
+    def _keep(self, i: int, rgb: np.ndarray) -> QPixmap:
+        """Image `i`'s thumbnail from its whole picture (uint8 [h, w, 3]), kept in the cache."""
+        rgb = np.ascontiguousarray(rgb)
         h, w = rgb.shape[:2]
         qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         pix = QPixmap.fromImage(qimage).scaled(
             ICON, ICON, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
         )
-        if self.reason(i):
-            pix = _warning_pixmap()
         self._cache[i] = pix
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -244,9 +295,13 @@ class ThumbnailModel(QAbstractListModel):
             self._placeholder.fill(QColor(128, 128, 128))
         return self._placeholder
 
-    def _on_decoder_decoded(self, images: ImageSet, batch: tuple[int, ...]) -> None:
-        if images is not self.images:
+    def _on_decoder_decoded(
+        self, source: ThumbnailSource, batch: tuple[int, ...], pictures: dict[int, np.ndarray]
+    ) -> None:
+        if source is not self._source:
             return  # a set replaced meanwhile
+        for i, rgb in pictures.items():
+            self._keep(i, rgb)
         rows = [r for r in (self.row_of(i) for i in batch) if r is not None]
         if rows:
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [])  # picture and, if unreadable, text

@@ -72,15 +72,20 @@ class BrowserView(View):
         self._last_selected = time.monotonic()
         self.pane.show_current(self.state.image)
 
-    def _on_state_images_changed(self, images: ImageSet) -> None:
+    def _show_images(self, images: ImageSet) -> None:
+        """Thumbnails of `images` (each picture whole: from its file, or as opened) with no predictions yet."""
         self.pane.set_images(images, self.state.split)
+        self.pane.model.set_pictures(self.state.source_images)
+
+    def _on_state_images_changed(self, images: ImageSet) -> None:
+        self._show_images(images)
         self.show_unreadable()
         self.predict_from(0)
 
     def _on_state_model_changed(self, _opened: object) -> None:
         self.pane.set_classes(self.state.opened.info.classes)
         if self.state.images is not None:
-            self.pane.set_images(self.state.images, self.state.split)  # the old model's predictions are gone
+            self._show_images(self.state.images)  # the old model's predictions are gone
             self.predict_from(0)
 
     # Predictions ---------------------------------------------------------------------------------
