@@ -149,9 +149,16 @@ def finger_grid(e: DeltaExplanation, out_channel: int) -> list[list[tuple[float,
 
 
 def number(v: float) -> str:
-    """A value as the tables print it: 3 decimals, or 3 significant digits when small or large."""
-    v = v + 0.0  # no "-0.000"
-    return f"{v:.2e}" if v != 0 and (abs(v) < 1e-2 or abs(v) >= 1e3) else f"{v:.3f}"
+    """A value as the tables print it: 0 as "0" (never "-0.000"), 3 decimals from 0.01 to 1000, else 3 significant
+    digits (0.00123, 1.23e-05, 1.23e+04)."""
+    if v == 0:
+        return "0"
+    return f"{v:.3f}" if 1e-2 <= abs(v) < 1e3 else f"{v:.3g}"
+
+
+def precise(v: float, spec: str = ".6e") -> str:
+    """A value whose digits are compared (a sum beside autograd) in `spec`; 0 as "0" (never "-0.000000e+00")."""
+    return "0" if v == 0 else format(v, spec)
 
 
 def check_lines(data: BackpropFigure) -> list[str]:
@@ -159,15 +166,16 @@ def check_lines(data: BackpropFigure) -> list[str]:
     e, o = data.explanation, data.out_channel
     lines = [
         f"output channel {o}: {len(e.channel_terms(o))} terms, sum delta*w = {number(e.channel_sum(o))}",
-        f"all {e.delta_out.shape[0]} output channels: {len(e.terms)} terms, total dC/dx = {e.total:.6e}",
-        f"autograd dC/dx = {e.autograd:.6e}   difference = {e.total - e.autograd:.1e}",
+        f"all {e.delta_out.shape[0]} output channels: {len(e.terms)} terms, total dC/dx = {precise(e.total)}",
+        f"autograd dC/dx = {precise(e.autograd)}   difference = {precise(e.total - e.autograd, '.1e')}",
     ]
     if e.below is not None:
         b = e.below
         via = f"{b.pool} switch -> " if b.pool else ""
         lines += [
             f"below: {via}u[{e.channel}, {b.row}, {b.col}] of {b.relu} = {number(b.pre_activation)}, f'(u) = {b.f_prime:g}",
-            f"total x f' = {b.delta:.6e}   autograd dC/du = {b.autograd:.6e}   difference = {b.delta - b.autograd:.1e}",
+            f"total x f' = {precise(b.delta)}   autograd dC/du = {precise(b.autograd)}   "
+            f"difference = {precise(b.delta - b.autograd, '.1e')}",
         ]
     else:
         lines.append(f"{e.layer} reads the input: no f' below")

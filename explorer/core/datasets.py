@@ -74,6 +74,25 @@ def open_dataset(
     return open_folder(path / split, name=f"{path.name}/{split}", prepare=prepare, root=path)
 
 
+def splits_of(images: ImageSet) -> tuple[str, ...]:
+    """The splits of the source `images` was opened from, as open_dataset opens them: both for CIFAR-10 (downloaded
+    or a batches folder), the split folders a folder has (its set named "folder/split"), none for anything else
+    (the probes, a list of files, a folder without train/ and test/ folders, a set made in code)."""
+    kind = images.source_key.partition(":")[0]
+    if kind in ("cifar10", "batches"):
+        return SPLITS
+    head, _, split = images.name.rpartition("/")
+    if kind != "files" or not head or split not in SPLITS or not images.paths:
+        return ()
+    root = next((p.parent for p in Path(images.paths[0]).parents if p.name == split and p.parent.name == head), None)
+    if root is None:
+        return ()
+    try:
+        return tuple(s for s in SPLITS if s == split or (root / s).is_dir())
+    except OSError:
+        return (split,)
+
+
 def _is_batches_folder(path: Path) -> bool:
     return path.is_dir() and all((path / f).exists() for f in BATCH_FILES)
 

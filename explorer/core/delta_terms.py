@@ -79,14 +79,23 @@ class DeltaExplanation:
         return int(np.argmax(sums))
 
 
+def _module_names(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every module, named as the window names layers: without a normalising wrapper's `inner.`
+    (loading.Normalized's node_prefix)."""
+    prefix = getattr(model, "node_prefix", "")
+    return [(name.removeprefix(prefix), m) for name, m in model.named_modules()]
+
+
 def conv_layers(model: nn.Module) -> tuple[str, ...]:
-    """The names of the model's nn.Conv2d modules, in registration order."""
-    return tuple(name for name, m in model.named_modules() if isinstance(m, nn.Conv2d))
+    """The names of the model's nn.Conv2d modules, in registration order (without a wrapper's `inner.`)."""
+    return tuple(name for name, m in _module_names(model) if isinstance(m, nn.Conv2d))
 
 
 def _conv(model: nn.Module, layer: str) -> nn.Conv2d:
+    prefix = getattr(model, "node_prefix", "")
     try:
-        module = model.get_submodule(layer)
+        # As conv_layers names it; the wrapped name (inner.conv1) is taken too.
+        module = model.get_submodule(layer if layer.startswith(prefix) else prefix + layer)
     except AttributeError:
         raise ValueError(f"layer {layer!r}: no such module (conv layers: {', '.join(conv_layers(model))})") from None
     if not isinstance(module, nn.Conv2d):
@@ -163,7 +172,7 @@ class _Recorder:
         self.handles: list[torch.utils.hooks.RemovableHandle] = []
         self._relu_inputs: dict[int, torch.Tensor] = {}
         self.handles.append(conv.register_forward_hook(self._on_conv))
-        for name, m in model.named_modules():
+        for name, m in _module_names(model):
             if isinstance(m, nn.ReLU):
                 self.handles.append(m.register_forward_pre_hook(self._on_relu_input))
                 self.handles.append(m.register_forward_hook(self._relu_hook(name)))
@@ -226,6 +235,7 @@ def explain_delta(
     outside the layer's input is a ValueError, or with `clamp` moved to the nearest one inside.
     """
     conv = _conv(model, layer)
+    layer = layer.removeprefix(getattr(model, "node_prefix", ""))  # named as conv_layers names it
     param = next(model.parameters())
     x = image.detach().to(param.device, param.dtype)
     x = (x if x.dim() == 4 else x.unsqueeze(0)).requires_grad_(True)

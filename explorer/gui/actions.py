@@ -52,6 +52,10 @@ ACTIONS = (  # the window's own; the views add theirs
     ActionInfo("about", "&About", "&Help", None, "Versions, device, model and data", 20),
 )  # fmt: skip
 
+PANE_KEYS = (  # keys a pane answers while it has the focus (no menu holds them), for Help > Keyboard shortcuts
+    ("[  /  ]", "previous / next output channel, in the Backpropagation pane (when it has the focus)"),
+)
+
 MOUSE = (  # what the mouse does over the views, for Help > Keyboard shortcuts
     ("wheel over a view", "next / previous feature"),
     ("Ctrl + wheel over a picture", "zoom about the mouse"),
@@ -68,13 +72,16 @@ def in_menu_order(infos: Sequence[ActionInfo]) -> list[ActionInfo]:
 
 
 def shortcut_rows(infos: Sequence[ActionInfo]) -> list[tuple[str, str]]:
-    """(keys, what they do) for every action of `infos` with a shortcut, then the mouse gestures."""
+    """(keys, what they do) for every action of `infos` with a shortcut, then the keys of a focused pane, then the
+    mouse gestures."""
     rows = [
         (QKeySequence(info.shortcut).toString(QKeySequence.SequenceFormat.NativeText), info.text.replace("&", ""))
         for info in in_menu_order(infos)
         if info.shortcut is not None
     ]
-    return [row for row in rows if row[0]] + list(MOUSE)  # a standard key this platform leaves unbound is left out
+    return (
+        [row for row in rows if row[0]] + list(PANE_KEYS) + list(MOUSE)
+    )  # a standard key this platform leaves unbound is left out
 
 
 def build_actions(

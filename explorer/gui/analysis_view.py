@@ -3,8 +3,9 @@
 Each opens from the Analyse menu as a dock, tabbed beside Projection the first time. While it is visible it
 follows the selection through the state's signal: each change asks the worker for the analysis request
 built from the selection and the pane's options, latest wins (a newer one stops the running one at its
-next step). Progress comes while it runs; Cancel stops it. Export writes the shown figure's request, the
-same request the command line builds, so both write the same bytes.
+next step). Progress comes while it runs; Cancel stops it. Export (its pane's button, or its entry in
+File > Export figure) writes the shown figure's request, the same request the command line builds, so both
+write the same bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import ClassVar
 from PySide6.QtWidgets import QWidget
 
 from explorer.core.errors import ExplorerError
+from explorer.gui.actions import EXPORT_MENU, ActionInfo
 from explorer.gui.host import Host, View
 from explorer.gui.messages import AnalysisRequest, AnalysisResult, Failure, Progress
 
@@ -25,6 +27,14 @@ class AnalysisView(View):
     open_action: ClassVar[str]  # the key of the menu action that opens it
     priority: ClassVar[int] = 9  # its jobs' place in the worker's line (after the views that follow scrubbing)
     room: ClassVar[tuple[float, float]] = (0.0, 0.0)  # the shares of the window's width and height it asks for, opened
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Each analysis view's actions end with its entry in File > Export figure, in the Analyse menu's order
+        after the main views' entries."""
+        super().__init_subclass__(**kwargs)
+        if "open_action" in cls.__dict__:
+            opener = next((a.order for a in cls.actions if a.key == cls.open_action), 50)
+            cls.actions = (*cls.actions, export_action(cls.name, cls.title, 100 + opener))
 
     def __init__(self, host: Host) -> None:
         super().__init__(host)
@@ -53,7 +63,7 @@ class AnalysisView(View):
         raise NotImplementedError
 
     def handlers(self) -> dict[str, Callable[[], None]]:
-        return {self.open_action: self.open}
+        return {self.open_action: self.open, f"export_{self.name}": self.export}
 
     def open(self) -> None:
         """Show the dock in front and run the analysis for the selection."""
@@ -139,3 +149,11 @@ class AnalysisView(View):
     def _on_dock_visibility_changed(self, visible: bool) -> None:
         if visible:
             self.request()
+
+
+def export_action(name: str, title: str, order: int) -> ActionInfo:
+    """The File > Export figure entry of the view `name`: the figure it shows, as the command line writes it."""
+    return ActionInfo(
+        f"export_{name}", f"{title}…", EXPORT_MENU, None, f"The {title} figure shown, as the command line writes it",
+        order,
+    )  # fmt: skip

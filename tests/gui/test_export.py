@@ -185,7 +185,8 @@ def test_the_file_menu_lists_every_view_and_remembers_folder_and_format(
     menu = next(a.menu() for a in data_window.menuBar().actions() if a.text() == "&File")
     export_menu = next(a.menu() for a in menu.actions() if a.menu() is not None)
     assert [a.text() for a in export_menu.actions()] == [
-        "&Activation maps…", "&Projections…", "&Feature across images…", "&Top images…",
+        "&Activation maps…", "&Projections…", "&Feature across images…", "&Top images…", "Backpropagation…",
+        "Synthesized images…", "Attribution…", "Sanity checks…", "Occlusion…", "Feature evolution…", "Invariance…",
     ]  # fmt: skip
     asked = choose_save_path(monkeypatch, out_dir / "first.svg")
     export_through(data_window, qtbot, data_window.menu_actions["export_maps"].trigger)

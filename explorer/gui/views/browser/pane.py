@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListView, QSpinBox, QVBoxLayout, QWidget
 
-from explorer.core.datasets import SPLITS
+from explorer.core.datasets import SPLITS, splits_of
 from explorer.core.images import ImageSet
 from explorer.gui.views.browser.thumbnails import ICON, INDEX_ROLE, OUTCOMES, UNKNOWN, ThumbnailFilter, ThumbnailModel
 
@@ -84,10 +84,25 @@ class BrowserPane(QWidget):
         self.jump.blockSignals(True)
         self.jump.setRange(0, max(len(images) - 1, 0))
         self.jump.blockSignals(False)
+        self._show_splits(images, split)
+        self._update_count()
+
+    def _show_splits(self, images: ImageSet, split: str) -> None:
+        """The split choice as the open source offers it: disabled, saying why, where there is nothing to choose."""
+        splits = splits_of(images)
         self.split.blockSignals(True)
+        self.split.clear()
+        self.split.addItems(splits or ("none",))
         self.split.setCurrentText(split)
         self.split.blockSignals(False)
-        self._update_count()
+        self.split.setEnabled(len(splits) > 1)
+        if not splits:
+            tip = f"{images.name} has no train and test splits (a folder has them as train/ and test/ folders)"
+        elif len(splits) == 1:
+            tip = f"{images.name}: the source has a {splits[0]}/ folder only"
+        else:
+            tip = "Open the other split of the same source"
+        self.split.setToolTip(tip)
 
     def set_predictions(self, start: int, predicted: np.ndarray, unreadable: Sequence[tuple[int, str]] = ()) -> None:
         before = len(self.model.rows)

@@ -2,13 +2,15 @@
 
 The architecture is a bundled name (seednet, zfnet-cifar), torchvision:NAME, FILE.py:CLASS or a
 model card .toml, exactly as `--model` takes it; the other fields are `--checkpoint`,
-`--num-classes` and `--input-size`. Files are picked with the safe dialogs of explorer.gui.dialogs.
-Nothing is loaded here: the window sends the request to the worker.
+`--num-classes`, `--input-size` and `--weights random`. Files are picked with the safe dialogs of
+explorer.gui.dialogs. Nothing is loaded here: the window sends the request to the worker. The dialog
+is kept by its window, so it opens again as it was left (what was typed before a load that failed).
 """
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -32,6 +34,8 @@ HELP = (
     "Architecture: a bundled model, torchvision:NAME, FILE.py:CLASS (your nn.Module class) or a model card .toml.\n"
     "Checkpoint: a state dict for it (empty: the bundled or pretrained weights)."
 )
+WEIGHT_SETS = ("torchvision:", "timm:")  # the builders that have weight sets, "random" among them
+RANDOM_TIP = "Fresh random weights: the architecture alone, nothing downloaded (torchvision and timm models)"
 
 
 class OpenModelDialog(QDialog):
@@ -46,6 +50,7 @@ class OpenModelDialog(QDialog):
         self.checkpoint.setPlaceholderText("model.pt (a state dict)")
         self.num_classes = _optional_spin("the model's own")
         self.input_size = _optional_spin("the model's own")
+        self.random_weights = QCheckBox("random weights (look at the architecture)")
         form = QFormLayout(self)
         help_text = QLabel(HELP)
         help_text.setWordWrap(True)
@@ -54,20 +59,40 @@ class OpenModelDialog(QDialog):
         form.addRow("checkpoint", _with_button(self.checkpoint, "File…", self._on_checkpoint_file_clicked))
         form.addRow("classes (torchvision)", self.num_classes)
         form.addRow("input size", self.input_size)
+        form.addRow("weights", self.random_weights)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self.architecture.currentTextChanged.connect(self._show_weights)
+        self.checkpoint.textChanged.connect(self._show_weights)
+        self._show_weights()
 
     def request(self) -> ModelRequest | None:
         """The model the fields name, or None when no architecture is given."""
         spec = self.architecture.currentText().strip()
         if not spec:
             return None
+        random = self.random_weights.isEnabled() and self.random_weights.isChecked()
         return ModelRequest(
             spec, self.checkpoint.text().strip() or None, self.num_classes.value() or None,
-            self.input_size.value() or None,
+            self.input_size.value() or None, weights="random" if random else None,
         )  # fmt: skip
+
+    def _show_weights(self, *_args: object) -> None:
+        """Random weights are a choice for the builders with weight sets, and only without a checkpoint."""
+        spec = self.architecture.currentText().strip()
+        if not spec.startswith(WEIGHT_SETS):
+            self.random_weights.setEnabled(False)
+            self.random_weights.setToolTip(
+                f"{spec or 'This architecture'}: its weights are the bundled or a checkpoint's"
+            )
+        elif self.checkpoint.text().strip():
+            self.random_weights.setEnabled(False)
+            self.random_weights.setToolTip("The checkpoint gives the weights")
+        else:
+            self.random_weights.setEnabled(True)
+            self.random_weights.setToolTip(RANDOM_TIP)
 
     def _on_architecture_file_clicked(self) -> None:
         files = dialogs.get_open_file_names(self, "Model file", "Model files (*.py *.toml)")
@@ -114,8 +139,11 @@ def _only_class(path: str) -> str:
 
 
 def ask_model(parent: QWidget | None) -> ModelRequest | None:
-    """Show the dialog; the model to open, or None when cancelled. Tests replace this."""
-    dialog = OpenModelDialog(parent)
+    """Show the dialog (the window's own, as it was last left); the model to open, or None when cancelled.
+    Tests replace this."""
+    dialog = parent.findChild(OpenModelDialog) if parent is not None else None
+    if dialog is None:
+        dialog = OpenModelDialog(parent)
     if not dialogs.run_dialog(dialog):  # type: ignore[arg-type]
         return None
     return dialog.request()

@@ -83,7 +83,7 @@ class ChoicesView(View):
         if info.spec in BUNDLED_SPECS and info.checkpoint is None:
             return info.spec
         request = ModelRequest.reopening(info) if info.spec else None
-        key = request.describe() if request is not None else f"{self.state.opened.label} (as started)"
+        key = model_key(request) if request is not None else f"{self.state.opened.label} (as started)"
         self.models[key] = request
         return key
 
@@ -93,7 +93,7 @@ class ChoicesView(View):
 
     def open_dialog(self) -> None:
         """File > Open model…"""
-        request = open_model_dialog.ask_model(self.host.window)
+        request = open_model_dialog.ask_model(self.host.widget)
         if request is not None:
             self.open_model(request)
 
@@ -116,7 +116,7 @@ class ChoicesView(View):
         if asked.spec in BUNDLED_SPECS and asked.checkpoint is None:
             self.key = asked.spec
         else:
-            self.key = asked.describe()
+            self.key = model_key(asked)
             self.models[self.key] = asked
         self.pane.set_models(self.entries(), self.key)
         self.state.set_model(result.opened)
@@ -129,7 +129,13 @@ class ChoicesView(View):
         self.host.fail(failure.message)
         still = self.state.opened.label
         QMessageBox.warning(
-            self.host.window,
+            self.host.widget,
             "Open model",
             f"{request.describe()} could not be opened:\n{failure.message}\n\n{still} stays open.",
         )
+
+
+def model_key(request: ModelRequest) -> str:
+    """The switcher's name for `request`: as a person named it, and whether its weights are random (the same
+    architecture with its trained weights is another entry)."""
+    return request.describe() + (" (random weights)" if request.weights == "random" else "")

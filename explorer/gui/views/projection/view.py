@@ -10,6 +10,7 @@ from explorer.gui.export_requests import VIEW_KINDS, figure_request
 from explorer.gui.host import Host, View
 from explorer.gui.messages import ProjectionOptions, ViewResult
 from explorer.gui.views.projection.pane import ProjectionPane
+from explorer.gui.views.projection.titles import computed_projections
 
 
 class ProjectionView(View):
@@ -46,6 +47,7 @@ class ProjectionView(View):
         self.state.set_options(options)
 
     def _on_state_shown_changed(self, r: ViewResult | None) -> None:
-        if r is not None:
+        if r is not None and r.layer in self.state.opened.names:
             title = f"image #{r.index} · {r.layer} feature {r.feature} · projected to pixels"
-            self.pane.show_projections(title, r.projections)
+            layer = self.state.opened.layer(r.layer)
+            self.pane.show_projections(title, computed_projections(r.projections, self.state.options, layer))

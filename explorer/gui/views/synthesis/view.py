@@ -15,6 +15,7 @@ from dataclasses import fields
 from explorer.analyses.maximize import MaximizeRequest
 from explorer.core.synthesis import MaximizeSettings
 from explorer.gui.actions import ActionInfo
+from explorer.gui.analysis_view import export_action
 from explorer.gui.host import Host, View
 from explorer.gui.messages import Failure
 from explorer.gui.views.synthesis.job import SynthesisImages, SynthesisRequest, SynthesisStopped
@@ -43,6 +44,7 @@ class SynthesisView(View):
             "open_synthesis", "&Synthesized images (what a feature wants to see)", "&Analyse", "Ctrl+Y",
             "Optimize an input to drive the selected feature hardest, live; and every feature of the layer", 21,
         ),
+        export_action("synthesized", "Synthesized images", 121),  # after its Analyse entry's order, as AnalysisView
     )  # fmt: skip
 
     def __init__(self, host: Host) -> None:
@@ -65,7 +67,7 @@ class SynthesisView(View):
         self.state.selection_changed.connect(self.request)
 
     def handlers(self) -> dict[str, Callable[[], None]]:
-        return {"open_synthesis": self.open}
+        return {"open_synthesis": self.open, "export_synthesized": self.export}
 
     def open(self) -> None:
         self.host.open_dock(self.dock)
@@ -192,4 +194,14 @@ class SynthesisView(View):
         if figure is None:
             self.host.say("Synthesized: no images open yet")
             return
+        if not self._showing():
+            self.host.say("Synthesized: nothing computed yet")
+            return
         self.host.export(figure, "synthesized images")
+
+    def _showing(self) -> bool:
+        """Whether the pane shows finished images of the selection (the feature, or the whole layer) as now set."""
+        s, one, whole = self.state, self.shown, self.layer_shown
+        return (whole is not None and self._current(whole)) or (
+            one is not None and self._current(one) and s.feature in one.features
+        )
