@@ -33,7 +33,7 @@ class Exporting(QObject):
     """Turns an export intent into a file dialog, an ExportRequest, and a report of how it went."""
 
     def __init__(self, host: Host, checkpoint: str | None) -> None:
-        super().__init__(host.window)
+        super().__init__(host.widget)
         self.host = host
         self.checkpoint = checkpoint  # the file of the model the window started with (None: the bundled one)
 
@@ -67,7 +67,7 @@ class Exporting(QObject):
         fmt = fmt if fmt in FILTERS else "png"
         folder = str(settings.value(FOLDER_KEY, "")) or os.getcwd()
         start = os.path.join(folder, default_file_name(figure, fmt))  # type: ignore[arg-type]
-        path, chosen = dialogs.get_save_file_name(self.host.window, TITLE, start, ";;".join(FILTERS.values()),
+        path, chosen = dialogs.get_save_file_name(self.host.widget, TITLE, start, ";;".join(FILTERS.values()),
                                                   FILTERS[fmt])  # fmt: skip
         if not path:
             return ""
@@ -90,4 +90,4 @@ class Exporting(QObject):
 
     def _report_failure(self, message: str) -> None:
         self.host.fail(message)
-        QMessageBox.warning(self.host.window, TITLE, f"The figure was not written:\n{message}")
+        QMessageBox.warning(self.host.widget, TITLE, f"The figure was not written:\n{message}")

@@ -31,8 +31,8 @@ class Host(Protocol):
     settings: QSettings  # where a view remembers its own choices (under a key of its name)
 
     @property
-    def window(self) -> QWidget:
-        """The parent of the view's dialogs."""
+    def widget(self) -> QWidget:
+        """The parent of the view's dialogs (the window)."""
         ...
 
     def submit(self, job: Job, owner: View) -> None:
@@ -94,7 +94,7 @@ class View(QObject):
     actions: ClassVar[tuple[ActionInfo, ...]] = ()
 
     def __init__(self, host: Host) -> None:
-        super().__init__(host.window)
+        super().__init__(host.widget)
         self.host = host
         self.state = host.state
 

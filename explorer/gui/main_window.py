@@ -68,7 +68,6 @@ class MainWindow(QMainWindow):
         self.status = ExplorerStatusBar()
         self.setStatusBar(self.status)
         self.status.show_device(describe_device(device))
-        self.status.show_model(model_name)
         self.device_notice = NoticeBar(offers=False)
         self._central: list[tuple[QWidget, bool]] = [(self.device_notice, False)]
         self.docks: dict[str, QDockWidget] = {}
@@ -118,7 +117,7 @@ class MainWindow(QMainWindow):
     # The host protocol (explorer.gui.host.Host) ---------------------------------------------------
 
     @property
-    def window(self) -> QWidget:  # type: ignore[override]
+    def widget(self) -> QWidget:
         return self
 
     def submit(self, job: Job, owner: View) -> None:

@@ -16,7 +16,7 @@ class SelectionPass(QObject):
     """Asks for the selection's pass whenever the selection or the options change (latest wins)."""
 
     def __init__(self, host: Host) -> None:
-        super().__init__(host.window)
+        super().__init__(host.widget)
         self.host = host
         self.state = host.state
         self.state.selection_changed.connect(self.request)

@@ -27,7 +27,7 @@ class ImageSources(QObject):
     """Opens sources on the worker and hands what opened to the state."""
 
     def __init__(self, host: Host) -> None:
-        super().__init__(host.window)
+        super().__init__(host.widget)
         self.host = host
         self.state = host.state
         self.notice = NoticeBar()  # why CIFAR-10 did not open, with offers to download it or open a folder
@@ -61,13 +61,13 @@ class ImageSources(QObject):
         self.open_source("cifar10", download=True)
 
     def open_folder(self) -> None:
-        folder = dialogs.get_existing_directory(self.host.window, "Open a folder of images")
+        folder = dialogs.get_existing_directory(self.host.widget, "Open a folder of images")
         if folder:
             self.open_source(folder)
 
     def open_files(self) -> None:
         pattern = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
-        files = dialogs.get_open_file_names(self.host.window, "Open images", pattern)
+        files = dialogs.get_open_file_names(self.host.widget, "Open images", pattern)
         if files:
             self.open_source(tuple(files))
 
@@ -93,7 +93,7 @@ class ImageSources(QObject):
         self.host.fail(failure.message)
         load = self._loads.pop(failure.request_id, None)
         if load is not None:
-            dialogs.explain_load_failure(self.host.window, load.download, source_name(load.source), failure.message)
+            dialogs.explain_load_failure(self.host.widget, load.download, source_name(load.source), failure.message)
 
     def on_progress(self, progress: object) -> None:
         pass

@@ -69,7 +69,7 @@ class AcrossView(View):
             self.host.say("Feature across images: the browser's filter shows no images")
             return
         try:
-            chosen = image_choice.ask_images(self.host.window, page, s.filtered, len(s.images))
+            chosen = image_choice.ask_images(self.host.widget, page, s.filtered, len(s.images))
         except ExplorerError as exc:
             self.host.fail(str(exc))
             return

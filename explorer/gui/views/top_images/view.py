@@ -112,7 +112,7 @@ class TopImagesView(View):
     def open_scan_file(self, path: str | None = None) -> None:
         """Show a scan file made elsewhere (asks for it when `path` is None) if it fits the open model and images."""
         if path is None:
-            path = dialogs.get_open_file_name(self.host.window, "Open scan results", "Scan results (*.npz)")
+            path = dialogs.get_open_file_name(self.host.widget, "Open scan results", "Scan results (*.npz)")
         if not path or self.state.images is None:
             return
         request = ScanRequest(self.state.images, self.pane.k.value(), from_file=path)
