@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings, QThread
+from PySide6.QtCore import QEvent, QSettings, QThread
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from explorer.core.images import ImageSet
@@ -106,6 +109,11 @@ def make_window(qtbot, model, settings, threads_stopped):
     yield make
     for w in made:
         w.close()
+        w.deleteLater()  # the window, its views, controller and worker go now, not at the end of the session
+    made.clear()
+    QApplication.processEvents()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ while the browser predicts.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -102,7 +104,10 @@ def thumbnail(window, qtbot, image: int):
 def gradient_support(model, x, node: str, feature: int, row: int, col: int) -> tuple[int, int, int, int]:
     """(top, left, bottom, right), ends exclusive: the input pixels with a gradient from one activation of `node`."""
     x = x.clone().requires_grad_(True)
-    create_feature_extractor(model, [node])(x)[node][0, feature, row, col].backward()
+    with warnings.catch_warnings():  # torchvision notes that train and eval graphs differ: only eval runs here
+        warnings.simplefilter("ignore", UserWarning)
+        extractor = create_feature_extractor(model.eval(), [node])
+    extractor(x)[node][0, feature, row, col].backward()
     ys, xs = np.nonzero(x.grad[0].abs().sum(0).numpy())
     return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
 
