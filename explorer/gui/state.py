@@ -41,6 +41,8 @@ class WindowState(QObject):
     model_changed = Signal(object)  # OpenModel
     images_changed = Signal(object)  # ImageSet
     selection_changed = Signal()  # the layer, the feature or the image
+    layer_changed = Signal()  # the layer (after selection_changed; not when a new model or images refit it)
+    image_changed = Signal()  # the image (after selection_changed; not when new images or a model refit it)
     options_changed = Signal(object)  # ProjectionOptions
     scan_changed = Signal(object)  # ScanFinished or None
     shown_changed = Signal(object)  # ViewResult or None: the pass the maps, projection and prediction show
@@ -132,8 +134,13 @@ class WindowState(QObject):
         if image is not None and self.images is not None and 0 <= image < len(self.images):
             new_image = int(image)
         if (new_layer, new_feature, new_image) != (self.layer, self.feature, self.image):
+            layer_changed, image_changed = new_layer != self.layer, new_image != self.image
             self.layer, self.feature, self.image = new_layer, new_feature, new_image
-            self.selection_changed.emit()
+            self.selection_changed.emit()  # first: the selection's pass is asked for before anything is drawn
+            if layer_changed:
+                self.layer_changed.emit()
+            if image_changed:
+                self.image_changed.emit()
 
     def set_split(self, split: str) -> None:
         self.split = split

@@ -50,6 +50,7 @@ class BrowserView(View):
         for signal in (self.pane.model.rowsInserted, self.pane.model.modelReset):
             signal.connect(self._publish_filter)
         self.state.selection_changed.connect(self._on_state_selection_changed)
+        self.state.image_changed.connect(self._show_current)
         self.state.images_changed.connect(self._on_state_images_changed)
         self.state.model_changed.connect(self._on_state_model_changed)
 
@@ -70,7 +71,9 @@ class BrowserView(View):
 
     def _on_state_selection_changed(self) -> None:
         self._last_selected = time.monotonic()
-        self.pane.show_current(self.state.image)
+
+    def _show_current(self) -> None:
+        self.pane.show_current(self.state.image)  # not on every feature: it moves the list's selection
 
     def _show_images(self, images: ImageSet) -> None:
         """Thumbnails of `images` (each picture whole: from its file, or as opened) with no predictions yet."""
@@ -79,6 +82,7 @@ class BrowserView(View):
 
     def _on_state_images_changed(self, images: ImageSet) -> None:
         self._show_images(images)
+        self._show_current()
         self.show_unreadable()
         self.predict_from(0)
 
@@ -86,6 +90,7 @@ class BrowserView(View):
         self.pane.set_classes(self.state.opened.info.classes)
         if self.state.images is not None:
             self._show_images(self.state.images)  # the old model's predictions are gone
+            self._show_current()
             self.predict_from(0)
 
     # Predictions ---------------------------------------------------------------------------------

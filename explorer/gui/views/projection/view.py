@@ -29,7 +29,8 @@ class ProjectionView(View):
         self.pane.wheel_scrolled.connect(lambda steps: self.state.select(feature=max(0, self.state.feature + steps)))
         self.pane.export_requested.connect(self.export)
         self.state.shown_changed.connect(self._on_state_shown_changed)
-        self.state.selection_changed.connect(self._show_layer)
+        self.state.layer_changed.connect(self._show_layer)
+        self.state.model_changed.connect(self._show_layer)
 
     def handlers(self) -> dict[str, Callable[[], None]]:
         return {"export_projections": self.export}
