@@ -355,3 +355,21 @@ def test_a_switch_and_straight_back_while_the_browser_predicts(make_window, cifa
     expected = s.model(s.images.tensor(list(range(12)))).argmax(1).numpy()
     np.testing.assert_array_equal(pane.model.predicted, expected)
     assert "% right" not in pane.count.text()
+
+
+def test_an_unreadable_file_gets_a_flat_projection_in_feature_across_images(make_window, qtbot, tmp_path):
+    """Its picture is black; the projection of nothing is drawn flat (0), not as colours of the black image."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / f"ok{i}.png")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    w = make_window(source=str(folder))
+    across = w.views["feature_across_images"]
+    qtbot.waitUntil(lambda: across.shown is not None and len(across.shown.page) == 4, timeout=30000)
+    broken = next(i for i, path in enumerate(w.state.images.paths) if path.endswith("broken.jpg"))
+    r = across.shown
+    position = r.page.index(broken)
+    assert not r.page_projections[position].any()
+    assert all(r.page_projections[i].any() for i in range(len(r.page)) if i != position)

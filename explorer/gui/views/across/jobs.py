@@ -32,6 +32,10 @@ class PageRequest(Job):
         o = self.options.normalised()
         projector = worker.cache.projector(self.images, self.page, self.layer)
         p = numpy_of(projector.project(self.feature, method=o.method, unpool=o.unpool, keep=o.keep)[:, 0])
+        failures = self.images.failures  # decoded above, on this thread
+        for i, index in enumerate(self.page):
+            if index in failures:
+                p[i] = 0.0  # a file that could not be read has no picture to project: flat grey, not colours of nothing
         images = self.images.images(list(self.page))
         return PageResult(self.id, self.layer, self.feature, self.page, images, p, ms_since(t0))
 
