@@ -138,3 +138,14 @@ def test_export_writes_what_the_command_line_writes(make_window, model, data_dir
             "--device", "cpu", "--out", str(out)]  # fmt: skip
     assert cli_main(argv) == 0
     assert path.read_bytes() == out.read_bytes()
+
+
+def test_opening_it_at_1024x640_leaves_the_prediction_its_ten_classes(window, qtbot):
+    """The view asks for 60% of the height only as far as the docks on the right keep what their panes need."""
+    window.resize(1024, 640)
+    qtbot.wait(100)
+    before = window.docks["prediction"].height()
+    window.menu_actions["open_backprop"].trigger()
+    qtbot.wait(200)  # the resize happens once the dock is shown
+    assert window.docks["prediction"].height() >= before - 2  # not squeezed to three of its ten classes
+    assert window.docks["backpropagation"].isVisible()
