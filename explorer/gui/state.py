@@ -2,8 +2,9 @@
 the pass shown for the selection, each with a change signal.
 
 Views read it and follow its signals; nothing else keeps a copy (as napari's and ndv's views observe one
-model). The state holds values and says what changed; it never computes. `epoch` is the id of the newest
-request when the model or the images last changed: an answer to an older request is stale.
+model). The state holds values and says what changed; it prepares nothing itself but the lazy view of the
+images at the open model's size. What was asked before a change of model or images is made stale by the
+controller (`forget_stale`), not here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 
 from explorer.core.images import ImageSet
 from explorer.core.preprocessing import preprocessing_of
-from explorer.gui.messages import ProjectionOptions, ViewResult, next_request_id
+from explorer.gui.messages import ProjectionOptions, ViewResult
 from explorer.gui.open_model import OpenModel
 from explorer.gui.scan_job import ScanFinished
 
@@ -63,7 +64,6 @@ class WindowState(QObject):
         self.shown: ViewResult | None = None
         self.figures: dict[str, object] = {}  # kind -> the newest result a view published
         self.filtered = np.zeros(0, np.int64)  # the images the browser's filter shows, in order
-        self.epoch = next_request_id()
 
     @property
     def model(self) -> nn.Module:
@@ -103,7 +103,6 @@ class WindowState(QObject):
         self.opened = opened
         if self.source_images is not None:
             self.images = self._for_model(self.source_images)
-        self.epoch = next_request_id()
         self.layer, self.feature = self._fitted(self.layer, self.feature)
         self._forget()
         self.model_changed.emit(opened)
@@ -113,7 +112,6 @@ class WindowState(QObject):
         """New images: what was computed for the old ones goes; the image stays if the new set has it."""
         self.source_images, self.source = images, source
         self.images = images = self._for_model(images)
-        self.epoch = next_request_id()
         self.image = self.image if self.image < len(images) else 0
         self._forget()
         self.images_changed.emit(images)
