@@ -6,6 +6,7 @@ while the browser predicts.
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -104,9 +105,10 @@ def thumbnail(window, qtbot, image: int):
 def gradient_support(model, x, node: str, feature: int, row: int, col: int) -> tuple[int, int, int, int]:
     """(top, left, bottom, right), ends exclusive: the input pixels with a gradient from one activation of `node`."""
     x = x.clone().requires_grad_(True)
+    # A copy: tracing switches the model to train mode and back, and the window's worker runs the model meanwhile.
     with warnings.catch_warnings():  # torchvision notes that train and eval graphs differ: only eval runs here
         warnings.simplefilter("ignore", UserWarning)
-        extractor = create_feature_extractor(model.eval(), [node])
+        extractor = create_feature_extractor(copy.deepcopy(model).eval(), [node])
     extractor(x)[node][0, feature, row, col].backward()
     ys, xs = np.nonzero(x.grad[0].abs().sum(0).numpy())
     return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
