@@ -43,6 +43,9 @@ class AnalysisView(View):
         self.dock = host.add_dock(self, self.pane, area="bottom", hidden=True)
         self.shown: AnalysisResult | None = None
         self._asked: AnalysisRequest | None = None
+        # On screen: shown, and in front where it is a tab (a tab behind another is "visible" to Qt, but its dock says
+        # when its tab is selected or unselected).
+        self.on_screen = False
         self.state.selection_changed.connect(self.request)
         self.state.model_changed.connect(self._on_state_replaced)
         self.state.images_changed.connect(self._on_state_replaced)
@@ -51,7 +54,7 @@ class AnalysisView(View):
         if options_changed is not None:
             options_changed.connect(self.request)
         if self.controls is not None:
-            self.controls.run_requested.connect(self.request)
+            self.controls.run_requested.connect(self.run)
             self.controls.cancel_requested.connect(self.cancel)
             self.controls.export_requested.connect(self.export)
 
@@ -68,21 +71,30 @@ class AnalysisView(View):
     def open(self) -> None:
         """Show the dock in front and run the analysis for the selection."""
         self.host.open_dock(self.dock, room=self.room)
+        self.on_screen = True
         self.request()
 
     # Asking ----------------------------------------------------------------------------------------
 
+    def run(self) -> None:
+        """Run, always: a figure shown or asked for already is computed again."""
+        self._asked = None
+        self.request()
+
     def request(self, *_args: object) -> None:
-        """Ask the worker for the selection, unless it is shown or asked for already (latest wins)."""
+        """Ask the worker for the selection, unless it is shown or asked for already (latest wins). A hidden view asks
+        nothing: it marks what it shows as stale and asks when it is shown again."""
         images = self.state.images
-        if images is None or not self.dock.isVisible():
+        if images is None:
             return
         try:
             figure = self.figure_request()
         except ExplorerError as exc:
+            self.mark_stale(self.shown is not None)
             self.said(str(exc))
             return
-        if figure is None:
+        self.mark_stale(self.shown is not None and not self.shows(figure))
+        if figure is None or not self.on_screen:
             return
         if self._asked is not None and self._asked.analysis == figure and self._asked.images is images:
             return  # the same analysis is running or shown already
@@ -109,6 +121,24 @@ class AnalysisView(View):
         if isinstance(result, AnalysisResult):
             self.shown = result
             self.show(result)
+            self.mark_now()
+
+    def mark_now(self) -> None:
+        """Mark the figure shown stale where the selection moved on since it was asked for."""
+        try:
+            figure = self.figure_request()
+        except ExplorerError:
+            figure = None
+        self.mark_stale(self.shown is not None and not self.shows(figure))
+
+    def shows(self, figure: object) -> bool:
+        """Whether the figure shown is the one `figure` asks for."""
+        return self.shown is not None and self.shown.figure.request == figure
+
+    def mark_stale(self, stale: bool) -> None:
+        """Say whether the figure shown is for an earlier selection (subclasses without controls mark their pane)."""
+        if self.controls is not None:
+            self.controls.set_stale(stale)
 
     def on_failure(self, failure: Failure) -> None:
         if self._asked is not None and failure.request_id == self._asked.id:
@@ -141,12 +171,14 @@ class AnalysisView(View):
         self.host.cancel(AnalysisRequest, self)
         self._asked = self.shown = None
         self.clear()
-        self.said("the model or the images changed: run again for them" if not self.dock.isVisible() else "")
+        self.mark_stale(False)
+        self.said("the model or the images changed: run again for them" if not self.on_screen else "")
 
     def clear(self) -> None:
         self.pane.clear()  # type: ignore[attr-defined]
 
     def _on_dock_visibility_changed(self, visible: bool) -> None:
+        self.on_screen = visible
         if visible:
             self.request()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QFrame, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 Area = Qt.DockWidgetArea
 AREAS = {"left": Area.LeftDockWidgetArea, "right": Area.RightDockWidgetArea, "bottom": Area.BottomDockWidgetArea}
@@ -86,7 +86,27 @@ def make_dock(window: QMainWindow, name: str, title: str, pane: QWidget, area: s
         | QDockWidget.DockWidgetFeature.DockWidgetClosable
     )
     window.addDockWidget(AREAS[area], dock)
+    dock.topLevelChanged.connect(lambda floating: floating and window.isVisible() and float_large(window, dock))
     return dock
+
+
+FLOAT_SHARE = (0.6, 0.7)  # the shares of the main window's width and height a dock floated by the user gets at least
+
+
+def float_large(window: QMainWindow, dock: QDockWidget) -> None:
+    """A dock the user floats gets the room of a main view: at least FLOAT_SHARE of the window, within the screen,
+    centred on the window (a floated analysis kept its tab's few hundred pixels). Dragged out, it grows where it is
+    dropped."""
+    screen = window.screen().availableGeometry()
+    width = min(max(dock.width(), int(window.width() * FLOAT_SHARE[0])), screen.width())
+    height = min(max(dock.height(), int(window.height() * FLOAT_SHARE[1])), screen.height())
+    if QApplication.mouseButtons() != Qt.MouseButton.NoButton:
+        dock.resize(width, height)  # being dragged: the drag places it
+        return
+    centre = window.geometry().center()
+    x = min(max(centre.x() - width // 2, screen.left()), screen.right() - width + 1)
+    y = min(max(centre.y() - height // 2, screen.top()), screen.bottom() - height + 1)
+    dock.setGeometry(x, y, width, height)
 
 
 def default_window_size(window: QMainWindow) -> None:

@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from conftest import all_predicted
 from PIL import Image
 
@@ -239,3 +240,68 @@ def test_the_hidden_views_build_their_pictures_and_plots_only_when_opened(window
     assert len(curves) == len(invariance.shown.figure.request.layers)
     open_view(window, qtbot, "occlusion")
     assert all(view.image_item.image is not None for view in occlusion.pane.views)
+
+
+def test_a_hidden_view_marks_its_figure_stale_asks_nothing_and_catches_up_when_shown(window, qtbot):
+    view = open_view(window, qtbot, "occlusion")
+    stale = view.controls.stale
+    assert stale.isHidden()  # the figure shown is for the selection
+    window.docks["projection"].raise_()  # Occlusion's tab goes behind Projection
+    qtbot.waitUntil(lambda: not view.on_screen)
+    before = view.shown
+    window.state.select(image=window.state.image + 1)
+    assert not stale.isHidden()  # said: the figure is for an earlier selection
+    jobs = [*window.controller.pending(), window.controller.running]
+    assert not any(isinstance(j, AnalysisRequest) for j in jobs)  # hidden, it asks nothing
+    qtbot.wait(200)
+    assert view.shown is before
+    view.dock.raise_()  # shown again: it asks, and the new figure replaces the stale one and its mark
+    qtbot.waitUntil(lambda: view.shown is not before and stale.isHidden())
+    assert view.shown.figure.request.image == window.state.image
+
+
+def test_run_always_runs_even_for_the_figure_shown(window, qtbot):
+    view = open_view(window, qtbot, "occlusion")
+    first = view.shown
+    qtbot.mouseClick(view.controls.run, Qt.MouseButton.LeftButton)
+    assert view.controls.message.text() == "running…"
+    qtbot.waitUntil(lambda: view.shown is not first)
+    assert view.shown.figure.request == first.figure.request and view.controls.stale.isHidden()
+
+
+def test_backprop_marks_a_counting_for_an_earlier_image(window, qtbot):
+    view = window.views["backpropagation"]
+    window.menu_actions["open_backprop"].trigger()
+    qtbot.waitUntil(lambda: view.shown is not None)
+    assert view.pane.stale.isHidden()
+    window.docks["projection"].raise_()
+    qtbot.waitUntil(lambda: not view.on_screen)
+    window.state.select(image=window.state.image + 1)
+    assert not view.pane.stale.isHidden()
+    view.dock.raise_()
+    qtbot.waitUntil(lambda: view.shown.figure.index == window.state.image and view.pane.stale.isHidden())
+
+
+def test_an_analysis_floated_gets_the_room_of_a_main_view(window, qtbot):
+    window.resize(1024, 640)
+    qtbot.waitUntil(lambda: window.size().toTuple() == (1024, 640))
+    view = open_view(window, qtbot, "invariance")
+    assert view.dock.height() < 0.6 * window.height()  # a tab of the bottom row
+    view.dock.setFloating(True)
+    qtbot.waitUntil(lambda: view.dock.width() >= 0.6 * 1024 - 1 and view.dock.height() >= 0.7 * 640 - 1)
+    assert window.geometry().contains(view.dock.geometry().center())
+
+
+def test_reset_layout_with_analyses_open_leaves_every_pane_usable(window, qtbot):
+    from test_honest_states import clipped_panes
+
+    window.resize(1024, 640)
+    qtbot.waitUntil(lambda: window.size().toTuple() == (1024, 640))
+    for kind in ("occlusion", "invariance"):
+        open_view(window, qtbot, kind)
+    window.menu_actions["open_backprop"].trigger()
+    window.menu_actions["reset_layout"].trigger()
+    qtbot.waitUntil(lambda: clipped_panes(window) == [])
+    projection = window.views["projection"].pane
+    assert projection.visibleRegion().boundingRect().height() >= min(projection.height(), 150)
+    qtbot.waitUntil(lambda: window.controller.running is None, timeout=30000)

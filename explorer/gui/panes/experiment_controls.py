@@ -24,12 +24,17 @@ class ExperimentControls(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.message = QLabel("")
+        self.stale = QLabel("earlier selection")
+        self.stale.setStyleSheet("color: #b35c00; font-weight: bold")
+        self.stale.setToolTip("The figure shown was computed for an earlier selection or earlier options; "
+                              "it is replaced when the run for the present ones ends (Run starts it)")
+        self.stale.hide()
         self.export = export_button(
             f"Write the {what} figure as PNG, SVG or PDF (the same file as cnn-explorer export)"
         )
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        for w in (self.run, self.cancel, self.progress):
+        for w in (self.run, self.cancel, self.progress, self.stale):
             row.addWidget(w)
         row.addWidget(self.message, 1)
         row.addWidget(self.export)
@@ -50,6 +55,10 @@ class ExperimentControls(QWidget):
     def ended(self, text: str) -> None:
         self.cancel.setEnabled(False)
         self.message.setText(text)
+
+    def set_stale(self, stale: bool) -> None:
+        """Mark the figure shown as one for an earlier selection (or unmark it)."""
+        self.stale.setVisible(stale)
 
 
 def heat_rgb(values: np.ndarray, lo: float, hi: float, cmap: str = "viridis") -> np.ndarray:

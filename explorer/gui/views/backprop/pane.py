@@ -80,6 +80,10 @@ class BackpropPane(QWidget):
         self.channel = QSpinBox()
         self.out_channel = QSpinBox()
         self.position = QLabel("click the input map")
+        self.stale = QLabel("earlier selection: counting again")
+        self.stale.setStyleSheet("color: #b35c00; font-weight: bold")
+        self.stale.setToolTip("The counting shown is for an earlier image or element; the new one is on its way")
+        self.stale.hide()
         self.row, self.col = 0, 0
         self.views = [PixelView("image"), MarkedView("input"), MarkedView("delta"), MarkedView("full")]
         self.tables = [QLabel() for _ in TABLE_TITLES]
@@ -100,6 +104,7 @@ class BackpropPane(QWidget):
             controls.addWidget(QLabel(text), r, 2 * c)
             controls.addWidget(widget, r, 2 * c + 1)
         controls.setColumnStretch(4, 1)
+        controls.addWidget(self.stale, 0, 5)
         controls.addWidget(self.export, 1, 5)
         maps = QHBoxLayout()
         for view in self.views:
@@ -230,6 +235,10 @@ class BackpropPane(QWidget):
         self.table_titles[0].setText(f"kernel k[{o}, {e.channel}]")
         self.table_titles[3].setText(f"delta * rot180(k): sum = {number(e.channel_sum(o))}")
         self.checks.setText("\n".join(check_lines(f)))
+
+    def set_stale(self, stale: bool) -> None:
+        """Mark the counting shown as one for an earlier image or element (or unmark it)."""
+        self.stale.setVisible(stale)
 
     def show_message(self, text: str) -> None:
         self.checks.setText(text)

@@ -60,6 +60,19 @@ class BackpropView(AnalysisView):
         self.pane.show_figure(result.figure)  # type: ignore[attr-defined]
         self.host.show_timing(result.elapsed_ms)
 
+    def shows(self, figure: object) -> bool:
+        """Whether the counting shown is for the image and the element asked (a clamped position is the one shown)."""
+        if self.shown is None or not isinstance(figure, BackpropRequest):
+            return False
+        f = self.shown.figure
+        e = f.explanation
+        return (f.index, e.layer, e.channel, e.row, e.col) == (
+            figure.image, figure.layer, figure.channel, figure.row, figure.col
+        )
+
+    def mark_stale(self, stale: bool) -> None:
+        self.pane.set_stale(stale)  # type: ignore[attr-defined]
+
     def said(self, message: str) -> None:
         if message:
             self.pane.show_message(f"Not counted: {message}")  # type: ignore[attr-defined]

@@ -62,6 +62,7 @@ class SynthesisView(View):
         self.pane.cancel_requested.connect(self._on_pane_cancel_requested)
         self.pane.feature_selected.connect(lambda feature: self.state.select(feature=feature))
         self.pane.export_requested.connect(self.export)
+        self.on_screen = False  # shown and, where it is a tab, in front (its dock says when its tab is (un)selected)
         self.dock.visibilityChanged.connect(self._on_dock_visibility_changed)
         self.state.model_changed.connect(self._on_state_model_changed)
         self.state.selection_changed.connect(self.request)
@@ -71,6 +72,7 @@ class SynthesisView(View):
 
     def open(self) -> None:
         self.host.open_dock(self.dock)
+        self.on_screen = True
         self.request()
 
     # Asking ------------------------------------------------------------------------------------
@@ -85,7 +87,7 @@ class SynthesisView(View):
     def request(self) -> None:
         """Synthesize the window's feature, unless it is shown or asked for already."""
         s = self.state
-        if not self.dock.isVisible():
+        if not self.on_screen:
             return
         if self.layer_shown is not None and self._current(self.layer_shown) and s.feature in self.layer_shown.features:
             self.pane.select(s.feature)
@@ -175,6 +177,7 @@ class SynthesisView(View):
         self.pane.show_message("Cancelled.")
 
     def _on_dock_visibility_changed(self, visible: bool) -> None:
+        self.on_screen = visible
         if visible:
             self.request()
 
