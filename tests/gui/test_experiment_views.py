@@ -6,9 +6,9 @@ import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
 from conftest import all_predicted
 from PIL import Image
+from PySide6.QtCore import Qt
 
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model

@@ -26,8 +26,10 @@ class ExperimentControls(QWidget):
         self.message = QLabel("")
         self.stale = QLabel("earlier selection")
         self.stale.setStyleSheet("color: #b35c00; font-weight: bold")
-        self.stale.setToolTip("The figure shown was computed for an earlier selection or earlier options; "
-                              "it is replaced when the run for the present ones ends (Run starts it)")
+        self.stale.setToolTip(
+            "The figure shown was computed for an earlier selection or earlier options; "
+            "it is replaced when the run for the present ones ends (Run starts it)"
+        )
         self.stale.hide()
         self.export = export_button(
             f"Write the {what} figure as PNG, SVG or PDF (the same file as cnn-explorer export)"

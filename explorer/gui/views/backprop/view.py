@@ -67,7 +67,11 @@ class BackpropView(AnalysisView):
         f = self.shown.figure
         e = f.explanation
         return (f.index, e.layer, e.channel, e.row, e.col) == (
-            figure.image, figure.layer, figure.channel, figure.row, figure.col
+            figure.image,
+            figure.layer,
+            figure.channel,
+            figure.row,
+            figure.col,
         )
 
     def mark_stale(self, stale: bool) -> None:
