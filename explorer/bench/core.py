@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -13,14 +14,24 @@ from torch import nn
 from explorer.core.graph import layers
 from explorer.core.images import ImageSet, to_tensor
 from explorer.core.model import SeedNet
-from explorer.core.projection import layer_outputs, model_device, project
-from explorer.core.scan import scan_top_k
+from explorer.core.projection import Projector, layer_outputs, model_device, predict, project
+from explorer.core.scan import CPU_PIXELS_PER_BATCH, scan_top_k
 from explorer.core.synthesis import maximize
 
 
 def bench_layers(model: nn.Module) -> list[str]:
     """The layers the figures use: the model's first two (conv1 and conv2 for SeedNet)."""
     return [lay.name for lay in layers(model)[:2]]
+
+
+def scan_layers(model: nn.Module) -> list[str]:
+    """The layers the scan figures use: every layer, as the window's Find top images scans (SeedNet: conv1, conv2)."""
+    return [lay.name for lay in layers(model)]
+
+
+def scan_batch(side: int, batch: int = 256) -> int:
+    """Images a forward batch holds at `side` pixels on the CPU, by the scan's own rule (5 at 224 px)."""
+    return max(1, min(batch, CPU_PIXELS_PER_BATCH // (side * side)))
 
 
 def _sync(device: torch.device) -> None:
@@ -57,6 +68,28 @@ def projection_times(model: nn.Module, image: torch.Tensor, device: torch.device
     return {"layer_projection_ms": round(one_call, 3), "per_feature_calls_ms": round(per, 3)}
 
 
+def photo_times(model: nn.Module, image: torch.Tensor, device: torch.device, repeats: int) -> dict[str, float]:
+    """At the model's input size: one image's forward (`forward_one_ms`), and one feature of the model's last
+    layer projected with the forward pass kept, as a scrub step through its features runs
+    (`feature_kept_ms`), and cold, the forward pass included (`cold_projection_ms`). Features take turns, so no
+    step repeats the one before it."""
+    x = image.to(device)
+    last = layers(model)[-1]
+    turn = itertools.count()
+
+    def feature() -> int:
+        return next(turn) % last.channels
+
+    with torch.no_grad():
+        forward = median_ms(lambda: predict(model, x), device, repeats)
+    kept = Projector(model, x, last.name)
+    return {
+        "forward_one_ms": round(forward, 2),
+        "feature_kept_ms": round(median_ms(lambda: kept.project(feature()), device, repeats), 2),
+        "cold_projection_ms": round(median_ms(lambda: project(model, x, last.name, feature()), device, repeats), 2),
+    }
+
+
 def maximize_layer_s(model: nn.Module, repeats: int, layer: str = "conv2", threads: int | None = None) -> float:
     """Median seconds to synthesize every feature of `layer` with the default settings, as one call.
 
@@ -77,21 +110,25 @@ def maximize_layer_s(model: nn.Module, repeats: int, layer: str = "conv2", threa
 
 
 def _uncached(dataset: ImageSet) -> ImageSet:
-    """The same files, opened lazily without the pixel cache: every image is decoded again."""
+    """The same files, opened lazily without the pixel cache: every image is decoded again, by the same rule
+    (a photo model's preprocessing, else the 32-pixel rule)."""
     if dataset.paths is None:
         return dataset
-    return ImageSet(dataset.name, dataset.classes, dataset.labels, paths=dataset.paths, source_key=dataset.source_key)
+    return ImageSet(
+        dataset.name, dataset.classes, dataset.labels, paths=dataset.paths, source_key=dataset.source_key,
+        prepare=dataset.prepare,
+    )  # fmt: skip
 
 
 def _timed_scan(model: nn.Module, dataset: ImageSet) -> float:
     t0 = time.perf_counter()
-    scan_top_k(model, dataset, bench_layers(model), 9)
+    scan_top_k(model, dataset, scan_layers(model), 9)
     _sync(model_device(model))
     return len(dataset) / (time.perf_counter() - t0)
 
 
 def scan_rate(model: nn.Module, make_dataset: Callable[[], ImageSet], repeats: int) -> tuple[float, ImageSet]:
-    """Images per second of the top-k scan (both layers, k = 9) on a freshly opened set, decoding
+    """Images per second of the top-k scan (every layer, k = 9) on a freshly opened set, decoding
     included (the pixel cache is bypassed)."""
     rates = []
     ds = make_dataset()
@@ -120,10 +157,13 @@ def cached_scan_rate(model: nn.Module, make_dataset: Callable[[], ImageSet], rep
 
 @torch.no_grad()
 def forward_rate(model: nn.Module, pixels: np.ndarray, device: torch.device, repeats: int, batch: int = 256) -> float:
-    """Images per second of the bare conv stack (float32, NCHW, batch 256), images already decoded:
-    SeedNet's `features`, else the forward pass up to the scanned layers."""
+    """Images per second of the bare conv stack (float32, NCHW, batches as the scan makes them: 256 CIFAR-size
+    images on the CPU), images already decoded: SeedNet's `features`, else the forward pass up to the scanned
+    layers."""
     x_all = to_tensor(pixels, "cpu")
-    names = bench_layers(model)
+    if device.type == "cpu":
+        batch = scan_batch(x_all.shape[-1], batch)
+    names = scan_layers(model)
     stack = model.features if isinstance(model, SeedNet) else (lambda x: layer_outputs(model, x, names))
     rates = []
     for _ in range(repeats):

@@ -19,6 +19,9 @@ KEYS = (
     "scrub_during_scan_p95_ms",
     "layer_projection_ms",
     "per_feature_calls_ms",
+    "forward_one_ms",
+    "feature_kept_ms",
+    "cold_projection_ms",
     "occlusion_ms",
     "cam_ms",
     "sanity_s",
@@ -38,6 +41,9 @@ TARGETS = {
     "scrub_p95_ms": "<= 8 ms",
     "scrub_during_scan_p95_ms": "<= 16 ms",
     "layer_projection_ms": "<= 8 ms",
+    "forward_one_ms": "one image's forward at the model's size, the window's threads",
+    "feature_kept_ms": "a last-layer feature, forward kept (scrubbing): <= 1.3x forward_one_ms",
+    "cold_projection_ms": "a last-layer feature, forward included",
     "occlusion_ms": "< 1,000 ms",
     "cam_ms": "Grad-CAM: one image, the last layer, forward included",
     "sanity_s": "the cascading randomization of four images, four methods",
@@ -105,6 +111,38 @@ def _startup(args) -> dict[str, object]:
     }
 
 
+# What --only may name: a group of keys measured together, by the group's name or any of its keys.
+GROUPS = {
+    "projection": ("layer_projection_ms", "per_feature_calls_ms"),
+    "photo": ("forward_one_ms", "feature_kept_ms", "cold_projection_ms"),
+    "occlusion": ("occlusion_ms",),
+    "cam": ("cam_ms",),
+    "sanity": ("sanity_s",),
+    "scan": ("scan_images_per_s", "scan_cached_images_per_s", "forward_images_per_s"),
+    "maximize": ("maximize_layer_s", "maximize_layer_1thread_s"),
+    "scrub": ("scrub_p50_ms", "scrub_p95_ms", "scrub_during_scan_p95_ms"),
+    "startup": ("window_visible_s", "startup_s"),
+    "memory": ("peak_rss_mb",),
+}
+
+
+def groups_named(text: str | None) -> list[str]:
+    """The groups that --only names (every group when None); an unknown name is an error listing the known ones."""
+    if text is None:
+        return list(GROUPS)
+    chosen = []
+    for name in (n.strip() for n in text.split(",") if n.strip()):
+        group = name if name in GROUPS else next((g for g, keys in GROUPS.items() if name in keys), None)
+        if group is None:
+            known = ", ".join([*GROUPS, *(k for keys in GROUPS.values() for k in keys)])
+            raise ExplorerError(f"--only: unknown {name!r}; choose from {known}")
+        if group not in chosen:
+            chosen.append(group)
+    if not chosen:
+        raise ExplorerError("--only: name at least one group or key")
+    return chosen
+
+
 def main(argv: Sequence[str]) -> int:
     p = Parser(prog="cnn-explorer bench", description="Measure scrubbing, projections, the scan, start-up and memory.")
     p.add_argument(
@@ -125,7 +163,13 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument(
         "--quick", action="store_true", help="a fast smoke run: few repeats and changes, test split for memory"
     )
+    p.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="measure only these groups or keys, comma-separated (groups: " + ", ".join(GROUPS) + ")",
+    )
     args = p.parse_args(argv)
+    chosen = groups_named(args.only)
     args.download = False
     args.split = "test"
     if args.quick:
@@ -139,6 +183,7 @@ def main(argv: Sequence[str]) -> int:
         forward_rate,
         maximize_layer_s,
         occlusion_ms,
+        photo_times,
         projection_times,
         sanity_s,
         scan_rate,
@@ -154,29 +199,44 @@ def main(argv: Sequence[str]) -> int:
         "device": f"{describe_device(device)}; {platform.processor() or platform.machine()}",
         "torch_threads": threads,
     }
-    results.update(projection_times(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)))
-    results["occlusion_ms"] = round(occlusion_ms(model, test_set.tensor([0]), device, args.repeats), 1)
-    results["cam_ms"] = round(cam_ms(model, test_set.tensor([0]), device, max(3, 10 * args.repeats)), 2)
-    results["sanity_s"] = round(sanity_s(model, test_set.tensor(list(range(min(4, len(test_set))))), device), 2)
-    rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
-    results["scan_images_per_s"] = round(rate)
-    cached = cached_scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
-    results["scan_cached_images_per_s"] = None if cached is None else round(cached)
-    results["forward_images_per_s"] = round(forward_rate(model, scanned.all_pixels(), device, args.repeats))
-    # every feature of the second layer (SeedNet: all 64 of conv2) with the default settings
-    top = bench_layers(model)[-1]
-    results["maximize_layer_s"] = round(maximize_layer_s(model, min(args.repeats, 3), layer=top), 2)
-    results["maximize_layer_1thread_s"] = round(maximize_layer_s(model, min(args.repeats, 3), layer=top, threads=1), 2)
-    results.update({k: v for k, v in _child("scrub", args, str(args.changes)).items() if k.startswith("scrub")})
-    results.update(_startup(args))
-    results["peak_rss_mb"] = _child("browse", args)["peak_rss_mb"]
+    first = test_set.tensor([0])
+    if "projection" in chosen:
+        results.update(projection_times(model, first, device, max(3, 10 * args.repeats)))
+    if "photo" in chosen:
+        results.update(photo_times(model, first, device, max(3, 5 * args.repeats)))
+    if "occlusion" in chosen:
+        results["occlusion_ms"] = round(occlusion_ms(model, first, device, args.repeats), 1)
+    if "cam" in chosen:
+        results["cam_ms"] = round(cam_ms(model, first, device, max(3, 10 * args.repeats)), 2)
+    if "sanity" in chosen:
+        results["sanity_s"] = round(sanity_s(model, test_set.tensor(list(range(min(4, len(test_set))))), device), 2)
+    if "scan" in chosen:
+        rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
+        results["scan_images_per_s"] = round(rate)
+        cached = cached_scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
+        results["scan_cached_images_per_s"] = None if cached is None else round(cached)
+        results["forward_images_per_s"] = round(forward_rate(model, scanned.all_pixels(), device, args.repeats))
+    if "maximize" in chosen:  # every feature of the second layer (SeedNet: all 64 of conv2), the default settings
+        top = bench_layers(model)[-1]
+        results["maximize_layer_s"] = round(maximize_layer_s(model, min(args.repeats, 3), layer=top), 2)
+        results["maximize_layer_1thread_s"] = round(
+            maximize_layer_s(model, min(args.repeats, 3), layer=top, threads=1), 2
+        )
+    if "scrub" in chosen:
+        results.update({k: v for k, v in _child("scrub", args, str(args.changes)).items() if k.startswith("scrub")})
+    if "startup" in chosen:
+        results.update(_startup(args))
+    if "memory" in chosen:
+        results["peak_rss_mb"] = _child("browse", args)["peak_rss_mb"]
     results["images"] = f"{args.data} ({len(test_set)} test images)"
     if args.json:
         sys.stdout.write(json.dumps(results) + "\n")
     else:
         for key in (*KEYS, "images"):
-            sys.stdout.write(f"{key:26} {results[key]!s:>32}  {TARGETS.get(key, '')}\n")
-        moments_s: dict[str, float] = results["startup_moments_s"]  # type: ignore[assignment]
-        moments = ", ".join(f"{m} {t:.2f}" for m, t in moments_s.items())
-        sys.stdout.write(f"{'startup_moments_s':26} {moments}\n")
+            if key in results:
+                sys.stdout.write(f"{key:26} {results[key]!s:>32}  {TARGETS.get(key, '')}\n")
+        moments_s: dict[str, float] | None = results.get("startup_moments_s")  # type: ignore[assignment]
+        if moments_s:
+            moments = ", ".join(f"{m} {t:.2f}" for m, t in moments_s.items())
+            sys.stdout.write(f"{'startup_moments_s':26} {moments}\n")
     return 0

@@ -51,6 +51,20 @@ def test_equals_brute_force(model, dataset, layer):
     assert (np.diff(res.values, axis=1) <= 0).all()
 
 
+def test_positions_are_the_first_maximum_where_a_map_holds_many(model):
+    """Flat images give maps with one value over most of their positions: the position kept is the first maximum
+    (the top-left one), as brute force takes it, whichever batch the image came in."""
+    rng = np.random.default_rng(5)
+    pixels = np.repeat(rng.integers(0, 256, size=(30, 1, 1, 3), dtype=np.uint8), 32, 1).repeat(32, 2)
+    pixels[::3, 20:, 20:] = 255  # a corner: maxima at its edge, ties along it
+    ds = ImageSet("flat", ("a",), np.zeros(30, dtype=np.int64), pixels=pixels, source_key="flat-30")
+    for layer, size in (("conv1", 32), ("conv2", 16)):
+        res = scan_top_k(model, ds, [layer], k=6, batch_size=4)[layer]
+        for c, (order, _vals, pos) in enumerate(brute_force(model, ds, layer, 6)):
+            assert res.indices[c].tolist() == order
+            assert [r * size + col for r, col in res.positions[c]] == pos
+
+
 def test_batch_size_does_not_matter_and_ties_go_to_lower_index(model, dataset):
     a = scan_top_k(model, dataset, ["conv1", "conv2"], k=9, batch_size=7)
     b = scan_top_k(model, dataset, ["conv1", "conv2"], k=9, batch_size=256)
