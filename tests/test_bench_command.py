@@ -19,6 +19,10 @@ def test_the_model_flags_reach_the_measuring_process():
     sent = json.loads(bench._model_json(args))
     assert sent == {"model": "zfnet-cifar", "checkpoint": "w.pt", "input_size": 40, "mean": [0.1, 0.2, 0.3]}
     assert json.loads(bench._model_json(_args([]))) == {}  # the bundled SeedNet
+    photo = _args(["--model", "torchvision:resnet50", "--weights", "random", "--resize", "256", "--classes", "c.txt"])
+    assert json.loads(bench._model_json(photo)) == {
+        "model": "torchvision:resnet50", "weights": "random", "resize": 256, "classes": "c.txt"
+    }  # fmt: skip
 
 
 def test_the_new_keys_have_targets():

@@ -60,7 +60,7 @@ TARGETS = {
 
 def _model_json(args) -> str:
     """The model flags as the measuring process reads them (explorer.bench.window)."""
-    keys = ("model", "checkpoint", "num_classes", "input_size", "mean", "std")
+    keys = ("model", "checkpoint", "weights", "num_classes", "input_size", "resize", "classes", "mean", "std")
     return json.dumps({k: (list(v) if isinstance(v, tuple) else v) for k in keys if (v := getattr(args, k, None))})
 
 

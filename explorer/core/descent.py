@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import operator
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -172,8 +173,11 @@ def _rules_of(graph: ModelGraph) -> _Rules:
 class Descent:
     """One way down from `top` (a node) to the input, for `nf` features per image at a time."""
 
-    def __init__(self, graph: ModelGraph, values: dict, method: str, unpool: str) -> None:
+    def __init__(
+        self, graph: ModelGraph, values: dict, method: str, unpool: str, stop: Callable[[], None] | None = None
+    ) -> None:
         self.graph = graph
+        self.stop = stop  # called before each step down (it raises to stop)
         self.gm = graph.gm
         self.values = values
         self.method = method
@@ -194,6 +198,8 @@ class Descent:
             if node in skipped:  # a ReLU already applied below its pool
                 self._send(grads, node.all_input_nodes[0], g)
                 continue
+            if self.stop is not None:
+                self.stop()
             self._step(node, g, nf, grads, skipped)
         raise ModelError("the signal did not reach the input")
 

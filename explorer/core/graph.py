@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,8 +235,15 @@ class ModelGraph:
 
     # -- running -------------------------------------------------------------------------------
 
-    def run(self, x: torch.Tensor, targets: list[fx.Node] | None, switches: bool = True) -> dict[Any, Any]:
+    def run(
+        self,
+        x: torch.Tensor,
+        targets: list[fx.Node] | None,
+        switches: bool = True,
+        stop: Callable[[], None] | None = None,
+    ) -> dict[Any, Any]:
         """Values of every node needed for `targets` (all nodes when None); max-pools also keep their switches.
+        `stop` is called before each node (it raises to stop the pass: a window's job stops between layers).
 
         Every operation runs out of place (see the module's docstring), so a recorded value is never
         overwritten. A pool's switches are stored under the key (node, "switches"); `switches=False`
@@ -255,6 +263,8 @@ class ModelGraph:
                 continue
             if op == _OUTPUT:
                 continue
+            if stop is not None:
+                stop()
             if op == _ATTR:
                 env[node] = _fetch_attr(self.gm, str(node.target))
                 continue

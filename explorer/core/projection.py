@@ -8,7 +8,7 @@ only the selected features' own filters, so no work is spent on the zeroed maps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -111,7 +111,10 @@ class Projector:
     """
 
     @torch.no_grad()
-    def __init__(self, model: nn.Module, images: torch.Tensor, layer: str) -> None:
+    def __init__(
+        self, model: nn.Module, images: torch.Tensor, layer: str, *, stop: Callable[[], None] | None = None
+    ) -> None:
+        """`stop` is called between the forward pass's steps and raises to stop it (a window's job)."""
         graph = model_graph(model)
         self.info = graph.layer(layer)
         if images.dim() != 4 or images.shape[1] != 3:
@@ -126,7 +129,7 @@ class Projector:
         was_training = model.training
         model.eval()
         try:
-            self.values = graph.run(x, [self.node])
+            self.values = graph.run(x, [self.node], stop=stop)
         finally:
             model.train(was_training)
         b = x.shape[0]
@@ -174,22 +177,30 @@ class Projector:
         method: str = "deconvnet",
         unpool: str = "switches",
         keep: str = "map",
+        stop: Callable[[], None] | None = None,
     ) -> torch.Tensor:
-        """[B, F, 3, H, W] on the images' device; see `project` for the options."""
+        """[B, F, 3, H, W] on the images' device; see `project` for the options. `stop` is called between the
+        steps down and raises to stop (a window's job)."""
         _check_options(method, unpool, keep)
         feats = _feature_list(features, self.info.channels)
         a = self.activations
         if not feats:
             return a.new_zeros(a.shape[0], 0, *self.values[self.graph.input_node].shape[1:]).to(self.out_device)
-        parts = [self._down(feats[i : i + self._step], keep, method, unpool) for i in range(0, len(feats), self._step)]
+        parts = [
+            self._down(feats[i : i + self._step], keep, method, unpool, stop) for i in range(0, len(feats), self._step)
+        ]
         out = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         return out.to(self.out_device)
 
-    def _down(self, feats: list[int], keep: str, method: str, unpool: str) -> torch.Tensor:
+    def _down(
+        self, feats: list[int], keep: str, method: str, unpool: str, stop: Callable[[], None] | None = None
+    ) -> torch.Tensor:
+        if stop is not None:
+            stop()
         a = self.activations
         b, nf = a.shape[0], len(feats)
         sig = top_signal(a[:, feats].flatten(0, 1), keep).view(b, nf, *a.shape[2:])
-        descent = Descent(self.graph, self.values, method, unpool)
+        descent = Descent(self.graph, self.values, method, unpool, stop)
         if self._top_conv is not None:
             # The top signal is a post-ReLU map, so the ReLU's way back leaves it as it is (for
             # every method); the first step down is then each feature's own transposed filter.

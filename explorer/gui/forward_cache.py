@@ -48,9 +48,13 @@ class ForwardCache:
         self._projectors = _LRU(PROJECTORS)
         self._probs = _LRU(PROBS)
 
-    def projector(self, images: ImageSet, indices: tuple[int, ...], layer: str) -> Projector:
+    def projector(
+        self, images: ImageSet, indices: tuple[int, ...], layer: str, *, stop: Callable[[], None] | None = None
+    ) -> Projector:
+        """The forward pass of `indices` up to `layer`, kept; `stop` may stop making it (nothing is kept then)."""
         return self._projectors.get(
-            (images, indices, layer), lambda: Projector(self.model, images.tensor(list(indices), self.device), layer)
+            (images, indices, layer),
+            lambda: Projector(self.model, images.tensor(list(indices), self.device), layer, stop=stop),
         )
 
     def probs(self, images: ImageSet, index: int) -> np.ndarray:

@@ -201,6 +201,35 @@ def test_no_state_left_on_model(model, images):
     assert all(p.grad is None for p in model.parameters())
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_stop_is_asked_between_the_steps_and_stops_the_pass(model, images):
+    """A window's job stops a forward pass or a way down between layers: `stop` is called at each step and what it
+    raises ends the pass; a `stop` that never raises changes nothing."""
+    calls = []
+    projector = Projector(model, images, "conv2", stop=lambda: calls.append("up"))
+    out = projector.project(3, stop=lambda: calls.append("down"))
+    torch.testing.assert_close(out, project(model, images, "conv2", 3), rtol=0, atol=0)
+    assert calls.count("up") >= 5 and calls.count("down") >= 2  # conv, relu, pool, conv, relu; then pool and conv1 down
+
+    def stop_at(n):
+        seen = []
+
+        def stop():
+            seen.append(1)
+            if len(seen) == n:
+                raise _Stop
+
+        return stop
+
+    with pytest.raises(_Stop):
+        Projector(model, images, "conv2", stop=stop_at(3))
+    with pytest.raises(_Stop):
+        projector.project(3, stop=stop_at(2))
+
+
 def test_bad_arguments(model, images):
     with pytest.raises(ValueError, match="fill"):
         project(model, images, "conv2", 0, method="guided", unpool="fill")

@@ -207,3 +207,36 @@ def test_the_worker_on_cuda_sends_back_numpy_equal_to_the_cpu(qtbot, model, imag
     assert isinstance(cuda.activations, np.ndarray) and isinstance(cuda.projections[0][1], np.ndarray)
     np.testing.assert_allclose(cuda.projections[0][1], cpu.projections[0][1], atol=1e-4)
     np.testing.assert_allclose(cuda.probs, cpu.probs, atol=1e-5)
+
+
+def test_a_page_on_its_way_stops_at_its_next_layer_when_the_selection_moves_on(window, qtbot, monkeypatch):
+    """A page of photos is a forward pass each: the next feature's pass must not wait behind a page for the last one."""
+    from explorer.gui.views.across.jobs import PageRequest
+
+    gate, started = threading.Event(), threading.Event()
+    real = PageRequest.run
+    ended: dict[int, str] = {}  # page id -> how its run ended on the worker
+
+    def gated(job, worker):
+        started.set()
+        gate.wait(10)
+        try:
+            result = real(job, worker)
+        except Exception as exc:
+            ended[job.id] = str(exc)
+            raise
+        ended[job.id] = "done"
+        return result
+
+    monkeypatch.setattr(PageRequest, "run", gated)
+    window.state.select(feature=window.state.feature + 1)
+    qtbot.waitUntil(started.is_set)  # once the selection rested
+    running = window.controller.running
+    assert isinstance(running, PageRequest)
+    window.state.select(feature=window.state.feature + 1)  # the page on its way is for the feature before
+    assert running.id in window.controller.worker.stopped
+    gate.set()
+    qtbot.waitUntil(lambda: running.id in ended)
+    assert ended[running.id] == "page: stopped"
+    across = window.views["feature_across_images"]
+    qtbot.waitUntil(lambda: across.shown is not None and across.shown.feature == window.state.feature)

@@ -293,14 +293,14 @@ def test_verdicts_and_accuracy_where_the_labels_are_the_models_classes(make_wind
 
 def switch_at_the_next_batch(window, *requests: ModelRequest) -> list[int]:
     """Open `requests` (one after the other at once) the moment a batch of the browser's predictions is in while
-    more are still to come; returns, once done, how many images were predicted then."""
+    the next is on its way; returns, once done, how many images were predicted then."""
     predicted_then: list[int] = []
 
     def on_result(result: object) -> None:
         predicted = window.views["images"].pane.model.predicted
-        if isinstance(result, PredictionsReady) and not predicted_then and not every_image_predicted(window):
+        on_its_way = isinstance(window.controller.running, PredictRequest)  # the next batch (not waiting for a pause)
+        if isinstance(result, PredictionsReady) and not predicted_then and on_its_way:
             predicted_then.append(int((predicted >= 0).sum()))
-            assert isinstance(window.controller.running, PredictRequest)  # the next batch is on its way
             for request in requests:
                 window.views["layer_and_feature"].open_model(request)
 
@@ -375,3 +375,10 @@ def test_an_unreadable_file_gets_a_flat_projection_in_feature_across_images(make
     position = r.page.index(broken)
     assert not r.page_projections[position].any()
     assert all(r.page_projections[i].any() for i in range(len(r.page)) if i != position)
+
+
+def test_prediction_batches_hold_as_many_pixels_as_64_cifar_images():
+    """A view asked for while the browser predicts waits one batch: at 224 px that is one photo's forward pass."""
+    assert browser_view.predict_batch(32) == 64
+    assert browser_view.predict_batch(64) == 16
+    assert browser_view.predict_batch(224) == browser_view.predict_batch(299) == 1

@@ -30,8 +30,12 @@ class PageRequest(Job):
             empty = np.zeros((0, 3, n, n), np.float32)
             return PageResult(self.id, self.layer, self.feature, (), np.zeros((0, n, n, 3), np.uint8), empty, 0.0)
         o = self.options.normalised()
-        projector = worker.cache.projector(self.images, self.page, self.layer)
-        p = numpy_of(projector.project(self.feature, method=o.method, unpool=o.unpool, keep=o.keep)[:, 0])
+
+        def stop() -> None:  # between layers: a page of photos is many forward passes long
+            worker.check_stop(self.id, "page: stopped")
+
+        projector = worker.cache.projector(self.images, self.page, self.layer, stop=stop)
+        p = numpy_of(projector.project(self.feature, method=o.method, unpool=o.unpool, keep=o.keep, stop=stop)[:, 0])
         failures = self.images.failures  # decoded above, on this thread
         for i, index in enumerate(self.page):
             if index in failures:

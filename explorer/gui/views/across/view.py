@@ -38,12 +38,19 @@ class AcrossView(View):
         self.pane.wheel_scrolled.connect(lambda steps: self.state.select(feature=max(0, self.state.feature + steps)))
         self.pane.export_requested.connect(self.export)
         for signal in (self.state.selection_changed, self.state.options_changed, self.state.filter_changed):
-            signal.connect(self._timer.start)
+            signal.connect(self._on_state_changed)
         self.state.model_changed.connect(self._forget)
         self.state.images_changed.connect(self._forget)
 
     def handlers(self) -> dict[str, Callable[[], None]]:
         return {"export_feature": self.export}
+
+    def _on_state_changed(self, *_args: object) -> None:
+        """The page shown or on its way is for an earlier selection: the running one stops at its next layer (a page
+        of photos is a forward pass each, and the next feature's pass would wait behind it), a new one is asked
+        once the selection rests."""
+        self.host.cancel(PageRequest, self)
+        self._timer.start()
 
     def _forget(self, *_args: object) -> None:
         self.shown = None
