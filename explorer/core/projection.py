@@ -129,7 +129,7 @@ class Projector:
         was_training = model.training
         model.eval()
         try:
-            self.values = graph.run(x, [self.node], stop=stop)
+            self.values = graph.run(x, [self.node], stop=stop, overwrite=True)  # the way down reads no conv output
         finally:
             model.train(was_training)
         b = x.shape[0]

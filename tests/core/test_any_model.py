@@ -389,3 +389,29 @@ def test_maps_only_passes_rectify_in_place_with_the_same_maps_and_nothing_else_o
     assert torch.equal(x, kept)  # the caller's images are never written
     for name in names:
         torch.testing.assert_close(fast[name], plain[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "make", [SeedNet, ZFNetCifar, _Aliasing, lambda: torchvision.models.resnet18(num_classes=10),
+             lambda: torchvision.models.vgg11_bn(num_classes=10)]
+)  # fmt: skip
+def test_projections_rectify_in_place_on_the_way_up_and_draw_the_same_pictures(make, monkeypatch):
+    """A projection's forward pass lets each ReLU overwrite its conv's (or BatchNorm's) fresh output: every method's
+    picture, of every layer, equals the one of a pass with every ReLU out of place, and the images are not written."""
+    from explorer.core import graph as graph_module
+
+    torch.manual_seed(0)
+    model = make().eval()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):  # statistics of their own, so the scales are not all one
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 3, 32, 32)
+    kept = x.clone()
+    names = [lay.name for lay in layers(model)]
+    chosen = sorted({names[0], names[len(names) // 2], names[-1]})
+    fast = {(n, m): project(model, x, n, [0, 1], method=m) for n in chosen for m in ("deconvnet", "guided", "gradient")}
+    monkeypatch.setattr(graph_module, "_INPLACE_OFF", True)
+    for (name, method), picture in fast.items():
+        torch.testing.assert_close(picture, project(model, x, name, [0, 1], method=method), rtol=0, atol=0)
+    assert torch.equal(x, kept)
