@@ -358,7 +358,7 @@ def conv_input_grad(conv: nn.Conv2d, g: torch.Tensor, x_shape: tuple[int, ...]) 
         return linear_vjp(lambda t: conv._conv_forward(t, conv.weight, None), x_shape, g)
     padding = conv.padding if not isinstance(conv.padding, str) else _same_padding(conv)
     weight = conv.weight.to(g.dtype)
-    if conv.groups == 1 and weight.shape[1] <= FEW_CHANNELS:
+    if conv.groups == 1 and weight.shape[1] <= FEW_CHANNELS and g.shape[0] * x_shape[2] * x_shape[3] >= TAP_SUM_PIXELS:
         return _tap_sum_input_grad(weight, g, x_shape, conv.stride, tuple(padding), conv.dilation)
     # torch.nn.grad.conv2d_input passes an expanded stand-in for the input, whose layout oneDNN's result is then
     # copied to (3.8 ms of VGG-16's first layer at 224 px); an uninitialised contiguous one costs nothing.
@@ -370,9 +370,12 @@ def conv_input_grad(conv: nn.Conv2d, g: torch.Tensor, x_shape: tuple[int, ...]) 
 
 
 # Up to this many input channels (an image's three), a transposed conv is a matrix product and a sum of shifted
-# planes: oneDNN's kernels block the output channels by 8 or 16 and took 9.5 ms for SeedNet's conv1 with 64 maps
-# (120 million multiply-adds) on one thread, where this takes 3.1 ms.
+# planes: oneDNN's kernels block the output channels by 8 or 16 and took 10.9 ms for SeedNet's conv1 with 64 maps
+# (157 million multiply-adds) on one thread, where this takes 4.6 ms.
 FEW_CHANNELS = 4
+# From this many input pixels (the batch's): one 32x32 image's costs 0.31 ms so and 0.23 ms through oneDNN;, two
+# images' 0.35 against 0.39 ms, ResNet-50's stem for one 224-pixel image 3.4 against 7.8 ms.
+TAP_SUM_PIXELS = 2 * 32 * 32
 
 
 def _tap_sum_input_grad(

@@ -91,8 +91,12 @@ def scan_top_k(
     should_stop: Callable[[], bool] = lambda: False,
     notice: Callable[[str], None] = lambda _msg: None,
     indices: Sequence[int] | np.ndarray | None = None,
+    merge_aside: bool = True,
 ) -> dict[str, TopK]:
     """Scan `dataset` in batches (never holding all activations) on the model's device.
+
+    `merge_aside`: merge each batch into the top k on a thread of its own while the next batch's forward pass
+    runs (the fastest scan); False merges in turn, leaving the machine's other core to a window the user works in.
 
     `indices` (ascending) scans only those images, e.g. one rank's share; results keep dataset
     indices, and `progress` counts within the share. Out of GPU memory, the batch is halved and
@@ -164,7 +168,10 @@ def scan_top_k(
             ids = torch.from_numpy(order[start:stop]).to(device).expand(1, -1)
             if merging is not None:
                 merging.result()  # the batch before is in: its images precede these in the order
-            merging = merger.submit(merge, maps, ids)
+            if merge_aside:
+                merging = merger.submit(merge, maps, ids)
+            else:
+                merge(maps, ids)
             del maps
             start = stop
             if progress is not None:

@@ -145,7 +145,7 @@ class ScanJob(QObject):
                 results, from_cache = cached_scan(
                     model, req.images, names, req.k, cache_dir() / "scans",
                     batch_size=req.batch_size, progress=self.scan_progressed.emit, should_stop=should_stop,
-                    notice=self.scan_noticed.emit,
+                    notice=self.scan_noticed.emit, merge_aside=False,  # the other core is the window's: scrubbing
                 )  # fmt: skip
             sides = {layer: field_size(model, layer) for layer in results}
             overview = {layer: overview_patches(req.images, top, sides[layer]) for layer, top in results.items()}

@@ -344,3 +344,25 @@ def test_hand_example_separates_all_three_methods():
     torch.testing.assert_close(gradient, expected)
     for a, b in itertools.combinations((deconvnet, guided, gradient), 2):
         assert not torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("padding", [0, 1, 3])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_the_transposed_conv_of_an_image_layer_equals_autograds(kernel, stride, padding, dilation):
+    """A conv with three input channels goes down as one matrix product and shifted sums (a batch big enough), or
+    through oneDNN: both are d(conv(x))/dx applied to the signal, as autograd computes it."""
+    from explorer.core.descent import TAP_SUM_PIXELS, _tap_sum_input_grad, conv_input_grad
+
+    torch.manual_seed(kernel * 100 + stride * 10 + padding + dilation)
+    for size, batch in ((17, 2), (32, 2), (33, 3)):
+        conv = torch.nn.Conv2d(3, 8, kernel, stride=stride, padding=padding, dilation=dilation, bias=False)
+        x = torch.randn(batch, 3, size, size, requires_grad=True)
+        y = conv(x)
+        g = torch.randn_like(y)
+        (reference,) = torch.autograd.grad(y, x, g)
+        sums = _tap_sum_input_grad(conv.weight, g, tuple(x.shape), conv.stride, conv.padding, conv.dilation)
+        torch.testing.assert_close(sums, reference, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(conv_input_grad(conv, g, tuple(x.shape)), reference, rtol=1e-5, atol=1e-5)
+    assert 2 * 32 * 32 >= TAP_SUM_PIXELS  # the middle case takes the shifted sums through conv_input_grad too
