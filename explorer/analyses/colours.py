@@ -47,6 +47,27 @@ def class_cmap(classes: int) -> str:
     return "tab10" if classes <= 10 else "tab20"
 
 
+# matplotlib's tab10 and tab20 as uint8 RGB colours (tests/analyses/test_colours.py holds them equal to matplotlib's).
+QUALITATIVE = {
+    "tab10": np.frombuffer(bytes.fromhex("1f77b4ff7f0e2ca02cd627289467bd8c564be377c27f7f7fbcbd2217becf"), np.uint8),
+    "tab20": np.frombuffer(
+        bytes.fromhex(
+            "1f77b4aec7e8ff7f0effbb782ca02c98df8ad62728ff98969467bdc5b0d58c564bc49c94e377c2f7b6d27f7f7fc7c7c7"
+            "bcbd22dbdb8d17becf9edae5"
+        ),
+        np.uint8,
+    ),
+}
+
+
+def class_rgb8(labels: np.ndarray, classes: int) -> np.ndarray:
+    """Class indices [...] -> uint8 [..., 3]: class_cmap(classes) over -0.5 .. max(classes, 10) - 0.5, as the
+    occlusion figure draws its most probable class (ten classes or fewer, one colour each; more share 20)."""
+    table = QUALITATIVE[class_cmap(classes)].reshape(-1, 3)
+    t = (np.asarray(labels, np.float64) + 0.5) / max(classes, 10)
+    return table[np.clip(np.floor(t * len(table)), 0, len(table) - 1).astype(np.int64)]
+
+
 # matplotlib's viridis as 256 uint8 RGB colours, round(255 * colour): kept here so that neither the
 # window nor an analysis imports matplotlib for it (tests/analyses/test_colours.py holds it equal to
 # matplotlib's and pyqtgraph's tables).

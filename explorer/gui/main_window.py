@@ -165,6 +165,16 @@ class MainWindow(QMainWindow):
             )
         if height > 0:
             QTimer.singleShot(0, lambda: self._grow_height(dock, height))
+        QTimer.singleShot(0, lambda: self._fit_width(dock))
+
+    def _fit_width(self, dock: QDockWidget) -> None:
+        """Widen a docked view to its pane's least width, up to 60% of the window's (at 1024x640 an analysis opened in
+        Projection's third of the bottom row, and Occlusion's panels scrolled sideways)."""
+        if dock.isFloating() or not dock.isVisible():
+            return
+        need = dock.widget().widget().minimumSizeHint().width() + 8  # the scroll area's frame and margins
+        if dock.width() < need:
+            self.resizeDocks([dock], [min(need, int(self.width() * 0.6))], Qt.Orientation.Horizontal)
 
     def open_split(self, split: str) -> None:
         self.sources.open_split(split)

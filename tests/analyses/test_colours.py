@@ -5,6 +5,7 @@ import numpy as np
 from explorer.analyses.colours import (
     VIRIDIS,
     class_cmap,
+    class_rgb8,
     grey_rgb8,
     maps_rgb8,
     maps_scale,
@@ -85,3 +86,16 @@ def test_grey_spans_the_map_and_class_maps_fit_the_classes():
     assert grey_rgb8(np.array([[2.0, 3.0, 4.0]]))[0, :, 0].tolist() == [0, 128, 255]
     assert grey_rgb8(np.full((2, 2), 7.0)).max() == 0  # a flat map: all black, never a division by zero
     assert class_cmap(10) == "tab10" and class_cmap(11) == "tab20"
+
+
+def test_class_colours_are_matplotlibs_as_the_occlusion_figure_draws_them():
+    """The window's most-probable-class map takes the colour the figure's imshow gives each class."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    for n in (2, 10, 11, 100, 1000):
+        labels = np.arange(n)
+        norm = Normalize(-0.5, max(n, 10) - 0.5)
+        theirs = np.round(colormaps[class_cmap(n)](norm(labels))[:, :3] * 255).astype(np.uint8)
+        np.testing.assert_array_equal(class_rgb8(labels, n), theirs, err_msg=f"{n} classes")
+    assert len({tuple(c) for c in class_rgb8(np.arange(10), 10)}) == 10  # ten classes, ten colours

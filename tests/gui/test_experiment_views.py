@@ -63,6 +63,28 @@ def test_occlusion_reports_progress_and_shows_the_windows_feature(window, qtbot,
     assert wiring.pane.views[2].image_item.image is not None
 
 
+def test_occlusion_draws_in_its_figures_colours_with_colour_bars_and_a_class_legend(window, qtbot):
+    """The window's panels take the exported figure's colours: magma and viridis with their bars, and the most
+    probable class in the figure's class colours (airplane is blue in both), named in a legend."""
+    from explorer.analyses.colours import class_rgb8
+
+    pane = open_view(window, qtbot, "occlusion").pane
+    f = pane.figure
+    probability, activation = pane.views[2].colour_bar, pane.views[3].colour_bar
+    assert probability is not None and probability.levels() == (0.0, 1.0)
+    assert activation is not None and activation.levels() == (
+        0.0,
+        pytest.approx(max(f.activation.max(), f.base_activation)),
+    )
+    r = f.request
+    y, x = f.ys[0] + r.size // 2, f.xs[0] + r.size // 2  # inside the first cell
+    drawn = pane.views[4].image_item.image[y, x]
+    expected = 0.25 * f.image[y, x] / 255 + 0.75 * class_rgb8(f.top_class[0, 0], len(f.classes)) / 255
+    np.testing.assert_allclose(drawn, expected, atol=1e-6)
+    legend = pane.legend.text()
+    assert all(f.classes[int(c)] in legend for c in np.unique(f.top_class))
+
+
 def test_the_view_follows_the_window_and_its_options(window, qtbot):
     wiring = open_view(window, qtbot, "occlusion")
     window.state.select(image=7)

@@ -24,7 +24,7 @@ class ExperimentControls(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.message = QLabel("")
-        self.stale = QLabel("earlier selection")
+        self.stale = QLabel("stale")
         self.stale.setStyleSheet("color: #b35c00; font-weight: bold")
         self.stale.setToolTip(
             "The figure shown was computed for an earlier selection or earlier options; "

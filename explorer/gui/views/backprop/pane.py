@@ -80,7 +80,7 @@ class BackpropPane(QWidget):
         self.channel = QSpinBox()
         self.out_channel = QSpinBox()
         self.position = QLabel("click the input map")
-        self.stale = QLabel("earlier selection: counting again")
+        self.stale = QLabel("stale")
         self.stale.setStyleSheet("color: #b35c00; font-weight: bold")
         self.stale.setToolTip("The counting shown is for an earlier image or element; the new one is on its way")
         self.stale.hide()
