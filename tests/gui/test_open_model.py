@@ -179,8 +179,12 @@ def test_analyse_views_drop_what_the_previous_model_computed(window, user_model,
     qtbot.waitUntil(lambda: _layer_items(w) == ["r1", "r2"])
     # The moment the model changed, nothing computed by SeedNet is shown any more...
     assert at_change == [(None, None, None, None)]
-    # ...and the open views compute again, with the new model.
-    qtbot.waitUntil(lambda: occlusion.shown is not None and synthesis.shown is not None, timeout=60_000)
+    # ...and the open views compute again, with the new model: the one in front at once, the one in the tab behind
+    # it once its tab is in front.
+    qtbot.waitUntil(lambda: synthesis.shown is not None, timeout=60_000)
+    assert occlusion.shown is None and not occlusion.on_screen
+    occlusion.dock.raise_()
+    qtbot.waitUntil(lambda: occlusion.shown is not None, timeout=60_000)
     assert occlusion.shown.figure.request.layer == "r1" and synthesis.shown.layer == "r1"
     assert occlusion.shown.figure.target_probs.shape == (3, 3)
 
