@@ -138,6 +138,27 @@ def scan_rate(model: nn.Module, make_dataset: Callable[[], ImageSet], repeats: i
     return statistics.median(rates), ds
 
 
+def scan_in_turns(
+    model: nn.Module, make_dataset: Callable[[], ImageSet], device: torch.device, repeats: int
+) -> dict[str, float]:
+    """The uncached scan (`scan_rate`'s) and the bare forward pass (`forward_rate`'s) measured in turns, scan then
+    forward, so a busy minute of a shared machine falls on both: their medians and the median of each turn's
+    ratio (`scan_over_forward`)."""
+    scans, forwards = [], []
+    pixels = None
+    for _ in range(max(1, repeats)):
+        ds = _uncached(make_dataset())
+        scans.append(_timed_scan(model, ds))
+        if pixels is None:
+            pixels = ds.all_pixels()
+        forwards.append(forward_rate(model, pixels, device, 1))
+    return {
+        "scan_images_per_s": round(statistics.median(scans)),
+        "forward_images_per_s": round(statistics.median(forwards)),
+        "scan_over_forward": round(statistics.median(s / f for s, f in zip(scans, forwards, strict=True)), 2),
+    }
+
+
 def cached_scan_rate(model: nn.Module, make_dataset: Callable[[], ImageSet], repeats: int) -> float | None:
     """The same scan on a freshly opened set whose pixels all came from the pixel cache (filled
     first when needed; opening, which checks the cache file, is not timed). None for a set without

@@ -28,6 +28,7 @@ KEYS = (
     "scan_images_per_s",
     "scan_cached_images_per_s",
     "forward_images_per_s",
+    "scan_over_forward",
     "maximize_layer_s",
     "maximize_layer_1thread_s",
     "window_visible_s",
@@ -49,7 +50,8 @@ TARGETS = {
     "sanity_s": "the cascading randomization of four images, four methods",
     "scan_images_per_s": ">= 3,000",
     "scan_cached_images_per_s": "a folder's later scans, decode-free",
-    "forward_images_per_s": "scan / forward >= 1.0",
+    "forward_images_per_s": "the bare forward pass, in turns with the scan",
+    "scan_over_forward": ">= 1.0 (each turn's ratio, median)",
     "maximize_layer_s": "<= 10 s",
     "maximize_layer_1thread_s": "as the window runs it",
     "window_visible_s": "<= 1.5 s",
@@ -118,7 +120,7 @@ GROUPS = {
     "occlusion": ("occlusion_ms",),
     "cam": ("cam_ms",),
     "sanity": ("sanity_s",),
-    "scan": ("scan_images_per_s", "scan_cached_images_per_s", "forward_images_per_s"),
+    "scan": ("scan_images_per_s", "scan_cached_images_per_s", "forward_images_per_s", "scan_over_forward"),
     "maximize": ("maximize_layer_s", "maximize_layer_1thread_s"),
     "scrub": ("scrub_p50_ms", "scrub_p95_ms", "scrub_during_scan_p95_ms"),
     "startup": ("window_visible_s", "startup_s"),
@@ -180,13 +182,12 @@ def main(argv: Sequence[str]) -> int:
         bench_layers,
         cached_scan_rate,
         cam_ms,
-        forward_rate,
         maximize_layer_s,
         occlusion_ms,
         photo_times,
         projection_times,
         sanity_s,
-        scan_rate,
+        scan_in_turns,
     )
     from explorer.core.device import describe_device, interactive_threads
     from explorer.core.model_meta import model_info
@@ -211,11 +212,10 @@ def main(argv: Sequence[str]) -> int:
     if "sanity" in chosen:
         results["sanity_s"] = round(sanity_s(model, test_set.tensor(list(range(min(4, len(test_set))))), device), 2)
     if "scan" in chosen:
-        rate, scanned = scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
-        results["scan_images_per_s"] = round(rate)
-        cached = cached_scan_rate(model, lambda: open_from_args(args.data, "test", False, model), args.repeats)
+        test = lambda: open_from_args(args.data, "test", False, model)  # noqa: E731
+        results.update(scan_in_turns(model, test, device, max(3, args.repeats)))
+        cached = cached_scan_rate(model, test, args.repeats)
         results["scan_cached_images_per_s"] = None if cached is None else round(cached)
-        results["forward_images_per_s"] = round(forward_rate(model, scanned.all_pixels(), device, args.repeats))
     if "maximize" in chosen:  # every feature of the second layer (SeedNet: all 64 of conv2), the default settings
         top = bench_layers(model)[-1]
         results["maximize_layer_s"] = round(maximize_layer_s(model, min(args.repeats, 3), layer=top), 2)

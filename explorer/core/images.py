@@ -25,7 +25,7 @@ from PIL import Image
 
 # The 32-pixel rule lives in explorer.core.conversion, which explorer.core.preprocessing uses too;
 # its names stay importable from here.
-from explorer.core.conversion import SIZE, convert_image
+from explorer.core.conversion import SIZE, SMALL_JPEG_BYTES, convert_image, decode_cifar_jpeg
 from explorer.core.conversion import to_rgb as to_rgb
 from explorer.core.errors import DataError
 from explorer.core.paths import file_kind
@@ -47,14 +47,15 @@ def read_image(path: str | os.PathLike[str], prepare: Preprocessing | None = Non
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its pixel limit; refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with _open_regular(name) as fh, Image.open(fh) as img:
+            with _open_regular(name) as fh:
                 if prepare is None or prepare.is_cifar_rule:
-                    return convert_image(img)
-                if img.format == "JPEG" and img.mode in ("RGB", "L"):
-                    # JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the time and memory; the
-                    # short side stays at least the resize, so the crop is still made by resizing down.
-                    img.draft(img.mode, (prepare.resize, prepare.resize))
-                return prepare.pixels(img)
+                    head = fh.read(SMALL_JPEG_BYTES + 1)
+                    small = decode_cifar_jpeg(head) if len(head) <= SMALL_JPEG_BYTES else None
+                    if small is not None:
+                        return small
+                    fh.seek(0)
+                with Image.open(fh) as img:
+                    return _prepared(img, prepare)
     except DataError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
@@ -67,6 +68,17 @@ def read_image(path: str | os.PathLike[str], prepare: Preprocessing | None = Non
         raise DataError(f"{name}: cannot be read as an image ({exc})") from None
     except Exception as exc:  # a hostile file can trip a decoder in other ways (struct.error, IndexError, ...)
         raise DataError(f"{name}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
+
+
+def _prepared(img: Image.Image, prepare: Preprocessing | None) -> np.ndarray:
+    """An opened image by the conversion rule, or by the model's preprocessing `prepare`."""
+    if prepare is None or prepare.is_cifar_rule:
+        return convert_image(img)
+    if img.format == "JPEG" and img.mode in ("RGB", "L"):
+        # JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the time and memory; the
+        # short side stays at least the resize, so the crop is still made by resizing down.
+        img.draft(img.mode, (prepare.resize, prepare.resize))
+    return prepare.pixels(img)
 
 
 def _open_regular(name: str):
