@@ -8,10 +8,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from explorer.cli import Parser, add_model_args, int_in, load_from_args, open_from_args
 from explorer.core.device import DEVICE_CHOICES
 from explorer.core.errors import ExplorerError
+
+if TYPE_CHECKING:
+    from explorer.core.images import ImageSet
 
 KEYS = (
     "scrub_p50_ms",
@@ -212,7 +216,10 @@ def main(argv: Sequence[str]) -> int:
     if "sanity" in chosen:
         results["sanity_s"] = round(sanity_s(model, test_set.tensor(list(range(min(4, len(test_set))))), device), 2)
     if "scan" in chosen:
-        test = lambda: open_from_args(args.data, "test", False, model)  # noqa: E731
+
+        def test() -> ImageSet:
+            return open_from_args(args.data, "test", False, model)
+
         results.update(scan_in_turns(model, test, device, max(3, args.repeats)))
         cached = cached_scan_rate(model, test, args.repeats)
         results["scan_cached_images_per_s"] = None if cached is None else round(cached)
