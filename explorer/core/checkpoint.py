@@ -186,17 +186,42 @@ def load_snapshots(
     return dict(sorted(out.items()))
 
 
+def _some(keys: list[str], n: int = 5) -> str:
+    return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def _fit_keys(state: dict, expected: Mapping[str, torch.Tensor]) -> None:
+    """Two harmless differences mended in place: a prefix on every key (a training wrapper's attribute, as
+    Lightning saves `model.conv1.weight`) that leaves exactly the model's keys, and BatchNorm counters
+    (`num_batches_tracked`, which files from before PyTorch 0.4.1 lack and evaluation never reads)."""
+    keys = set(state)
+    if keys and not keys & set(expected):
+        heads = {k.split(".", 1)[0] for k in keys}
+        if len(heads) == 1 and all("." in k for k in keys):
+            cut = len(heads.pop()) + 1
+            if {k[cut:] for k in keys} <= set(expected):
+                for k in list(state):
+                    state[k[cut:]] = state.pop(k)
+    for k, v in expected.items():
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = v.clone()
+
+
 def check_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str, what: str) -> None:
-    """Raise CheckpointError unless `state` has exactly the model's keys and shapes (missing and unexpected keys named)."""
+    """Raise CheckpointError unless `state` has exactly the model's keys and shapes (missing and unexpected keys named).
+
+    A dict `state` is first mended in place where the difference is harmless (see `_fit_keys`)."""
     expected = model.state_dict()
+    if isinstance(state, dict):
+        _fit_keys(state, expected)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append("missing keys: " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+            parts.append("missing keys: " + _some(missing))
         if unexpected:
-            parts.append("unexpected keys: " + ", ".join(unexpected[:20]) + (" ..." if len(unexpected) > 20 else ""))
+            parts.append("unexpected keys: " + _some(unexpected))
         raise CheckpointError(f"{name}: not a {_label(what)} state dict ({'; '.join(parts)})")
     wrong = [
         f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"

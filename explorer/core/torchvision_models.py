@@ -8,6 +8,7 @@ first when absent and a network is there) and loaded with `weights_only=True`, l
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,8 @@ def open_torchvision(
     rec = recipe(member, RANDOM if weights == RANDOM and checkpoint is None else None)
     if checkpoint is not None:
         state = read_state_dict(checkpoint)
+        if name.startswith("densenet"):
+            _rename_legacy_densenet_keys(state)
         n = num_classes or _head_size(name, member, state) or len(rec.classes)
         model = build(name, member, n, aux=_has_aux(name, state))
         check_state(model, state, os.fspath(checkpoint), f"torchvision:{name}")
@@ -131,6 +134,8 @@ def open_torchvision(
         )
     path = _fetch(name, member)
     state = read_state_dict(path)
+    if name.startswith("densenet"):
+        _rename_legacy_densenet_keys(state)
     model = build(name, member, len(rec.classes), aux=name in ("inception_v3", "googlenet"))
     check_state(model, state, path, f"torchvision:{name} {member.name}")
     model.load_state_dict(state)
@@ -139,6 +144,21 @@ def open_torchvision(
         model.aux1 = None  # type: ignore[assignment]
         model.aux2 = None  # type: ignore[assignment]
     return model, rec, None
+
+
+# torchvision's DenseNet weight files keep the old layer names `norm.1`, `conv.2`, ... (dots are no longer allowed
+# in module names); its own loader renames them to `norm1`, `conv2` as it reads them, and so do we.
+_LEGACY_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+
+
+def _rename_legacy_densenet_keys(state: dict) -> None:
+    """Rename a DenseNet state dict's `denselayerN.norm.1.weight` keys to `denselayerN.norm1.weight`, in place."""
+    for key in list(state):
+        found = _LEGACY_DENSENET_KEY.match(key)
+        if found:
+            state[found.group(1) + found.group(2)] = state.pop(key)
 
 
 def _fetch(name: str, member: Any) -> str:

@@ -220,6 +220,38 @@ def test_one_missing_key(tmp_path, model):
     assert "unexpected" not in message
 
 
+def test_a_training_wrapper_prefix_on_every_key_is_taken_off(tmp_path, model):
+    """Lightning saves `model.conv1.weight` when the network is the module's `model` attribute."""
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    loaded = load_model(path_with(tmp_path / "lightning.ckpt", {"state_dict": state, "epoch": 3}))
+    assert torch.equal(loaded.conv1.weight, model.conv1.weight)
+    # With the prefix off, what is still wrong is named in the model's own key names.
+    state = {f"model.{k}": v for k, v in model.state_dict().items() if k != "fc2.bias"}
+    assert "unexpected" not in _refused(path_with(tmp_path / "partial.ckpt", state), "missing keys: fc2.bias")
+    # A prefix that would leave keys the model does not have is not guessed away.
+    state = {f"model.{k}": v for k, v in model.state_dict().items()} | {"model.head.weight": torch.zeros(1)}
+    _refused(path_with(tmp_path / "other.ckpt", state), "unexpected keys: model.")
+
+
+def test_files_without_batchnorm_counters_open(tmp_path):
+    """Files from before PyTorch 0.4.1 have no `num_batches_tracked` (evaluation never reads it)."""
+    import torchvision
+
+    state = torchvision.models.resnet18(num_classes=7).state_dict()
+    kept = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    assert len(kept) < len(state)
+    loaded = load_model("torchvision:resnet18", checkpoint=path_with(tmp_path / "old.pt", kept))
+    assert torch.equal(loaded.inner.layer1[0].bn1.running_var, state["layer1.0.bn1.running_var"])
+
+
+def test_long_key_lists_are_cut_to_a_few_and_a_count(tmp_path):
+    path = tmp_path / "mlp.pt"
+    other = nn.Sequential(*[nn.Linear(4, 4) for _ in range(30)])
+    torch.save(other.state_dict(), path)
+    message = _refused(path, "unexpected keys: 0.bias, 0.weight, 1.bias", "(60 in all)")
+    assert len(message) < 600, message
+
+
 def test_wrong_shapes(tmp_path):
     path = path_with(tmp_path / "five.pt", SeedNet(num_classes=5).state_dict())
     _refused(path, "wrong shapes", "fc2.weight (5, 1024) (expected (10, 1024))", "fc2.bias")

@@ -94,6 +94,27 @@ def test_another_weight_set_by_name(torch_home, no_download):
     assert model_info(model).resize == 256
 
 
+def test_densenet_weight_files_with_the_old_layer_names_open(torch_home, no_download, tmp_path):
+    """torchvision's DenseNet files name layers `norm.1`, `conv.2` (its loader renames them as it reads them)."""
+    import re
+
+    state = lay_weights(torch_home, "densenet121")
+    legacy = {  # as the 2017 files are: the old names, and no BatchNorm counters
+        re.sub(r"(denselayer\d+\.(?:norm|relu|conv))(\d)\.", r"\1.\2.", k): v
+        for k, v in state.items()
+        if not k.endswith("num_batches_tracked")
+    }
+    assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
+    path = next((torch_home / "hub" / "checkpoints").glob("densenet121-*.pth"))
+    torch.save(legacy, path)
+    model = load_model("torchvision:densenet121")
+    key = "features.denseblock1.denselayer1.conv2.weight"
+    assert torch.equal(model.inner.state_dict()[key], state[key])
+    torch.save({"state_dict": legacy}, tmp_path / "mine.pt")  # a user's checkpoint saved with the same names
+    mine = load_model("torchvision:densenet121", checkpoint=tmp_path / "mine.pt")
+    assert torch.equal(mine.inner.state_dict()[key], state[key])
+
+
 def test_missing_weights_say_where_torchvision_looked(torch_home, no_download):
     with pytest.raises(ModelError) as err:
         load_model("torchvision:resnet18")
