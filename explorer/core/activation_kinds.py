@@ -28,6 +28,15 @@ ACTIVATION_MODULES: dict[type[nn.Module], str] = {
     nn.Hardtanh: "Hardtanh",
     nn.Softplus: "Softplus",
     nn.Tanh: "Tanh",
+    nn.RReLU: "RReLU",
+    nn.Sigmoid: "Sigmoid",
+    nn.Hardsigmoid: "Hardsigmoid",
+    nn.LogSigmoid: "LogSigmoid",
+    nn.Softsign: "Softsign",
+    nn.Threshold: "Threshold",
+    nn.Tanhshrink: "Tanhshrink",
+    nn.Softshrink: "Softshrink",
+    nn.Hardshrink: "Hardshrink",
 }
 ACTIVATION_FUNCTIONS: dict[Any, str] = {
     F.relu: "ReLU",
@@ -55,12 +64,34 @@ ACTIVATION_FUNCTIONS: dict[Any, str] = {
     F.tanh: "Tanh",
     torch.tanh: "Tanh",
     torch.tanh_: "Tanh",
+    F.rrelu: "RReLU",
+    F.rrelu_: "RReLU",
+    torch.rrelu: "RReLU",
+    torch.rrelu_: "RReLU",
+    torch.sigmoid: "Sigmoid",
+    torch.sigmoid_: "Sigmoid",
+    F.sigmoid: "Sigmoid",
+    F.hardsigmoid: "Hardsigmoid",
+    F.logsigmoid: "LogSigmoid",
+    F.softsign: "Softsign",
+    F.threshold: "Threshold",
+    F.threshold_: "Threshold",
+    F.tanhshrink: "Tanhshrink",
+    F.softshrink: "Softshrink",
+    F.hardshrink: "Hardshrink",
 }
-ACTIVATION_METHODS = {"relu": "ReLU", "relu_": "ReLU", "tanh": "Tanh", "tanh_": "Tanh"}
+ACTIVATION_METHODS = {
+    "relu": "ReLU",
+    "relu_": "ReLU",
+    "tanh": "Tanh",
+    "tanh_": "Tanh",
+    "sigmoid": "Sigmoid",
+    "sigmoid_": "Sigmoid",
+}
 
 # Activations that pass positive inputs unchanged and cut (or scale down) negative ones: deconvnet and
 # guided backprop rectify the signal at them (explorer.core.descent); every other activation passes it by its gradient.
-RECTIFIERS = frozenset({"ReLU", "ReLU6", "LeakyReLU", "PReLU"})
+RECTIFIERS = frozenset({"ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU"})  # RReLU: a LeakyReLU in eval
 
 RELU_FUNCTIONS = (F.relu, torch.relu, torch.relu_)
 

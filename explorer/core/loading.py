@@ -25,8 +25,9 @@ import torch
 from torch import fx, nn
 
 from explorer.core.checkpoint import check_state
-from explorer.core.errors import ModelError
+from explorer.core.errors import ExplorerError, ModelError
 from explorer.core.model_meta import ModelInfo, default_classes, model_info
+from explorer.core.paths import file_kind, open_regular, show
 from explorer.core.zoo import BUNDLED_ARCHITECTURES, build_bundled
 
 _CARD_KEYS = {
@@ -104,19 +105,33 @@ def load_model(
     spec_text = "seednet" if spec is None else os.fspath(spec)
     if checkpoint is None and _looks_like_checkpoint(spec_text):
         spec_text, checkpoint = "seednet", spec_text
-    card: dict = {}
-    if spec_text.endswith(".toml"):
-        card = read_card(spec_text)
-        spec_text = card["model"]
-        checkpoint = checkpoint if checkpoint is not None else card.get("checkpoint")
-        weights = weights if weights is not None else card.get("weights")
-        num_classes = num_classes if num_classes is not None else card.get("num_classes")
-        input_size = input_size if input_size is not None else card.get("input_size", card.get("crop"))
-        resize = resize if resize is not None else card.get("resize")
-        interpolation = interpolation if interpolation is not None else card.get("interpolation")
-        mean = mean if mean is not None else card.get("mean")
-        std = std if std is not None else card.get("std")
-        classes = classes if classes is not None else card.get("classes", card.get("classes_file"))
+    if not spec_text.endswith(".toml"):
+        return _load(spec_text, checkpoint, device, num_classes, input_size, mean, std, weights, resize,
+                     interpolation, classes, {})  # fmt: skip
+    card_path = spec_text
+    card = read_card(card_path)
+    given = {"checkpoint": checkpoint, "weights": weights, "num_classes": num_classes, "input_size": input_size,
+             "resize": resize, "interpolation": interpolation, "mean": mean, "std": std, "classes": classes}  # fmt: skip
+    with _naming_card(card_path, card, given):
+        return _load(
+            card["model"],
+            checkpoint if checkpoint is not None else card.get("checkpoint"),
+            device,
+            num_classes if num_classes is not None else card.get("num_classes"),
+            input_size if input_size is not None else card.get("input_size", card.get("crop")),
+            mean if mean is not None else card.get("mean"),
+            std if std is not None else card.get("std"),
+            weights if weights is not None else card.get("weights"),
+            resize if resize is not None else card.get("resize"),
+            interpolation if interpolation is not None else card.get("interpolation"),
+            classes if classes is not None else card.get("classes", card.get("classes_file")),
+            card,
+        )
+
+
+def _load(spec_text, checkpoint, device, num_classes, input_size, mean, std, weights, resize, interpolation,
+          classes, card: dict) -> nn.Module:  # fmt: skip
+    """load_model once a card's settings are merged with the caller's."""
     if weights is not None and not spec_text.startswith(("torchvision:", "timm:")):
         raise ModelError(f"--weights {weights}: only torchvision:NAME and timm:NAME models have weight sets")
     model, info = _build(spec_text, checkpoint, num_classes, weights)
@@ -143,10 +158,71 @@ def load_model(
     model = model.to(device).eval()
     outputs = _check_runs(model, info)
     if outputs != len(info.classes):
-        if classes is not None or card.get("classes"):
-            raise ModelError(f"{info.name}: returns {outputs} classes, but {len(info.classes)} class names were given")
+        if classes is not None:
+            where = os.fspath(classes) if isinstance(classes, (str, os.PathLike)) else "classes"
+            raise ModelError(f"{where}: {len(info.classes)} class names, but {info.name} returns {outputs} classes")
         model.explorer_info = replace(info, classes=default_classes(outputs))  # type: ignore[assignment]
     return model
+
+
+# How a message about a setting begins, for each card key: a flag's spelling ("--weights X: ..."), the
+# value itself (a checkpoint path, a model spec), or the setting's name ("classes: ...", "mean (..): ...").
+_OVERRIDDEN_BY = {"crop": "input_size", "classes_file": "classes"}  # a card key: the argument that wins over it
+_CARD_FLAGS = {"weights": "--weights", "input_size": "input size", "resize": "resize", "interpolation": "interpolation"}
+
+
+def _message_starts(key: str, value: object) -> list[str]:
+    """The ways a message about card key `key` holding `value` (as load_model uses it) may begin."""
+    starts = []
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        starts += [text, f"{key} {text!r}", f"{key} {text}"]
+        if key == "model" and ":" in text:
+            starts.append(text.rsplit(":", 1)[0])  # the file or module of FILE.py:CLASS
+    elif isinstance(value, list):
+        starts.append(f"{key} {tuple(value)}")
+    elif value is not None:
+        starts.append(f"{key} {value}")
+    if key in _CARD_FLAGS:
+        starts += [f"{_CARD_FLAGS[key]} {value}", f"{_CARD_FLAGS[key]} {value!r}"]
+    starts.append(key)
+    return starts
+
+
+@contextlib.contextmanager
+def _naming_card(path: str, card: dict, given: dict) -> Iterator[None]:
+    """Errors about a model opened from card `path` begin with the card: `CARD: KEY = VALUE: what is wrong`
+    when the error is about a value the card gave, `CARD: what is wrong` otherwise. An error about a setting
+    the caller gave (a flag, which wins over the card) is left as it is."""
+    try:
+        yield
+    except ExplorerError as exc:
+        message = str(exc)
+        if message.startswith(f"{show(path)}: "):
+            raise
+        mine = [k for k in card if k in _CARD_KEYS - {"name"} and given.get(_OVERRIDDEN_BY.get(k, k)) is None]
+        theirs = [k for k, v in given.items() if v is not None]
+        for key in theirs:
+            if any(message.startswith(f"{start}: ") for start in _message_starts(key, given[key])):
+                raise
+        raw = card.raw if isinstance(card, Card) else card
+        for key in sorted(mine, key=lambda k: k == "model"):  # the model last: a checkpoint error names both
+            for start in sorted(_message_starts(key, card[key]), key=len, reverse=True):
+                if message.startswith(f"{start}: "):
+                    rest = message[len(start) + 2 :]
+                    raise type(exc)(f"{show(path)}: {key} = {_toml(raw.get(key, card[key]))}: {rest}") from None
+        raise type(exc)(f"{show(path)}: {message}") from None
+
+
+def _toml(value: object) -> str:
+    """A card's value as it is written in the card."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _with_preprocessing(info: ModelInfo, crop: int | None, resize: int | None, interpolation: str | None) -> ModelInfo:
@@ -171,7 +247,7 @@ def _class_names(classes: Sequence[str] | str | os.PathLike[str], count: int) ->
     if isinstance(classes, (str, os.PathLike)):
         path = os.fspath(classes)
         try:
-            with open(path, encoding="utf-8") as fh:
+            with open_regular(path, "a file of class names", ModelError, encoding="utf-8") as fh:
                 names = [line.strip() for line in fh if line.strip()]
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: cannot read the class names ({getattr(exc, 'strerror', None) or exc})") from None
@@ -189,15 +265,27 @@ def _looks_like_checkpoint(text: str) -> bool:
     return not (text in BUNDLED_ARCHITECTURES or text.endswith(".toml") or ":" in text)
 
 
-def read_card(path: str) -> dict:
+class Card(dict):
+    """A model card's settings, the files it names resolved against the card's folder; `raw`: as written."""
+
+    def __init__(self, values: dict) -> None:
+        super().__init__(values)
+        self.raw = dict(values)
+
+
+def read_card(path: str) -> Card:
     """A model card: TOML with `model` and optionally checkpoint (relative to the card), num_classes, input_size, mean, std, classes, name."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, "a model card", ModelError) as fh:
             card = tomllib.load(fh)
     except FileNotFoundError:
-        raise ModelError(f"{path}: no such model card") from None
+        raise ModelError(f"{show(path)}: no such model card") from None
+    except RecursionError:  # tomllib parses nested arrays by recursion: [[[[...]]]] thousands deep
+        raise ModelError(f"{show(path)}: not a readable model card (its arrays are nested too deep)") from None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: not a readable model card ({exc})") from None
+        raise ModelError(
+            f"{show(path)}: not a readable model card ({getattr(exc, 'strerror', None) or _first_line(exc)})"
+        ) from None
     unknown = sorted(set(card) - _CARD_KEYS)
     if unknown:
         raise ModelError(f"{path}: unknown key {unknown[0]!r} (a card may hold {', '.join(sorted(_CARD_KEYS))})")
@@ -206,6 +294,7 @@ def read_card(path: str) -> dict:
             f'{path}: the card needs a `model = "..."` line (seednet, torchvision:NAME, FILE.py:CLASS, ...)'
         )
     _check_card_types(path, card)
+    card = Card(card)
     base = Path(path).parent
     for key in ("checkpoint", "classes_file"):
         if isinstance(card.get(key), str):
@@ -242,6 +331,18 @@ def _check_card_types(path: str, card: dict) -> None:
             if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
                 raise ModelError(f"{path}: {key} = {value!r} must be a list of three numbers [R, G, B]")
             check_finite(f"{path}: {key}", value)
+    if ("mean" in card) != ("std" in card):
+        raise ModelError(f"{path}: {'mean' if 'mean' in card else 'std'} without {'std' if 'mean' in card else 'mean'}: "
+                         "a card gives both or neither")  # fmt: skip
+    if "std" in card and any(v <= 0 for v in card["std"]):
+        raise ModelError(f"{path}: std = {card['std']!r} must be positive numbers")
+    if "interpolation" in card:
+        from explorer.core.preprocessing import INTERPOLATIONS
+
+        if card["interpolation"] not in INTERPOLATIONS:
+            raise ModelError(
+                f"{path}: interpolation = {card['interpolation']!r} must be one of {', '.join(INTERPOLATIONS)}"
+            )
     if "classes" in card:
         value = card["classes"]
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
@@ -316,6 +417,8 @@ def _user_class(spec: str, num_classes: int | None) -> nn.Module:
     where, _, cls_name = spec.rpartition(":")
     if where.endswith(".py"):
         if not os.path.isfile(where):
+            if os.path.exists(where):
+                raise ModelError(f"{where}: is {file_kind(os.stat(where).st_mode)}, not a Python file")
             raise ModelError(f"{where}: no such Python file")
         mod_name = f"explorer_user_model_{abs(hash(os.path.abspath(where)))}"
         try:
@@ -366,6 +469,10 @@ def _user_code(where: str, what: str) -> Iterator[None]:
             f"{where}: {what} calls sys.exit({exc.code!r}) when run, so it cannot be opened as a model "
             "(put script code under `if __name__ == '__main__':`)"
         ) from None
+    except (Exception, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        raise ModelError(f"{where}: {what} raises {type(exc).__name__} ({_first_line(exc)})") from None
     finally:
         sys.argv = argv
 

@@ -26,6 +26,13 @@ CPU_FALLBACK = "Out of GPU memory: the views now run on the CPU"
 # conv2 features took 5.4 s on one thread and 40 s on two (loaded machine).
 
 
+def foreign_exit(exc: BaseException) -> str:
+    """One line for a BaseException that user code raised (sys.exit() in a model's forward, say)."""
+    if isinstance(exc, SystemExit):
+        return f"the model's code called sys.exit({exc.code!r}); the window goes on without that result"
+    return f"the model's code raised {type(exc).__name__}: {exc}".rstrip(": ")
+
+
 class Stopped(ExplorerError):
     """A job asked to stop (Cancel, a newer one of its view, the window closing): its Failure says so in one line."""
 
@@ -69,6 +76,9 @@ class Worker(QObject):
         except Exception as exc:  # the thread must survive anything a job does
             message = str(exc) if isinstance(exc, ExplorerError) else f"{type(exc).__name__}: {exc}"
             self.request_failed.emit(Failure(job.id, type(job).__name__, message))
+        except BaseException as exc:
+            # A model's own code may call sys.exit() or raise a BaseException: that ends its job, not the window.
+            self.request_failed.emit(Failure(job.id, type(job).__name__, foreign_exit(exc)))
         else:
             self.result_ready.emit(result)
         finally:

@@ -182,6 +182,23 @@ def test_a_module_that_exits_cannot_end_the_command(tmp_path, capsys, code_line)
     assert out == ""
 
 
+@pytest.mark.parametrize("where", ["import", "build"])
+def test_a_module_that_raises_a_base_exception_of_its_own_is_one_line(tmp_path, capsys, where):
+    path = tmp_path / "odd.py"
+    raise_it = f"raise Odd('at {where}')"
+    body = TINY + "\nclass Odd(BaseException):\n    pass\n"
+    body += (
+        (raise_it + "\n")
+        if where == "import"
+        else f"class Builds(Tiny):\n    def __init__(self):\n        {raise_it}\n"
+    )
+    path.write_text(body)
+    code, out, err = _run(capsys, "layers", "--model", f"{path}:{'Tiny' if where == 'import' else 'Builds'}")
+    assert code == 2
+    one_error_line(err, "odd.py", "Odd", f"at {where}")
+    assert out == ""
+
+
 def test_a_module_that_parses_argv_sees_only_its_own_name(tmp_path, capsys):
     path = tmp_path / "parses.py"
     path.write_text(

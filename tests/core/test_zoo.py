@@ -338,3 +338,69 @@ def reference_by_hand(model: _InPlaceEverywhere, x: torch.Tensor, method: str) -
         c = F.hardswish(a)
         d = F.relu(model.conv2(c)) + c
         return F.leaky_relu(torch.tanh(model.conv2(d)) + c, 0.1)
+
+
+class _EveryOtherActivation(nn.Module):
+    """Each elementwise activation torch has beyond the zoo's, as module, function and method, on spatial maps."""
+
+    def __init__(self, leaky_slope: float | None = None):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(12))
+        self.rrelu = nn.RReLU(0.1, 0.3) if leaky_slope is None else nn.LeakyReLU(leaky_slope)
+        self.sigmoid = nn.Sigmoid()
+        self.hardsigmoid = nn.Hardsigmoid()
+        self.logsigmoid = nn.LogSigmoid()
+        self.softsign = nn.Softsign()
+        self.threshold = nn.Threshold(0.1, -1.0)
+        self.tanhshrink = nn.Tanhshrink()
+        self.softshrink = nn.Softshrink(0.2)
+        self.hardshrink = nn.Hardshrink(0.2)
+
+    def forward(self, x):
+        c = iter(self.convs)
+        x = self.rrelu(next(c)(x))
+        for name in ("sigmoid", "hardsigmoid", "logsigmoid", "softsign", "threshold", "tanhshrink"):
+            x = getattr(self, name)(next(c)(x))
+        x = self.hardshrink(self.softshrink(next(c)(x)))
+        x = torch.sigmoid(next(c)(x))
+        x = next(c)(x).sigmoid()
+        return next(c)(x).mean((2, 3))
+
+
+def test_every_elementwise_activation_is_a_layer_and_projects_by_its_rule():
+    torch.manual_seed(0)
+    model = _EveryOtherActivation().double().eval()
+    model.input_size = 8
+    names = [(lay.name, lay.activation) for lay in layers(model)]
+    assert names == [
+        ("rrelu", "RReLU"),
+        ("sigmoid", "Sigmoid"),
+        ("hardsigmoid", "Hardsigmoid"),
+        ("logsigmoid", "LogSigmoid"),
+        ("softsign", "Softsign"),
+        ("threshold", "Threshold"),
+        ("tanhshrink", "Tanhshrink"),
+        ("softshrink", "Softshrink"),
+        ("hardshrink", "Hardshrink"),
+        ("sigmoid_1", "Sigmoid"),
+        ("sigmoid_2", "Sigmoid"),
+    ]
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    top = names[-1][0]
+    # The RReLU rectifies as the LeakyReLU it is in evaluation (slope (0.1 + 0.3) / 2); the others pass the
+    # signal by their gradient.
+    leaky = _EveryOtherActivation(leaky_slope=0.2).double().eval()
+    leaky.load_state_dict(model.state_dict())
+    leaky.input_size = 8
+    for method in METHODS:
+        ours = project(model, x, top, [0, 2], method=method)
+        same = project(leaky, x, top, [0, 2], method=method)
+        torch.testing.assert_close(ours, same)
+    # The gradient against autograd through the whole stack.
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    extractor = create_feature_extractor(model, return_nodes={top: "out"})
+    xi = x.clone().requires_grad_(True)
+    a = extractor(xi)["out"][:, 2]
+    (g,) = torch.autograd.grad(a, xi, a.detach())
+    torch.testing.assert_close(project(model, x, top, [2], method="gradient")[:, 0], g)

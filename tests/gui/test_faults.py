@@ -140,3 +140,31 @@ def test_clearing_a_picture_view_keeps_it_usable(qtbot):
     view.set_image(np.ones((2, 3, 3), np.float32))
     assert view.image_item.image.shape == (2, 3, 3)
     assert view.image_item in view.view_box.addedItems and view.view_box.viewRange()[0] == [0, 3]
+
+
+def test_a_model_that_exits_or_raises_a_base_exception_fails_its_job_not_the_window(qapp, model):
+    """A model's forward may call sys.exit() or raise a BaseException of its own: the job fails in one line."""
+    from dataclasses import dataclass
+
+    from explorer.gui.messages import Job
+    from explorer.gui.worker import Worker
+
+    class Odd(BaseException):
+        pass
+
+    @dataclass(frozen=True, eq=False)
+    class Raises(Job):
+        what: BaseException | None = None
+
+        def run(self, worker):
+            raise self.what
+
+    worker = Worker(model, torch.device("cpu"))
+    failures, results = [], []
+    worker.request_failed.connect(failures.append)
+    worker.result_ready.connect(results.append)
+    worker.run(Raises(what=SystemExit(0)))
+    worker.run(Raises(what=Odd("in forward")))
+    assert not results and len(failures) == 2
+    assert "sys.exit(0)" in failures[0].message and "\n" not in failures[0].message
+    assert "Odd" in failures[1].message and "in forward" in failures[1].message
