@@ -75,7 +75,7 @@ ACTIVATION_FUNCTIONS: dict[Any, str] = {
     F.logsigmoid: "LogSigmoid",
     F.softsign: "Softsign",
     F.threshold: "Threshold",
-    F.threshold_: "Threshold",
+    torch.threshold_: "Threshold",
     F.tanhshrink: "Tanhshrink",
     F.softshrink: "Softshrink",
     F.hardshrink: "Hardshrink",
