@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
+import socket
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlparse
 
 from torch import nn
 
@@ -41,7 +46,9 @@ def open_timm(
     pretrained = checkpoint is None and weights is None
     kwargs: dict[str, Any] = {"num_classes": num_classes} if num_classes is not None else {}
     try:
-        model = timm.create_model(name, pretrained=pretrained, **kwargs)
+        model = _create(timm, name, pretrained, kwargs)
+    except ModelError:
+        raise
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "; give your own with --checkpoint FILE, or --weights random" if pretrained else ""
@@ -99,3 +106,49 @@ def _head_size(timm, name: str, state) -> int | None:
         if weight is not None and weight.dim() >= 2:
             return int(weight.shape[0])
     return None
+
+
+def _create(timm: Any, name: str, pretrained: bool, kwargs: dict[str, Any]) -> nn.Module:
+    """timm.create_model; pretrained weights from the Hugging Face cache first, and from the Hub only when it
+    can be reached (offline, the Hub client retries for most of a minute and logs each try)."""
+    if not pretrained:
+        return timm.create_model(name, pretrained=False, **kwargs)
+    with _hub_offline():
+        try:
+            return timm.create_model(name, pretrained=True, **kwargs)
+        except Exception:
+            pass  # not in the cache (or an older client that ignores the offline switch): try the Hub
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = urlparse(endpoint).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+    except OSError as exc:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        raise ModelError(
+            f"timm:{name}: the pretrained weights are not in the Hugging Face cache ({HF_HUB_CACHE}) and {host} "
+            f"cannot be reached ({exc.strerror or type(exc).__name__}); give your own with --checkpoint FILE, "
+            "or look at the architecture with --weights random"
+        ) from None
+    quiet = logging.getLogger("huggingface_hub")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return timm.create_model(name, pretrained=True, **kwargs)
+    finally:
+        quiet.setLevel(level)
+
+
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        yield
+        return
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before

@@ -354,6 +354,39 @@ def test_timm_checkpoint_head_size(tmp_path):
     assert len(info.classes) == 4 and "key 'model'" in info.name
 
 
+def test_timm_pretrained_weights_come_from_the_hugging_face_cache_offline(tmp_path, monkeypatch):
+    """The cache first; without it and without the Hub, one line at once (not a minute of retries)."""
+    timm = pytest.importorskip("timm")
+    import socket
+
+    from huggingface_hub import constants
+    from safetensors.torch import save_file
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    def unreachable(*args, **kwargs):
+        raise OSError(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    with pytest.raises(ModelError) as err:
+        load_model("timm:resnet18")
+    text = str(err.value)
+    assert "not in the Hugging Face cache" in text and str(tmp_path / "hub") in text and "\n" not in text
+    # The same weights laid out as the Hub client caches them.
+    repo = timm.create_model("resnet18").pretrained_cfg["hf_hub_id"]
+    folder = tmp_path / "hub" / ("models--" + repo.replace("/", "--"))
+    revision = "0" * 40
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(revision)
+    (folder / "snapshots" / revision).mkdir(parents=True)
+    torch.manual_seed(0)
+    state = timm.create_model("resnet18").state_dict()
+    save_file(state, folder / "snapshots" / revision / "model.safetensors")
+    model = load_model("timm:resnet18")
+    assert torch.equal(model.inner.conv1.weight, state["conv1.weight"])
+    assert "pretrained" in model_info(model).name
+
+
 def test_unknown_builder_suggests_names():
     with pytest.raises(ModelError, match="did you mean"):
         load_model("torchvision:resnet5", weights="random")
