@@ -10,7 +10,7 @@ from explorer.core.images import ImageSet
 from explorer.core.loading import load_model
 from explorer.core.model import CLASSES
 from explorer.core.preprocessing import preprocessing_of
-from explorer.gui.views.prediction.pane import BARS
+from explorer.gui.views.prediction.pane import TOP, PredictionPane
 
 
 @pytest.fixture
@@ -50,10 +50,34 @@ def test_a_thousand_classes_in_the_browser_and_the_prediction(photo_window, qtbo
         assert browser.model.data(index) and browser.model.data(index, 3)
     assert "% right" not in browser.count.text()  # CIFAR's names are not ImageNet's: no accuracy claimed
     prediction = w.views["prediction"].pane
-    assert len(prediction.shown) == BARS
     probs = w.state.shown.probs
-    assert list(prediction.shown) == list(np.argsort(-probs, kind="stable")[:BARS])
+    assert list(prediction.shown[:TOP]) == list(np.argsort(-probs, kind="stable")[:TOP])
     assert "most probable of 1,000" in prediction.summary.text()
+
+
+def test_many_classes_show_the_top_five_with_probabilities_and_the_true_class_added(qtbot):
+    classes = [f"class number {i} with a long name" for i in range(100)]
+    pane = PredictionPane(classes)
+    qtbot.addWidget(pane)
+    probs = np.linspace(1.0, 2.0, 100)[::-1].copy()
+    probs /= probs.sum()
+    pane.show_probs(probs, true_class=42)  # rank 43
+    assert list(pane.shown) == [0, 1, 2, 3, 4, 42]
+    ticks = pane.plot.getAxis("left")._tickLevels[0]
+    assert [i for i, _ in ticks] == list(range(6))
+    assert ticks[0][1].endswith(f"{100 * probs[0]:.1f}%") and ticks[5][1].endswith(f"{100 * probs[42]:.1f}%")
+    assert "…" in ticks[0][1]  # long names are shortened on the bars
+    assert "rank 43" in pane.summary.text() and "true class number 42" in pane.summary.text()
+    np.testing.assert_allclose(pane.bars.opts["width"], probs[[0, 1, 2, 3, 4, 42]])
+    pane.show_probs(probs, true_class=3)  # among the five: no sixth bar
+    assert list(pane.shown) == [0, 1, 2, 3, 4]
+    pane.show_probs(probs, true_class=-1)  # no label
+    assert list(pane.shown) == [0, 1, 2, 3, 4] and "true" not in pane.summary.text().split("<br>")[0]
+    # Up to twenty classes, a bar for each, named.
+    pane.set_classes(classes[:20])
+    pane.show_probs(np.full(20, 0.05), true_class=7)
+    assert list(pane.shown) == list(range(20))
+    assert len(pane.plot.getAxis("left")._tickLevels[0]) == 20
 
 
 def test_fill_falls_back_to_switches_where_the_pooling_overlaps(photo_window, qtbot):

@@ -14,7 +14,9 @@ PREDICTED = (230, 140, 40)
 TRUE = (60, 170, 90)
 
 
-BARS = 10  # a model with more classes shows its ten most probable (and the true class)
+ALL_UP_TO = 20  # a model with up to this many classes shows a bar for each
+TOP = 5  # one with more shows its five most probable, with their probabilities (and the true class)
+NAME_CHARS = 22  # a longer class name is shortened on its bar (the tooltip of the summary has it whole)
 
 
 class PredictionPane(QWidget):
@@ -26,7 +28,9 @@ class PredictionPane(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMenuEnabled(False)
-        self.plot.setMinimumHeight(170)  # ten class names, one above the other, never printed over each other
+        self.plot.setMinimumHeight(
+            170
+        )  # ten class names, one above the other, never printed over each other (more: set_classes)
         self.plot.hideButtons()
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.getViewBox().invertY(True)
@@ -41,26 +45,32 @@ class PredictionPane(QWidget):
         layout.addWidget(self.plot, 1)
 
     def set_classes(self, classes: Sequence[str]) -> None:
-        """The open model's classes: one bar each, or the BARS most probable of a model with more (a new model may
-        have others)."""
+        """The open model's classes: one bar each, or the TOP most probable of a model with more than ALL_UP_TO (a new
+        model may have others)."""
         self.classes = tuple(classes)
-        n = min(len(self.classes), BARS)
+        n = len(self.classes) if len(self.classes) <= ALL_UP_TO else TOP + 1
+        self.plot.setMinimumHeight(max(170, 15 * n))  # a line of text a bar
         self.plot.setYRange(-0.5, n - 0.5, padding=0)
-        self.plot.getAxis("left").setTicks([list(enumerate(self.classes[:n])) if len(self.classes) <= BARS else []])
+        many = len(self.classes) > ALL_UP_TO
+        self.plot.getAxis("left").setTicks([[] if many else [(i, _short(c)) for i, c in enumerate(self.classes)]])
         self.bars.setOpts(x0=np.zeros(n), y=np.arange(n), width=np.zeros(n), brushes=None, brush=BAR)
-        self.shown = np.arange(n)  # the class of each bar, top to bottom
+        self.shown = np.arange(0 if many else n)  # the class of each bar, top to bottom
         self.summary.setText("no image yet")
 
     def show_probs(self, probs: np.ndarray, true_class: int) -> None:
-        """Bars for `probs` (the BARS most probable classes, the true one last if it is not among them, when the model
-        has more); the predicted class in orange, the true class (if known, -1 if not) in green."""
+        """Bars for `probs` (for a model of more than ALL_UP_TO classes, the TOP most probable with their
+        probabilities, and the true class below them when it is not among them); the predicted class in orange, the
+        true class (if known, -1 if not) in green."""
+        probs = np.asarray(probs, dtype=float)
         top = int(np.argmax(probs))
+        known = 0 <= true_class < len(self.classes)
         shown = np.arange(len(self.classes))
-        if len(self.classes) > BARS:
-            shown = np.argsort(-np.asarray(probs), kind="stable")[:BARS]
-            if 0 <= true_class < len(self.classes) and true_class not in shown:
-                shown[-1] = true_class
-            self.plot.getAxis("left").setTicks([[(i, self.classes[c]) for i, c in enumerate(shown)]])
+        if len(self.classes) > ALL_UP_TO:
+            shown = np.argsort(-probs, kind="stable")[:TOP]
+            if known and true_class not in shown:
+                shown = np.append(shown, true_class)
+            ticks = [(i, f"{_short(self.classes[c])}  {100 * probs[c]:.1f}%") for i, c in enumerate(shown)]
+            self.plot.getAxis("left").setTicks([ticks])
         self.shown = shown
         brushes = [pg.mkBrush(BAR) for _ in shown]
         for i, c in enumerate(shown):
@@ -68,17 +78,27 @@ class PredictionPane(QWidget):
                 brushes[i] = pg.mkBrush(TRUE)
             elif c == top:
                 brushes[i] = pg.mkBrush(PREDICTED)
-        self.bars.setOpts(width=np.asarray(probs, dtype=float)[shown], brushes=brushes)
-        text = f"predicted <b>{self.classes[top]}</b> ({100 * probs[top]:.1f}%)"
-        if 0 <= true_class < len(self.classes):
+        self.bars.setOpts(x0=np.zeros(len(shown)), y=np.arange(len(shown)), width=probs[shown], brushes=brushes)
+        text = f"predicted <b>{html.escape(self.classes[top])}</b> ({100 * probs[top]:.1f}%)"
+        if known:
             verdict = "right" if top == true_class else "wrong"
-            text += f" · true {self.classes[true_class]} · <b>{verdict}</b>"
-        many = f" · the {BARS} most probable of {len(self.classes):,} classes" if len(self.classes) > BARS else ""
+            text += f" · true {html.escape(self.classes[true_class])} · <b>{verdict}</b>"
+        many = ""
+        if len(self.classes) > ALL_UP_TO:
+            many = f" · the {TOP} most probable of {len(self.classes):,} classes"
+            if known and len(shown) > TOP:
+                many += f", then the true class (rank {int((probs > probs[true_class]).sum()) + 1:,})"
         self.summary.setText(text + f"<br><small>orange: predicted · green: true class{many}</small>")
 
     def show_unreadable(self, reason: str) -> None:
         """No bars for an image whose file could not be read: the model never saw it."""
-        self.bars.setOpts(width=np.zeros(len(self.shown)))
+        self.bars.setOpts(width=np.zeros(len(np.atleast_1d(self.bars.opts["y"]))))
+        if len(self.classes) > ALL_UP_TO:
+            self.plot.getAxis("left").setTicks([[]])  # no names of another image's classes
         self.summary.setText(
             f"⚠ this file could not be read, so there is no prediction<br><small>{html.escape(reason)}</small>"
         )
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
