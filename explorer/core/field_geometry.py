@@ -89,7 +89,7 @@ def receptive_fields(
             _whole_if_spatial(node, fields, axes, whole, shapes)
             continue
         if geometry is None:
-            found = _carried_axes(node, parents[0], axes[parents[0]], shapes, sequences)
+            found = _carried_axes(gm, node, parents[0], axes[parents[0]], shapes, sequences)
             geometry = (1, 1, 0, 1)
         else:
             found = (2, 3) if axes[parents[0]] == (2, 3) else None
@@ -111,6 +111,26 @@ def receptive_fields(
     return fields, axes
 
 
+def _functional_conv(gm: fx.GraphModule, node: fx.Node) -> tuple[int, int, int, int] | str | None:
+    """F.conv2d's geometry where its weight is a parameter of the model and its padding a number; else the whole
+    image (_GLOBAL), never the geometry of a pointwise operation."""
+    names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+    values = dict(zip(names, node.args, strict=False)) | dict(node.kwargs)
+    weight = values.get("weight")
+    padding = values.get("padding", 0)
+    if not (isinstance(weight, fx.Node) and weight.op == "get_attr") or isinstance(padding, str):
+        return _GLOBAL
+    k = _fetch_attr(gm, str(weight.target)).shape[-2]
+    return (int(k), _pair(values.get("stride", 1))[0], _pair(padding)[0], _pair(values.get("dilation", 1))[0])
+
+
+def _fetch_attr(gm: fx.GraphModule, target: str) -> Any:
+    value: Any = gm
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
 def _whole_if_spatial(
     node: fx.Node, fields: dict, axes: dict, whole: tuple[int, int, int], shapes: dict[fx.Node, tuple[int, ...]]
 ) -> None:
@@ -123,6 +143,7 @@ def _whole_if_spatial(
 
 
 def _carried_axes(
+    gm: fx.GraphModule,
     node: fx.Node,
     parent: fx.Node,
     parent_axes: tuple[int, int],
@@ -136,6 +157,8 @@ def _carried_axes(
     if shape is None or before is None:
         return None
     rows, cols = parent_axes
+    if not _keeps_positions(gm, node, len(before), rows, cols):
+        return None
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
     if node.op in ("call_method", "call_function") and name in ("permute", "transpose", "swapaxes"):
         dims = [a for a in (*node.args[1:], *node.kwargs.values()) if not isinstance(a, fx.Node)]
@@ -170,9 +193,77 @@ def _geometry(
         return (g.kernel[0], g.stride[0], g.padding[0], g.dilation[0])
     if node.op == "call_function" and node.target in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
         return _GLOBAL
+    if node.op == "call_function" and node.target in (F.conv2d, torch.conv2d):
+        return _functional_conv(gm, node)
     if node.op == "call_function" and node.target in (F.avg_pool2d, torch._C._nn.avg_pool2d):
         names = ("input", "kernel_size", "stride", "padding")
         values = dict(zip(names, node.args, strict=False)) | dict(node.kwargs)
         k = values["kernel_size"]
         return (_pair(k)[0], _pair(values.get("stride") or k)[0], _pair(values.get("padding", 0))[0], 1)
     return None
+
+
+# Operations known to leave every position where it is (elementwise, per-position over channels, or moving
+# axes, which _carried_axes follows). Anything else that keeps the map's shape may still move positions (a
+# flip, a roll, a functional or transposed convolution, a norm over the map): it reads the whole image.
+_POSITION_KEEPING_MODULES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.dropout._DropoutNd,
+    nn.Identity,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.ChannelShuffle,
+    nn.LocalResponseNorm,
+    nn.Softmax2d,
+)
+_LAST_AXIS_MODULES: tuple[type[nn.Module], ...] = (nn.Linear, nn.LayerNorm)  # over the last axis (or axes)
+_POSITION_KEEPING_NAMES = frozenset(
+    {
+        # arithmetic and comparisons, as operators, torch functions and tensor methods
+        "add", "sub", "mul", "truediv", "floordiv", "div", "true_divide", "neg", "pos", "abs", "pow", "mod",
+        "matmul_scalar", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "sign",
+        "clamp", "clip", "clamp_min", "clamp_max", "where", "maximum", "minimum", "lerp", "addcmul", "addcdiv",
+        "lt", "le", "gt", "ge", "eq", "ne", "logical_and", "logical_or", "logical_not", "masked_fill",
+        "sigmoid", "tanh", "erf", "sin", "cos", "nan_to_num", "round", "floor", "ceil", "trunc",
+        # moving, joining and splitting axes (followed by _carried_axes), copies and types
+        "getitem", "cat", "concat", "concatenate", "stack", "flatten", "unflatten", "reshape", "view", "view_as",
+        "permute", "transpose", "swapaxes", "unsqueeze", "squeeze", "chunk", "split", "contiguous", "clone",
+        "detach", "to", "type", "type_as", "float", "double", "half", "bfloat16", "expand", "expand_as",
+        "size", "dim", "getattr", "channel_shuffle", "native_channel_shuffle",
+        # reductions (over channels; one over the map changes the shape and is seen by it)
+        "sum", "mean", "amax", "amin", "max", "min", "prod", "norm",
+        # per-position normalisation and regularisation
+        "batch_norm", "dropout", "dropout2d", "alpha_dropout", "feature_alpha_dropout", "stochastic_depth",
+        "local_response_norm",
+    }
+)  # fmt: skip
+_DIM_NAMES = frozenset({"softmax", "log_softmax", "normalize"})  # position-keeping unless along a map axis
+
+
+def _keeps_positions(gm: fx.GraphModule, node: fx.Node, ndim: int, rows: int, cols: int) -> bool:
+    """Whether `node` leaves each position of its input's map where it is (see _POSITION_KEEPING_NAMES)."""
+    from explorer.core.activation_kinds import activation_kind
+
+    if activation_kind(gm, node) is not None:
+        return True
+    if node.op == "call_module":
+        m = gm.get_submodule(str(node.target))
+        if isinstance(m, _POSITION_KEEPING_MODULES) or type(m).__name__ in ("StochasticDepth", "Permute"):
+            return True
+        if isinstance(m, nn.Linear):
+            return cols != ndim - 1
+        if isinstance(m, nn.LayerNorm):
+            return not {rows, cols} & set(range(ndim - len(m.normalized_shape), ndim))
+        return False
+    name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
+    name = name.rstrip("_") if not name.startswith("_") else name
+    if name in ("linear", "layer_norm"):
+        if name == "linear":
+            return cols != ndim - 1
+        shape = node.args[1] if len(node.args) > 1 else node.kwargs.get("normalized_shape")
+        k = len(shape) if isinstance(shape, (tuple, list)) else 1
+        return not {rows, cols} & set(range(ndim - k, ndim))
+    if name in _DIM_NAMES:
+        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else (1 if name == "normalize" else None))
+        return isinstance(dim, int) and dim % ndim not in (rows, cols)
+    return name in _POSITION_KEEPING_NAMES

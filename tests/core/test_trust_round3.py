@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -121,7 +122,7 @@ def test_every_export_checks_its_inputs(cards, data, capsys, kind):
         ('classes = "abc"', "classes = 'abc' must be a list of names"),
         ("classes = [1, 2]", "must be a list of names"),
         ("checkpoint = 3", "checkpoint = 3 must be a string"),
-        ('interpolation = "lanczos"', "interpolation 'lanczos': choose one of"),
+        ('interpolation = "lanczos"', "bad.toml: interpolation = 'lanczos' must be one of nearest, bilinear"),
     ],
 )
 def test_card_fields_of_the_wrong_type_are_one_line(tmp_path, capsys, line, says):
@@ -574,6 +575,74 @@ def test_layers_below_unknown_geometry_are_listed_with_the_whole_image_as_field(
     for t in top.values():
         assert (t.boxes[..., 2] > t.boxes[..., 0]).all() and (t.boxes[..., 3] > t.boxes[..., 1]).all()
         assert t.boxes.min() >= 0 and t.boxes.max() <= 32
+
+
+class _Moved(nn.Module):
+    """conv -> (an operation that keeps the map's shape but may move its positions) -> conv -> ReLU."""
+
+    input_size = 32
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.w = nn.Parameter(torch.randn(4, 4, 5, 5) * 0.2)
+        self.t = nn.ConvTranspose2d(4, 4, 3, padding=1)
+        self.gn = nn.GroupNorm(2, 4)
+        self.c2, self.r2 = nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        y = self.c1(x)
+        if self.how == "flip":
+            y = torch.flip(y, (3,))
+        elif self.how == "flip method":
+            y = y.flip(2)
+        elif self.how == "roll":
+            y = torch.roll(y, 11, 3)
+        elif self.how == "rot90":
+            y = torch.rot90(y, 1, (2, 3))
+        elif self.how == "functional conv":
+            y = F.conv2d(y, self.w, padding=2)
+        elif self.how == "transposed conv":
+            y = self.t(y)
+        elif self.how == "softmax over rows":
+            y = torch.softmax(y, dim=3)
+        elif self.how == "group norm":
+            y = self.gn(y)
+        elif self.how == "cumsum":
+            y = y.cumsum(2)
+        return self.fc(self.r2(self.c2(y)).mean((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["flip", "flip method", "roll", "rot90", "functional conv", "transposed conv", "softmax over rows", "group norm",
+     "cumsum", "none"],
+)  # fmt: skip
+def test_receptive_boxes_hold_the_gradients_support_whatever_moves_positions(how):
+    """A box is where a position's value can come from: the pixels its gradient reaches lie inside it."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    from explorer.core.receptive import receptive_box
+
+    torch.manual_seed(0)
+    model = _Moved(how).eval()
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    maps = create_feature_extractor(model, {"r2": "out"})(x)["out"]
+    for r, c in ((0, 0), (5, 27), (31, 31), (16, 2)):
+        (g,) = torch.autograd.grad(maps[0, :, r, c].sum(), x, retain_graph=True)
+        rows, cols = torch.nonzero(g[0].abs().sum(0), as_tuple=True)
+        y0, x0, y1, x1 = receptive_box(model, "r2", r, c, 32)  # top, left, bottom, right
+        if len(rows):
+            assert y0 <= int(rows.min()) and int(rows.max()) < y1 and x0 <= int(cols.min()) and int(cols.max()) < x1, (
+                how,
+                (r, c),
+                (y0, x0, y1, x1),
+                (int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())),
+            )
+    if how == "functional conv":  # worked out, not the whole image: two 3x3 convs and a 5x5
+        assert receptive_box(model, "r2", 16, 16, 32) == (16 - 4, 16 - 4, 16 + 5, 16 + 5)
 
 
 # Fragments a user's model file may hold: each alone or together, the file loads or gives one line.
