@@ -14,8 +14,15 @@ Methods (A: the layer's maps [C, h, w]; g = dScore/dA, Score the target's logit)
     layercam  relu(sum_c relu(g_c) A_c)                    (Jiang et al.)
     hirescam  relu(sum_c g_c A_c)                          (Draelos & Carin)
     scorecam  relu(sum_c s_c A_c), s_c the softmax probability of the target for the input masked by
-              A_c min-max scaled and upsampled (bilinear)  (Wang et al.)
+              A_c upsampled (bilinear) to the input's size and then min-max scaled to [0, 1], in the
+              paper's order (Wang et al., CVPR-W 2020, Algorithm 1; the weights are the target's
+              probabilities as in the authors' code); a constant A_c masks the input to black
 Each map is then min-max scaled to [0, 1] per image; a constant map is all zeros.
+
+Score-CAM masks the [0, 1] image, before the normalisation that a wrapped model (`Normalized`,
+`zfnet-cifar`) applies inside its forward: a masked-out pixel is black, where the authors' code and
+pytorch-grad-cam mask the already normalised tensor (a masked-out pixel is the data set's mean
+colour). The two agree when the model's normalisation is the identity (mean 0, std 1, e.g. SeedNet).
 """
 
 from __future__ import annotations
@@ -165,19 +172,28 @@ def layer_gradient(
 
 
 def _score_combination(model: nn.Module, x: torch.Tensor, a: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Score-CAM's unscaled map: each channel weighted by the target's probability on the input it masks."""
+    """Score-CAM's unscaled map: each channel weighted by the target's probability on the input it masks.
+
+    A channel's mask is its map upsampled to the input's size and then min-max scaled (the paper's
+    order), made chunk by chunk so that at most `_MASKED_ELEMENTS` input elements are held at once.
+    Constancy is judged on the map itself: a bilinear upsampling of a constant map is constant only up
+    to rounding, which a min-max scaling would blow up into a mask of noise.
+    """
     b, c = a.shape[:2]
-    masks = upsample_cam(scale_maps(a.flatten(0, 1)), (x.shape[2], x.shape[3])).view(b, c, *x.shape[2:])
-    live = masks.flatten(2).amax(2) > 0  # [B, C]; a constant map masks everything out
+    size = (x.shape[2], x.shape[3])
+    flat = a.flatten(2)
+    live = flat.amax(2) > flat.amin(2)  # [B, C]; a constant map masks everything out
     weights = torch.zeros(b, c, dtype=a.dtype, device=a.device)
-    # Every constant channel masks the input to black: one forward serves them all.
-    black = model(torch.zeros_like(x[:1])).softmax(1)[0]
-    weights[~live] = black[targets].view(b, 1).expand(b, c)[~live].to(a.dtype)
+    if not bool(live.all()):
+        # Every constant channel masks the input to black: one forward serves them all.
+        black = model(torch.zeros_like(x[:1])).softmax(1)[0]
+        weights[~live] = black[targets].view(b, 1).expand(b, c)[~live].to(a.dtype)
     rows, cols = live.nonzero(as_tuple=True)
     step = max(1, _MASKED_ELEMENTS // x[0].numel())
     for i in range(0, rows.numel(), step):
         r, k = rows[i : i + step], cols[i : i + step]
-        masked = x[r] * masks[r, k].unsqueeze(1)
+        masks = scale_maps(upsample_cam(a[r, k], size))
+        masked = x[r] * masks.unsqueeze(1).to(x.dtype)
         probs = model(masked).softmax(1)
         weights[r, k] = probs.gather(1, targets[r].view(-1, 1)).squeeze(1).to(a.dtype)
     return F.relu((weights.view(b, c, 1, 1) * a).sum(1))

@@ -1,4 +1,5 @@
-"""Class activation maps against torchcam 0.5, a hand-worked example, autograd and a slow Score-CAM loop."""
+"""Class activation maps against torchcam 0.5, pytorch-grad-cam 1.5 (Score-CAM), a hand-worked example, autograd and a
+slow Score-CAM loop."""
 
 import numpy as np
 import pytest
@@ -143,8 +144,10 @@ def test_gradcam_pp_and_hirescam_match_a_rederivation_with_autograd():
     np.testing.assert_allclose(cam(model, x, "conv3", targets, method="hirescam").numpy(), hires, atol=1e-4)
 
 
-def _slow_scorecam(model, x, layer_module, targets):
-    """Score-CAM one masked image at a time."""
+def _slow_scorecam(model, x, layer_module, targets, *, scale_first=False):
+    """Score-CAM from the paper, one masked image at a time: each channel's map upsampled to the input's
+    size, then min-max scaled (a constant map masks everything out), times the input; the target's
+    softmax probability on that is the channel's weight. `scale_first` swaps the first two steps."""
     seen = {}
     handle = layer_module.register_forward_hook(lambda _m, _i, out: seen.setdefault("a", out.detach()))
     with torch.no_grad():
@@ -156,10 +159,15 @@ def _slow_scorecam(model, x, layer_module, targets):
             weights = []
             for k in range(a.shape[1]):
                 m = a[b, k]
-                span = m.max() - m.min()
-                m = (m - m.min()) / span if span > 0 else torch.zeros_like(m)
-                up = F.interpolate(m[None, None], size=x.shape[2:], mode="bilinear", align_corners=False)[0]
-                weights.append(model(x[b : b + 1] * up).softmax(1)[0, targets[b]])
+                if m.max() == m.min():
+                    mask = torch.zeros(1, *x.shape[2:])
+                elif scale_first:
+                    m = (m - m.min()) / (m.max() - m.min())
+                    mask = F.interpolate(m[None, None], size=x.shape[2:], mode="bilinear", align_corners=False)[0]
+                else:
+                    up = F.interpolate(m[None, None], size=x.shape[2:], mode="bilinear", align_corners=False)[0]
+                    mask = (up - up.min()) / (up.max() - up.min())
+                weights.append(model(x[b : b + 1] * mask).softmax(1)[0, targets[b]])
             out.append(torch.relu((torch.stack(weights).view(-1, 1, 1) * a[b]).sum(0)))
     return _scaled(torch.stack(out).double().numpy())
 
@@ -174,7 +182,83 @@ def test_scorecam_equals_a_slow_per_channel_loop(spec, layer, module):
     x[1, :, :8] = 0  # some maps go dead (constant) on this image
     targets = torch.tensor([1, 5])
     ref = _slow_scorecam(model, x, getattr(model, module), targets)
-    np.testing.assert_allclose(cam(model, x, layer, targets, method="scorecam").numpy(), ref, atol=1e-4)
+    ours = cam(model, x, layer, targets, method="scorecam").numpy()
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    # The order matters: scaling each map before upsampling it (as the engine once did) is far off.
+    swapped = _slow_scorecam(model, x, getattr(model, module), targets, scale_first=True)
+    assert np.abs(swapped - ref).max() > 0.01
+
+
+class _LogProbability:
+    """A pytorch-grad-cam target: the log-probability of a class. Its ScoreCAM softmaxes the targets'
+    scores over the channels, so these give weights p_k / sum_j p_j, the paper's (and the authors'
+    code's) probabilities p_k up to a positive factor, which the final min-max scaling removes."""
+
+    def __init__(self, category):
+        self.category = category
+
+    def __call__(self, output):
+        return torch.log_softmax(output, -1)[..., self.category]
+
+
+class _CornersNotAligned(nn.Module):
+    """pytorch-grad-cam upsamples with nn.UpsamplingBilinear2d (corners aligned); the engine and the
+    authors' code use F.interpolate's default (corners not aligned), which the paper leaves open."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, maps):
+        return F.interpolate(maps, size=self.size, mode="bilinear", align_corners=False)
+
+
+def _identity_normalised(spec, kwargs):
+    model = load_model(spec, **kwargs)
+    if hasattr(model, "mean"):  # zfnet-cifar normalises inside its forward: make that the identity
+        model.mean.zero_()
+        model.std.fill_(1.0)
+    return model
+
+
+SCORECAM_CASES = [
+    ("seednet", {}, "conv2", "relu2", 32),
+    ("zfnet-cifar", {}, "conv5", "relu5", 32),
+    (
+        "torchvision:resnet18",
+        {"weights": "random", "input_size": 64, "mean": (0, 0, 0), "std": (1, 1, 1)},
+        "layer3.1.relu_1",
+        "layer3",
+        64,
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "kwargs", "layer", "target_layer", "size"), SCORECAM_CASES)
+def test_scorecam_equals_pytorch_grad_cam(monkeypatch, spec, kwargs, layer, target_layer, size):
+    """Against pytorch-grad-cam 1.5's ScoreCAM on models whose normalisation is the identity, where its
+    masking of the normalised tensor and the engine's masking of the [0, 1] image coincide."""
+    import pytorch_grad_cam  # here, not at the top: it brings in OpenCV and scikit-learn (1.4 s)
+
+    torch.manual_seed(7)
+    model = _identity_normalised(spec, kwargs)
+    inner = getattr(model, "inner", model)
+    if inner is not model:
+        assert model.mean.abs().max() == 0 and torch.all(model.std == 1)
+    x = torch.rand(2, 3, size, size)
+    x[1, :, : size // 4] = 0
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
+    monkeypatch.setattr(torch.nn, "UpsamplingBilinear2d", _CornersNotAligned)
+    for targets in (predicted, torch.tensor([3, 7])):
+        with pytorch_grad_cam.ScoreCAM(inner, [dict(inner.named_modules())[target_layer]]) as reference:
+            reference.batch_size = 64
+            ref = reference(x, [_LogProbability(int(t)) for t in targets])
+        ours = cam(model, x, layer, targets, method="scorecam")
+        assert ours.shape == (2, *model_graph(model).layer(layer).size)
+        # pytorch-grad-cam resizes its map to the input's size (cv2, bilinear, corners not aligned) and
+        # min-max scales it again: the same final scaling applied to the engine's map.
+        np.testing.assert_allclose(scale_maps(upsample_cam(ours, size)).numpy(), ref, atol=1e-4)
 
 
 def test_constant_maps_are_zeros_never_nan():

@@ -3,20 +3,32 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
+
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PIL import Image
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QFontMetricsF, QPainter, QPicture
+from PySide6.QtWidgets import QApplication
 
+import explorer.analyses.sanity as sanity_analysis
+from explorer.analyses.attribution import FaithfulnessFigure, FaithfulnessRequest
 from explorer.analyses.colours import cam_rgb8
+from explorer.analyses.sanity import SanityFigure
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model
 from explorer.core.class_activation import cam, upsample_cam
-from explorer.core.rise_curves import deletion_insertion
+from explorer.core.rise_curves import DeletionInsertion, deletion_insertion
 from explorer.core.saliency import logit_attribution, saliency_maps
-from explorer.core.sanity_checks import sanity
+from explorer.core.sanity_checks import Sanity, sanity
 from explorer.gui import dialogs
 from explorer.gui.messages import AnalysisRequest, ExportDone, Failure
 from explorer.gui.views.attribution.pane import cam_over_image
+from explorer.gui.views.sanity.pane import SanityPane
+from explorer.gui.views.sanity.step_axis import StepAxis
 
 
 def open_view(window, qtbot, name: str):
@@ -111,6 +123,153 @@ def test_a_new_image_stops_the_running_cascade_and_shows_only_the_new_one(window
     assert view.shown.figure.request.image == 11 and view.shown.request_id == asked[-1].id
     assert asked[-1].analysis.image == 11
     assert not any(f.request_id == asked[-1].id for f in failures)
+
+
+# ResNet-18's cascade, top first (explorer.core.sanity_checks.cascade_steps): 21 steps at 224 px.
+RESNET18_STEPS = (
+    "fc", "layer4.1.conv2", "layer4.1.conv1", "layer4.0.downsample.0", "layer4.0.conv2", "layer4.0.conv1",
+    "layer3.1.conv2", "layer3.1.conv1", "layer3.0.downsample.0", "layer3.0.conv2", "layer3.0.conv1",
+    "layer2.1.conv2", "layer2.1.conv1", "layer2.0.downsample.0", "layer2.0.conv2", "layer2.0.conv1",
+    "layer1.1.conv2", "layer1.1.conv1", "layer1.0.conv2", "layer1.0.conv1", "conv1",
+)  # fmt: skip
+
+
+def drawn_labels(axis: StepAxis) -> list[tuple[float, str]]:
+    """(centre x, text) of each tick label the axis draws now, left to right, from pyqtgraph's own layout."""
+    picture = QPicture()
+    painter = QPainter(picture)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    assert specs is not None, "the axis is not on screen"
+    return sorted((rect.center().x(), text) for rect, _flags, text in specs[2] if text)
+
+
+def assert_apart(axis: StepAxis, labels: list[tuple[float, str]]) -> None:
+    """No two labels overlap: the distance between neighbouring centres is at least half of both texts' widths,
+    measured with QFontMetrics in the font the axis draws with."""
+    metrics = QFontMetricsF(axis.style["tickFont"])
+    for (xa, a), (xb, b) in itertools.pairwise(labels):
+        room = (metrics.horizontalAdvance(a) + metrics.horizontalAdvance(b)) / 2
+        assert xb - xa >= room, f"{a!r} at {xa:.1f} and {b!r} at {xb:.1f} overlap ({room:.1f} px needed)"
+
+
+@pytest.mark.parametrize("width", [140, 200, 320, 640, 1200, 2400, 5000])
+def test_the_cascade_axis_never_draws_overlapping_labels(qtbot, width):
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    axis = StepAxis()
+    plot.getPlotItem().setAxisItems({"bottom": axis})
+    axis.set_names(RESNET18_STEPS)
+    plot.setXRange(0.5, len(RESNET18_STEPS) + 0.5, padding=0)
+    plot.resize(width, 160)
+    plot.show()
+    qtbot.waitUntil(lambda: plot.isVisible() and axis.geometry().width() > 0)
+    QApplication.processEvents()
+    labels = drawn_labels(axis)
+    assert len(labels) >= 2
+    assert_apart(axis, labels)
+    metrics = QFontMetricsF(axis.style["tickFont"])
+    every_name = sum(metrics.horizontalAdvance(n) for n in RESNET18_STEPS)
+    texts = [t for _x, t in labels]
+    if axis.showing_names:
+        assert texts == list(RESNET18_STEPS)  # all of them, in order
+    else:
+        assert every_name > axis.geometry().width() / 2  # names at every step would have run into each other
+        steps = [int(t) for t in texts]
+        assert axis.stride == 1 or all(k % axis.stride == 0 for k in steps)  # the multiples of the stride
+        assert all(b - a == axis.stride for a, b in itertools.pairwise(steps))  # none left out but at the ends
+    if width <= 640:
+        assert not axis.showing_names
+    if width >= 5000:
+        assert axis.showing_names
+
+
+def synthetic_figure(layers: tuple[str, ...], methods: tuple[str, ...] = ("gradient", "guided")) -> FaithfulnessFigure:
+    """A Sanity figure as the engine returns one, with made-up values for `layers` (no model needed)."""
+    steps = len(layers)
+    rho = {m: np.linspace(0.9 - 0.3 * i, 0.1, steps) for i, m in enumerate(methods)}
+    result = Sanity(
+        layers=layers,
+        spearman=rho,
+        ssim={m: v / 2 for m, v in rho.items()},
+        pictures={m: np.random.default_rng(0).random((steps + 1, 1, 8, 8)).astype(np.float32) for m in methods},
+        targets=np.array([3]),
+        seed=0,
+    )
+    request = FaithfulnessRequest(0, methods=methods)
+    figure = SanityFigure(request.sanity_request, result, np.zeros((1, 8, 8, 3), np.uint8), ("#0",), "resnet18")
+    fractions = np.linspace(0, 1, 5)
+    curve = DeletionInsertion(fractions, 1 - fractions, fractions, 0.5, 0.5)
+    return FaithfulnessFigure(request, figure, dict.fromkeys(methods, curve))
+
+
+def test_a_long_cascade_in_a_narrow_pane_numbers_its_steps_and_names_them_on_hover(qtbot):
+    pane = SanityPane()
+    qtbot.addWidget(pane)
+    pane.resize(520, 320)  # three plots side by side: the cascade gets about a third
+    pane.show()
+    pane.show_figure(synthetic_figure(RESNET18_STEPS))
+    axis = pane.step_axis
+    qtbot.waitUntil(lambda: axis.geometry().width() > 0)
+    QApplication.processEvents()
+    labels = drawn_labels(axis)
+    assert not axis.showing_names and len(labels) >= 2
+    assert_apart(axis, labels)
+    item = pane.cascade_plot.getPlotItem()
+    assert item.vb.viewRange()[0] == pytest.approx([0.5, 21.5])
+    assert [d.xData.tolist() for d in item.listDataItems()] == [list(range(1, 22))] * 2  # step k at x = k
+    text = pane.step_text(7)
+    assert text.startswith("step 7 of 21: randomized fc … layer3.1.conv2 (7 layers)")
+    assert "gradient: Spearman ρ 0.66, SSIM 0.33" in text and "guided backprop: Spearman ρ" in text
+    assert pane.step_text(1).startswith("step 1 of 21: randomized fc (1 layer)")
+    assert pane.step_text(0) == pane.step_text(22) == ""
+    # Hovering over step 7's point, or below it on the axis, names step 7; far left of the plot, nothing.
+    over = item.vb.mapViewToScene(QPointF(7.2, 0.5))
+    assert pane.step_at(over) == 7
+    below = QPointF(over.x(), axis.sceneBoundingRect().center().y())
+    assert pane.step_at(below) == 7
+    assert pane.step_at(QPointF(1.0, 1.0)) is None
+    pane._hovered(over)  # shows the tooltip without error
+    # A short cascade in a wide pane shows the layer names themselves.
+    pane.resize(2400, 320)
+    pane.show_figure(synthetic_figure(("fc", "conv5", "conv4", "conv3", "conv2", "conv1")))
+    QApplication.processEvents()
+    labels = drawn_labels(axis)
+    assert axis.showing_names and [t for _x, t in labels] == ["fc", "conv5", "conv4", "conv3", "conv2", "conv1"]
+    assert_apart(axis, labels)
+
+
+def test_the_cascade_reports_each_step_and_cancel_stops_it_at_the_next(window, qtbot, monkeypatch):
+    real = sanity_analysis.sanity
+    reported: list[tuple[int, int]] = []
+    release = threading.Event()
+
+    def held_after_the_first_step(model, x, *, progress=None, **kwargs):
+        def step(done, total):
+            reported.append((done, total))
+            progress(done, total)  # the job's own: it raises once the job is asked to stop
+            if done == 1:
+                release.wait(30)
+
+        return real(model, x, progress=step, **kwargs)
+
+    monkeypatch.setattr(sanity_analysis, "sanity", held_after_the_first_step)
+    view = window.views["sanity"]
+    window.menu_actions["open_sanity"].trigger()
+    controls = view.controls
+    try:
+        qtbot.waitUntil(lambda: bool(reported) and controls.progress.value() == 1)
+        total = reported[0][1]
+        assert total >= 3 and controls.progress.maximum() == total and controls.cancel.isEnabled()
+        controls.cancel.click()
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: window.controller.running is None and not controls.cancel.isEnabled())
+    assert reported == [(1, total), (2, total)]  # stopped at the step after Cancel, never finished
+    assert view.shown is None
+    assert "cancelled" in controls.message.text()
 
 
 @pytest.fixture
