@@ -108,16 +108,27 @@ class FaithfulnessRequest:
         progress: Progress | None = None,
         should_stop: ShouldStop | None = None,
     ) -> FaithfulnessFigure:
-        """The cascade (`progress` per randomized layer, then once more for the curves)."""
+        """The cascade, then each method's curves: `progress` after every randomized layer and every method's
+        curves (a window's progress callback is also where a Cancel stops the work)."""
         (index,) = check_indices([self.image], len(images), "image")
-        sanity = self.sanity_request.compute(model, images, model_name=model_name, progress=progress)
+        more = len(self.methods)
+        steps = [0]
+
+        def cascade_progress(done: int, total: int) -> None:
+            steps[0] = total
+            if progress is not None:
+                progress(done, total + more)
+
+        sanity = self.sanity_request.compute(model, images, model_name=model_name, progress=cascade_progress)
         x = images.tensor([index], model_device(model))
         target = int(sanity.result.targets[0])
         curves = {}
         try:
-            for method in self.methods:
+            for i, method in enumerate(self.methods):
                 saliency = saliency_maps(model, x, target, method=method)[0]
                 curves[method] = deletion_insertion(model, x[0], saliency, target, steps=self.steps)
+                if progress is not None:
+                    progress(steps[0] + i + 1, steps[0] + more)
         except OptionError as exc:
             raise AnalysisError(str(exc)) from None
         return FaithfulnessFigure(self, sanity, curves)

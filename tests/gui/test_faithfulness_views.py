@@ -262,7 +262,7 @@ def test_the_cascade_reports_each_step_and_cancel_stops_it_at_the_next(window, q
     try:
         qtbot.waitUntil(lambda: bool(reported) and controls.progress.value() == 1)
         total = reported[0][1]
-        assert total >= 3 and controls.progress.maximum() == total and controls.cancel.isEnabled()
+        assert total >= 3 and controls.progress.maximum() > total and controls.cancel.isEnabled()  # then the curves
         controls.cancel.click()
     finally:
         release.set()
@@ -305,3 +305,23 @@ def test_the_views_export_what_the_command_line_writes(
     common = ["--checkpoint", str(checkpoint), "--data", str(data_dir), "--split", "test", "--device", "cpu"]
     assert cli_main(["export", *argv, *common, "--out", str(out)]) == 0
     assert path.read_bytes() == out.read_bytes()
+
+
+def test_the_curves_after_the_cascade_report_progress_and_stop_between_methods(model, images):
+    """RISE's curves come after the cascade: each method's is a step of the progress, where a Cancel stops it."""
+    request = FaithfulnessRequest(0, depth=2, steps=4)
+    seen: list[tuple[int, int]] = []
+    figure = request.compute(model, images, progress=lambda done, total: seen.append((done, total)))
+    cascade, methods = len(figure.sanity.result.layers), len(request.methods)
+    assert seen == [(d, cascade + methods) for d in range(1, cascade + methods + 1)]
+    assert set(figure.curves) == set(request.methods)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_in_the_curves(done: int, total: int) -> None:
+        if done == cascade + 1:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        request.compute(model, images, progress=cancel_in_the_curves)
