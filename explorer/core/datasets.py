@@ -182,6 +182,8 @@ class _Listing:
         self._roots = [os.path.realpath(r) for r in roots]
         self._shown = os.fspath(roots[0]) if roots else ""
         self._images = 0
+        self.classes: dict[str, str] = {}  # class -> the real path of its folder, while class folders are walked
+        self.walking = ""  # the class whose folder is being walked
 
     def scan(self, folder: str) -> tuple[list[str], list[str]] | None:
         """(sub-folders, image files) of `folder`, or None when it was walked already, cannot be read, or
@@ -197,6 +199,16 @@ class _Listing:
             st = os.stat(folder)
             if (st.st_dev, st.st_ino) in self._seen:  # a symlink loop, or a folder reached twice
                 return None
+            if os.path.islink(folder):
+                other = self._other_class(os.path.realpath(folder))
+                if other is not None:
+                    self.skipped.append(
+                        (
+                            folder,
+                            f"{show(folder)}: link into the class folder {other!r}, not followed (its images are that class's)",
+                        )
+                    )
+                    return None
             self._seen.add((st.st_dev, st.st_ino))
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -224,6 +236,13 @@ class _Listing:
             )
         return dirs, files
 
+    def _other_class(self, real: str) -> str | None:
+        """The class folder other than the one being walked that `real` lies in or holds, if any."""
+        for cls, folder in self.classes.items():
+            if cls != self.walking and (_within(real, folder) or _within(folder, real)):
+                return cls
+        return None
+
     def _inside(self, real: str) -> bool:
         return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self._roots)
 
@@ -242,6 +261,10 @@ class _Listing:
         return out
 
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _not_regular(path: str) -> str:
     try:
         return f"is {file_kind(os.stat(path).st_mode)}, not an image file"
@@ -253,9 +276,12 @@ def _class_samples(path: Path, class_to_idx: dict[str, int], listing: _Listing) 
     """(file, label) in the order of torchvision's ImageFolder (make_dataset), which is not imported:
     importing torchvision costs a second at start-up. Classes sorted; each class folder walked
     recursively, following links that stay inside the data folder (each folder once, so a link loop
-    ends), folders and files sorted; files kept by extension."""
+    ends) and do not lead into another class's folder (or to a folder holding one), folders and files
+    sorted; files kept by extension."""
     samples = []
+    listing.classes = {cls: os.path.realpath(os.path.join(path, cls)) for cls in class_to_idx}
     for cls in sorted(class_to_idx):
+        listing.walking = cls
         for root, names in sorted(listing.walk(os.path.join(path, cls))):
             samples += [(os.path.join(root, f), class_to_idx[cls]) for f in names]
     return samples

@@ -253,6 +253,32 @@ def test_links_inside_the_data_folder_are_followed_once(tmp_path):
     )
 
 
+@pytest.mark.parametrize("target", ["class", "inside_class", "data_root_from_the_last_class"])
+def test_a_link_into_another_class_folder_does_not_relabel_its_images(target, tmp_path):
+    """cat/shiplink -> ../ship would walk ship's images as cats (and leave ship empty): not followed."""
+    root = _two_classes(tmp_path / "D")
+    png(root / "dog" / "inner" / "1.png", BLUE)
+    if target == "class":
+        link = root / "cat" / "doglink"
+        link.symlink_to(Path("..", "dog"))
+    elif target == "inside_class":
+        link = root / "cat" / "inner"
+        link.symlink_to(root / "dog" / "inner")
+    else:  # a link up to the data folder, from a class walked after the others
+        png(root / "emu" / "0.png", GREEN)
+        link = root / "emu" / "up"
+        link.symlink_to("..")
+    ds = open_folder(root)
+    by_class = {c: sorted(Path(p).relative_to(root).as_posix() for p, lbl in zip(ds.paths, ds.labels, strict=True)
+                          if ds.classes[lbl] == c) for c in ds.classes}  # fmt: skip
+    assert by_class["dog"] == ["dog/0.png", "dog/inner/1.png"]
+    assert by_class["cat"] == ["cat/0.png"]
+    if target != "data_root_from_the_last_class":  # the data folder was walked already: nothing to say
+        assert dict(ds.skipped)[str(link)].endswith(
+            "link into the class folder 'dog', not followed (its images are that class's)"
+        )
+
+
 def test_a_split_may_link_within_its_data_folder_and_to_its_own_split_folder(tmp_path):
     root = _split_folder(tmp_path / "D", "test")
     elsewhere = _split_folder(tmp_path / "store", "train") / "train"
