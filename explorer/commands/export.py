@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from explorer.analyses.errors import AnalysisError
 from explorer.analyses.selection import parse_index, parse_indices
@@ -20,16 +19,21 @@ from explorer.cli import (
     check_layer_names,
     int_in,
     load_from_args,
-    model_inputs,
     open_from_args,
     positive_int,
     progress_line,
-    refuse_data_inputs,
 )
 from explorer.commands import export_attribution, export_backprop, export_experiments, export_maximize
-from explorer.core.paths import check_output, show
+from explorer.commands.export_common import (
+    add_output_args,
+    check_figure_output,
+    data_opener,
+    named_image,
+    refuse_data_files,
+    write_figure,
+)
+from explorer.core.paths import show
 from explorer.core.projection import KEEPS, METHODS, UNPOOLS
-from explorer.render.files import DEFAULT_DPI, DPI_RANGE, WriteError, check_target
 
 KIND_HELP = {
     "maps": "all activation maps of one image",
@@ -48,13 +52,7 @@ def build_parser() -> Parser:
         sp = sub.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".")
         add_common(sp)
         sp.add_argument("--layer", default=None, help="a layer of the model (default: its first)")
-        sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
-        sp.add_argument(
-            "--dpi",
-            type=int_in(*DPI_RANGE),
-            default=DEFAULT_DPI,
-            help="resolution of PNG output (default: %(default)s)",
-        )
+        add_output_args(sp, kind)
         sp.add_argument(
             "--columns", type=int_in(1, 1024), default=None, help="cells per row (default: depends on the figure)"
         )
@@ -88,11 +86,7 @@ def _choice(flag: str, value: str, allowed: Sequence[str]) -> str:
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    """Everything checkable before the model and the images are loaded."""
-    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        raise WriteError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
-    check_target(args.out, args.dpi)
-    check_output(args.out, model_inputs(args))
+    """Everything checkable before the model and the images are loaded (the output: main, for every kind)."""
     if args.columns is not None and args.columns < 1:
         raise AnalysisError(f"--columns {args.columns}: must be at least 1")
     if args.kind in USES_PROJECTION:
@@ -108,20 +102,24 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
+    # Every kind: the output checked against every file the command reads before any work, and the data set
+    # opened only through a guard that refuses an --out among its images (export_common).
+    out = check_figure_output(args)
+    open_data = data_opener(out, open_from_args)
     if args.kind == "backprop":
-        return export_backprop.run(args, load_from_args, open_from_args)
+        return export_backprop.run(args, load_from_args, open_data)
     if args.kind == "maximize":
+        refuse_data_files(out, args.data, args.split)
         return export_maximize.run(args, load_from_args)
     if args.kind in export_experiments.HELP:
-        return export_experiments.run(args, load_from_args, open_from_args)
+        return export_experiments.run(args, load_from_args, open_data)
     if args.kind in export_attribution.HELP:
-        return export_attribution.run(args, load_from_args, open_from_args)
+        return export_attribution.run(args, load_from_args, open_data)
     _check_options(args)
 
     from explorer.analyses.kinds import grid_request
     from explorer.analyses.names import model_label
     from explorer.core.graph import layers
-    from explorer.render import write
 
     model, _device = load_from_args(args)
     found = layers(model)
@@ -129,9 +127,8 @@ def main(argv: Sequence[str]) -> int:
     channels = next(lay.channels for lay in found if lay.name == args.layer)
     feature = parse_index(args.feature, channels, "--feature") if args.kind == "feature" else 0
     features = parse_indices(args.features, channels, "--features") if getattr(args, "features", None) else None
-    ds = open_from_args(args.data, args.split, args.download, model)
-    refuse_data_inputs(Path(args.out), args.data, ds)
-    image = parse_index(args.image, len(ds), "--image") if args.kind in ("maps", "projections") else 0
+    ds = open_data(args.data, args.split, args.download, model)
+    image = named_image(ds, args.image) if args.kind in ("maps", "projections") else 0
     images = parse_indices(args.images, len(ds), "--images") if getattr(args, "images", None) else ()
     request = grid_request(
         args.kind,
@@ -156,7 +153,7 @@ def main(argv: Sequence[str]) -> int:
         )
         request = dataclasses.replace(request, top_k=results[args.layer])
     data = request.compute(model, ds, model_name=model_label(model))
-    path = write(data, args.out, dpi=args.dpi)
+    path = write_figure(args, data)
     if ds.failures:
         first = next(iter(ds.failures.values()))
         sys.stderr.write(

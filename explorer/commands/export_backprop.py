@@ -10,10 +10,9 @@ import argparse
 import sys
 
 from explorer.analyses.errors import AnalysisError
-from explorer.analyses.selection import parse_index, whole_index
-from explorer.cli import model_inputs
-from explorer.core.paths import check_output
-from explorer.render.files import DEFAULT_DPI, DPI_RANGE, WriteError, check_target
+from explorer.analyses.selection import whole_index
+from explorer.commands.export_common import add_output_args, named_image, write_figure
+from explorer.core.paths import show
 
 HELP = "one conv input element's delta counted term by term (the seed's rot180), beside autograd"
 
@@ -26,8 +25,7 @@ def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
     sp.add_argument("--channel", default="0", help="channel of the layer's input (default: %(default)s)")
     sp.add_argument("--position", default="0,0", help="ROW,COL in the layer's input map (default: %(default)s)")
     sp.add_argument("--out-channel", default=None, help="output channel shown (default: the largest |sum|)")
-    sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
-    sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
+    add_output_args(sp, "backprop")
 
 
 def parse_position(text: str) -> tuple[int, int]:
@@ -38,28 +36,24 @@ def parse_position(text: str) -> tuple[int, int]:
     return whole_index(parts[0].strip(), "--position", text), whole_index(parts[1].strip(), "--position", text)
 
 
-def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
-    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        raise WriteError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
-    check_target(args.out, args.dpi)
-    check_output(args.out, model_inputs(args))
+def run(args: argparse.Namespace, load_from_args, open_data) -> int:
+    """The figure; --out was checked by export.main, and `open_data` guards the data set's files."""
     row, col = parse_position(args.position)
     channel = whole_index(args.channel, "--channel", args.channel)
     out_channel = None if args.out_channel is None else whole_index(args.out_channel, "--out-channel", args.out_channel)
 
     from explorer.analyses.backprop import BackpropRequest
     from explorer.analyses.names import model_label
-    from explorer.render import write
 
     model, _device = load_from_args(args)
-    ds = open_from_args(args.data, args.split, args.download, model)
-    image = parse_index(args.image, len(ds), "--image")
+    ds = open_data(args.data, args.split, args.download, model)
+    image = named_image(ds, args.image)
     request = BackpropRequest(args.layer, image, channel, row, col, out_channel)
     data = request.compute(model, ds, model_name=model_label(model))
-    path = write(data, args.out, dpi=args.dpi)
+    path = write_figure(args, data)
     e = data.explanation
     sys.stdout.write(
-        f"wrote {path}: backprop, {e.layer} input ({e.channel}, {e.row}, {e.col}), {len(e.terms)} terms, "
+        f"wrote {show(path)}: backprop, {e.layer} input ({e.channel}, {e.row}, {e.col}), {len(e.terms)} terms, "
         f"total {e.total:.6e}, autograd {e.autograd:.6e}\n"
     )
     return 0

@@ -13,10 +13,10 @@ import sys
 from explorer.analyses.errors import AnalysisError
 from explorer.analyses.evolution import SPREAD, spread
 from explorer.analyses.selection import parse_index, parse_indices
-from explorer.cli import model_inputs
+from explorer.cli import int_in
+from explorer.commands.export_common import add_output_args, named_image, write_figure
 from explorer.core.invariance_curves import TRANSFORMS
-from explorer.core.paths import check_output
-from explorer.render.files import DEFAULT_DPI, DPI_RANGE, WriteError, check_target
+from explorer.core.paths import show
 
 HELP = {
     "occlusion": "a grey square slid over one image: p(class), a feature's map sum, the top class (Z&F Fig. 7)",
@@ -29,17 +29,22 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
     for kind, text in HELP.items():
         sp = sub.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".")
         add_common(sp)
-        sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
-        sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
+        add_output_args(sp, kind)
         if kind in ("occlusion", "invariance"):
             sp.add_argument("--image", default="0", help="dataset index of the image (default: %(default)s)")
             sp.add_argument("--fill", type=float, default=0.5, help="grey of uncovered pixels, 0..1 (default: 0.5)")
         if kind == "occlusion":
             sp.add_argument("--layer", default="conv2", help="a layer of the model (default: %(default)s)")
             sp.add_argument("--feature", default="0", help="the feature whose map is summed (default: %(default)s)")
-            sp.add_argument("--size", type=int, default=8, help="side of the square in pixels (default: %(default)s)")
-            sp.add_argument("--stride", type=int, default=2, help="step between positions (default: %(default)s)")
-            sp.add_argument("--class", dest="target", type=int, default=None, help="class mapped (default: the true)")
+            sp.add_argument(
+                "--size", type=int_in(1, 1024), default=8, help="side of the square in pixels (default: %(default)s)"
+            )
+            sp.add_argument(
+                "--stride", type=int_in(1, 1024), default=2, help="step between positions (default: %(default)s)"
+            )
+            sp.add_argument(
+                "--class", dest="target", type=int_in(0, 99_999), default=None, help="class mapped (default: the true)"
+            )
         if kind == "evolution":
             sp.add_argument("--layer", default="conv2", help="a layer of the model (default: %(default)s)")
             sp.add_argument("--features", default="0:8", help="indices: N, A:B or N,M,... (default: %(default)s)")
@@ -87,32 +92,28 @@ def build_request(args: argparse.Namespace, model, dataset):
     if args.kind == "occlusion":
         channels = graph.layer(args.layer).channels
         feature = parse_index(args.feature, channels, "--feature")
-        image = parse_index(args.image, len(dataset), "--image")
+        image = named_image(dataset, args.image)
         return OcclusionRequest(image, args.layer, feature, args.size, args.stride, args.fill, args.target)
     if args.kind == "evolution":
         channels = graph.layer(args.layer).channels
         features = parse_indices(args.features, channels, "--features")
         images = parse_indices(args.images, len(dataset), "--images") if args.images else spread(len(dataset))
         return EvolutionRequest(args.layer, features, images, args.snapshots)
-    image = parse_index(args.image, len(dataset), "--image")
+    image = named_image(dataset, args.image)
     return InvarianceRequest(image, args.transform, tuple(layers), _values(args.values), args.fill)
 
 
-def run(args: argparse.Namespace, load_from_args, open_from_args) -> int:
-    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        raise WriteError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
-    check_target(args.out, args.dpi)
-    check_output(args.out, model_inputs(args))
+def run(args: argparse.Namespace, load_from_args, open_data) -> int:
+    """The figure of `args.kind`; --out was checked by export.main, and `open_data` guards the data set's files."""
     if not 0.0 <= getattr(args, "fill", 0.5) <= 1.0:
         raise AnalysisError(f"--fill {args.fill}: must be between 0 and 1")
 
     from explorer.analyses.names import model_label
-    from explorer.render import write
 
     model, _device = load_from_args(args)
-    ds = open_from_args(args.data, args.split, args.download, model)
+    ds = open_data(args.data, args.split, args.download, model)
     request = build_request(args, model, ds)
     data = request.compute(model, ds, model_name=model_label(model))
-    path = write(data, args.out, dpi=args.dpi)
-    sys.stdout.write(f"wrote {path}: {args.kind}, {data.title}\n")
+    path = write_figure(args, data)
+    sys.stdout.write(f"wrote {show(path)}: {args.kind}, {data.title}\n")
     return 0

@@ -12,10 +12,9 @@ import time
 
 from explorer.analyses.errors import AnalysisError
 from explorer.analyses.selection import parse_indices
-from explorer.cli import model_inputs
-from explorer.core.paths import check_output
+from explorer.commands.export_common import add_output_args, write_figure
+from explorer.core.paths import show
 from explorer.core.synthesis import MAX_STEPS, OBJECTIVES, PARAMS, MaximizeSettings
-from explorer.render.files import DEFAULT_DPI, DPI_RANGE, WriteError, check_target
 
 HELP = "what each feature wants to see: inputs optimized to drive it hardest (activation maximization)"
 D = MaximizeSettings()
@@ -69,8 +68,7 @@ def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
     sp.add_argument("--features", default=None, help="indices: N, A:B, A:B:STEP or N,M,... (default: all)")
     add_settings(sp)
     sp.add_argument("--columns", type=int, default=None, help="cells per row (default: 8)")
-    sp.add_argument("--out", required=True, help="the file to write: FILE.png, FILE.svg or FILE.pdf")
-    sp.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output (default: %(default)s)")
+    add_output_args(sp, "maximize")
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -98,10 +96,7 @@ def check_work(features: int, size: int, layer: str) -> None:
 
 
 def run(args: argparse.Namespace, load_from_args) -> int:
-    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        raise WriteError(f"--dpi {args.dpi}: must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
-    check_target(args.out, args.dpi)
-    check_output(args.out, model_inputs(args))
+    """The figure; --out was checked by export.main (against --data's files too, though none is read)."""
     check_counts(args)
     settings = settings_from_args(args)
 
@@ -110,7 +105,6 @@ def run(args: argparse.Namespace, load_from_args) -> int:
     from explorer.cli import progress_line
     from explorer.core.graph import model_graph
     from explorer.core.model_meta import model_info
-    from explorer.render import write
 
     model, _device = load_from_args(args)
     try:
@@ -123,6 +117,6 @@ def run(args: argparse.Namespace, load_from_args) -> int:
     t0 = time.perf_counter()
     data = request.compute(model, None, model_name=model_label(model), progress=progress_line("optimizing"))
     seconds = time.perf_counter() - t0
-    path = write(data, args.out, dpi=args.dpi)
-    sys.stdout.write(f"wrote {path}: maximize, {args.layer}, {len(data.labels)} features in {seconds:.1f} s\n")
+    path = write_figure(args, data)
+    sys.stdout.write(f"wrote {show(path)}: maximize, {args.layer}, {len(data.labels)} features in {seconds:.1f} s\n")
     return 0

@@ -74,6 +74,31 @@ def file_kind(mode: int) -> str:
     return "not a regular file"
 
 
+def open_regular(path: PathLike, what: str, error: type[ExplorerError] = ExplorerError, encoding: str | None = None):
+    """`path` opened for reading (binary, or text in `encoding`), or `error("PATH: is a FIFO (named pipe), not
+    WHAT")` when it is not a regular file: a FIFO, a device, a socket or a folder.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO never hangs the reader and nothing
+    can be swapped in between the check and the read. Other failures (no such file, no permission) raise
+    OSError, for the caller to word.
+    """
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:
+        raise error(f"{show(name)}: is a folder, not {what}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error(f"{show(name)}: is {file_kind(mode)}, not {what}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb") if encoding is None else os.fdopen(fd, "r", encoding=encoding)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def writable_target_problem(path: PathLike) -> str | None:
     """Why an existing `path` must not be replaced (not a regular file, or read-only), or None."""
     try:
@@ -97,7 +122,12 @@ def check_output(path: PathLike, inputs: dict[str, PathLike | None] | None = Non
     if not os.fspath(path) or os.fspath(path).endswith(os.sep):
         raise OutputError(f"{flag} {name}: not a file name")
     folder = target.parent
-    if not folder.is_dir():
+    _check_lengths(target, flag)
+    try:
+        exists = folder.is_dir()
+    except OSError as exc:  # a name too long for the file system, a folder that cannot be searched, ...
+        raise OutputError(f"{flag} {name}: folder {show(folder)} cannot be used ({exc.strerror or exc})") from None
+    if not exists:
         raise OutputError(f"{name}: folder {show(folder)} does not exist")
     longest = name_max(folder)
     if len(os.fsencode(target.name)) > longest:
@@ -112,6 +142,29 @@ def check_output(path: PathLike, inputs: dict[str, PathLike | None] | None = Non
             )
     _probe_folder(target)
     return target
+
+
+NAME_MAX = 255  # bytes in one file or folder name on the file systems in use (ext4, xfs, btrfs, APFS, NTFS)
+PATH_MAX = 4096  # bytes in a path handed to the kernel, its closing NUL included (Linux)
+
+
+def _check_lengths(target: Path, flag: str) -> None:
+    """OutputError when a folder in `target`'s path has a name longer than NAME_MAX bytes, or the whole path is
+    longer than PATH_MAX: the file system would refuse it, and every later look at the path would fail."""
+    name = show(target)
+    for part in target.parts[:-1]:
+        if part != target.anchor and len(os.fsencode(part)) > NAME_MAX:
+            raise OutputError(
+                f"{flag} {name}: the folder name {show(_start(part))} is {len(os.fsencode(part))} bytes, longer "
+                f"than the {NAME_MAX} bytes a file system allows"
+            )
+    size = len(os.fsencode(os.fspath(target)))  # as given: the kernel takes a relative path relative to the folder
+    if size >= PATH_MAX:
+        raise OutputError(f"{flag} {name}: the path is {size} bytes, longer than the {PATH_MAX - 1} bytes allowed")
+
+
+def _start(name: str, keep: int = 24) -> str:
+    return name if len(name) <= keep + 3 else name[:keep] + "..."
 
 
 def name_max(folder: PathLike) -> int:
