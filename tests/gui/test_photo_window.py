@@ -382,3 +382,48 @@ def test_prediction_batches_hold_as_many_pixels_as_64_cifar_images():
     assert browser_view.predict_batch(32) == 64
     assert browser_view.predict_batch(64) == 16
     assert browser_view.predict_batch(224) == browser_view.predict_batch(299) == 1
+
+
+def test_an_unreadable_file_has_no_maps_and_no_projection_only_the_reason(make_window, qtbot, tmp_path):
+    """Its black stand-in must not be drawn as though the model had seen a picture."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / f"ok{i}.png")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    w = make_window(source=str(folder))
+    s = w.state
+    qtbot.waitUntil(lambda: s.images is not None and s.shown is not None, timeout=30000)
+    broken = next(i for i, path in enumerate(s.images.paths) if path.endswith("broken.jpg"))
+    fine = next(i for i in range(len(s.images)) if i != broken)
+    s.select(image=broken)
+    qtbot.waitUntil(lambda: s.shown is not None and s.shown.index == broken, timeout=30000)
+    maps, projection = w.views["maps"].pane, w.views["projection"].pane
+    assert maps.grid.image_item.image is None and maps.large.image_item.image is None
+    assert "could not be read" in maps.grid.title_text() and maps.grid.colour_bar is None
+    assert projection.views[0].image_item.image is None and "could not be read" in projection.header.text()
+    assert not any(v.isVisibleTo(projection) for v in projection.views[1:])
+    s.select(image=fine)  # a readable one is drawn again
+    qtbot.waitUntil(lambda: s.shown is not None and s.shown.index == fine, timeout=30000)
+    assert maps.grid.image_item.image is not None and "could not be read" not in maps.grid.title_text()
+    assert projection.views[0].image_item.image is not None and "could not be read" not in projection.header.text()
+
+
+def test_nothing_of_the_old_model_stays_on_screen_while_the_new_one_computes(window, qtbot):
+    """Between a model switch and the new model's first pass, the views say they wait; the page across images
+    is marked stale while it is for another feature than the selected one."""
+    w, s = window, window.state
+    across = w.views["feature_across_images"]
+    qtbot.waitUntil(lambda: s.shown is not None and across.shown is not None, timeout=30000)
+    assert not across.pane.stale.isVisibleTo(across.pane)
+    s.select(feature=s.feature + 1)
+    assert across.pane.stale.isVisibleTo(across.pane)  # at once, before the new page is asked for
+    qtbot.waitUntil(lambda: across.shown.feature == s.feature, timeout=30000)
+    assert not across.pane.stale.isVisibleTo(across.pane)
+    s.set_images(s.source_images, s.source)  # new images (or a new model): what was shown goes at once
+    maps, projection = w.views["maps"].pane, w.views["projection"].pane
+    assert maps.grid.image_item.image is None and "waiting" in maps.grid.title_text()
+    assert projection.views[0].image_item.image is None and "waiting" in projection.header.text()
+    assert across.pane.view.image_item.image is None and "waiting" in across.pane.view.title_text()
+    qtbot.waitUntil(lambda: across.shown is not None and s.shown is not None, timeout=30000)

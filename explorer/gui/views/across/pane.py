@@ -31,8 +31,13 @@ class AcrossImagesPane(QWidget):
             "Each pair: the image, then the feature's projection (same rule as the projection pane). Click a pair to open it."
         )
         note.setWordWrap(True)
+        self.stale = QLabel("stale: this page is for an earlier feature; the present one's is on its way")
+        self.stale.setStyleSheet("color: #b35c00; font-weight: bold")
+        self.stale.setWordWrap(True)
+        self.stale.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.stale)
         layout.addWidget(self.view, 1)
         self.export = export_button("Export this page of images with the feature's projections (PNG, SVG or PDF)")
         layout.addLayout(footer(note, self.export))
@@ -47,6 +52,18 @@ class AcrossImagesPane(QWidget):
         self.view.set_colour_bar(signed_grey(), -1.0, 1.0, RELATIVE_LABEL)
         first, last = (page[0], page[-1]) if page else (0, 0)
         self.view.set_title(f"{title} in {len(page)} images (#{first}…#{last})" if page else "no images")
+
+    def set_stale(self, stale: bool) -> None:
+        """Mark the page shown as one for an earlier selection, filter or options (or unmark it)."""
+        self.stale.setVisible(stale)
+
+    def show_waiting(self, text: str) -> None:
+        """No page: what was shown belonged to another model or other images."""
+        self._page = ()
+        self.view.clear_picture()
+        self.view.remove_colour_bar()
+        self.view.set_title(text)
+        self.stale.hide()
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         hit = cell_at(x, y, self._tile, COLS, len(self._page), PAD)

@@ -50,10 +50,16 @@ class AcrossView(View):
         of photos is a forward pass each, and the next feature's pass would wait behind it), a new one is asked
         once the selection rests."""
         self.host.cancel(PageRequest, self)
+        self.pane.set_stale(self.shown is not None and not self._current(self.shown))
         self._timer.start()
+
+    def _current(self, r: PageResult) -> bool:
+        s = self.state
+        return (r.layer, r.feature, tuple(r.page)) == (s.layer, s.feature, tuple(s.page()))
 
     def _forget(self, *_args: object) -> None:
         self.shown = None
+        self.pane.show_waiting("waiting for this feature across the page of images…")
 
     def request(self) -> None:
         s = self.state
@@ -65,6 +71,7 @@ class AcrossView(View):
             self.shown = result
             r = result
             self.pane.show_page(f"{r.layer} feature {r.feature}", r.page, r.page_images, r.page_projections)
+            self.pane.set_stale(not self._current(r))
 
     def export(self) -> None:
         """The page, the whole filter, or a range: the exact set the user chooses."""

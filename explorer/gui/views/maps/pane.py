@@ -114,6 +114,18 @@ class ActivationsPane(QWidget):
         self._fit(redraw=True)
         self.select(self._feature)
 
+    def show_message(self, text: str) -> None:
+        """No maps, and why (an image that could not be read, a new model's pass on its way)."""
+        self._maps = self._tiles = self._image = None
+        self._drawn = False
+        for view in (self.grid, self.large):
+            view.clear_picture()
+            view.remove_colour_bar()
+        self._highlight.hide()
+        self.scroll_bar.hide()
+        self.grid.set_title(text)
+        self.large.set_title("selected feature")
+
     def select(self, feature: int) -> None:
         """Frame `feature` in the grid, scrolled into view, and show its map large (nothing to do when it is)."""
         if feature == self._feature and self._drawn:

@@ -45,6 +45,13 @@ class MapsView(View):
     def _on_state_shown_changed(self, r: ViewResult | None) -> None:
         if r is None:
             self._drawn = None
+            self.pane.show_message("waiting for the activation maps of the present model and images…")
+            return
+        if r.unreadable:
+            self._drawn = None
+            self.pane.show_message(
+                f"⚠ image #{r.index} could not be read, so it has no activation maps: {r.unreadable}"
+            )
             return
         if self._drawn != (r.index, r.layer):  # a feature change moves the grid's frame and nothing else there
             self._drawn = (r.index, r.layer)

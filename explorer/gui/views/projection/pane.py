@@ -92,6 +92,15 @@ class ProjectionPane(QWidget):
                 top = float(np.abs(p).max()) if p.size else 0.0
                 view.set_colour_bar(signed_grey(), -top, top, PROJECTION_LABEL)
 
+    def show_message(self, text: str) -> None:
+        """No projection, and why (an image that could not be read, a new model's pass on its way)."""
+        self.header.setText(text)
+        for i, view in enumerate(self.views):
+            view.setVisible(i == 0)
+            view.clear_picture()
+            view.remove_colour_bar()
+            view.set_title("")
+
     def show_layer(self, layer: str, pooled: bool, fill: bool = True) -> None:
         """The layer shown, whether any max-pooling lies below it (without, unpooling changes nothing), and whether
         every such pooling is non-overlapping (else only the switches undo it)."""

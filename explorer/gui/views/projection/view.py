@@ -48,7 +48,11 @@ class ProjectionView(View):
         self.state.set_options(options)
 
     def _on_state_shown_changed(self, r: ViewResult | None) -> None:
-        if r is not None and r.layer in self.state.opened.names:
+        if r is None:
+            self.pane.show_message("waiting for the projection of the present model and images…")
+        elif r.unreadable:
+            self.pane.show_message(f"⚠ image #{r.index} could not be read, so nothing is projected: {r.unreadable}")
+        elif r.layer in self.state.opened.names:
             title = f"image #{r.index} · {r.layer} feature {r.feature} · projected to pixels"
             layer = self.state.opened.layer(r.layer)
             self.pane.show_projections(title, computed_projections(r.projections, self.state.options, layer))
