@@ -183,6 +183,9 @@ def load_from_args(args: argparse.Namespace):
         resize=getattr(args, "resize", None),
         classes=getattr(args, "classes", None),
     )
+    from explorer.core.graph import require_layers
+
+    require_layers(model, getattr(args, "model", None) or "seednet")
     return model, device
 
 

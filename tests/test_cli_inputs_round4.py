@@ -441,3 +441,71 @@ def test_a_sanity_run_of_too_many_images_is_refused_with_its_limit(cards, tmp_pa
     assert code == 2
     one_error_line(err, "17 images of 224x224 pixels", "at most 16")
     assert not (tmp_path / "p.png").exists()
+
+
+# --- defaults that fit the model, and models with nothing to show -----------------------------------------
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, size in enumerate(((90, 70), (64, 120))):
+        Image.new("RGB", size, (40 + 60 * i, 90, 160)).save(folder / f"p{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["occlusion", "invariance", "backprop"])
+def test_experiment_defaults_fit_the_model_not_seednet(kind, photos, tmp_path, capsys):
+    """--layer conv2 and an 8-pixel square were SeedNet's: a ResNet's layers and a square for its input size."""
+    out = tmp_path / f"{kind}.png"
+    extra = ["--transform", "rotate", "--values=-10,0,10"] if kind == "invariance" else []
+    code, stdout, err = _run(
+        capsys, "export", kind, "--model", "torchvision:resnet18", "--weights", "random", "--input-size", "64",
+        "--data", photos, "--image", "0", "--out", out, *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.is_file()
+    if kind == "occlusion":
+        assert "layer4.1.relu_1 feature 0, 16x16 square" in stdout and "stride 4" in stdout
+    elif kind == "invariance":
+        assert "relu, layer4.1.relu_1" in stdout
+    else:
+        assert "layer1.0.conv1 input" in stdout
+
+
+NO_MAPS = """
+import torch
+from torch import nn
+
+class Flat(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 32 * 32, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.conv(x), 1))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["layers"],
+        ["scan", "--out", "{tmp}/s.npz"],
+        ["export", "projections", "--image", "0", "--out", "{tmp}/p.png"],
+        ["export", "maps", "--image", "0", "--out", "{tmp}/m.png"],
+        ["export", "topk", "--out", "{tmp}/t.png"],
+        ["export", "occlusion", "--image", "0", "--out", "{tmp}/o.png"],
+    ],
+)
+def test_a_model_with_no_layer_to_show_is_one_line_for_every_command(argv, data, tmp_path, capsys):
+    path = tmp_path / "flat.py"
+    path.write_text(NO_MAPS)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    with_data = [] if argv[0] == "layers" else ["--data", str(data)]
+    code, _stdout, err = _run(capsys, *argv, "--model", f"{path}:Flat", "--input-size", "32", *with_data)
+    assert code == 2
+    one_error_line(err, "flat.py:Flat", "no layer the explorer can show")
+    assert not list(tmp_path.glob("*.npz")) and not list(tmp_path.glob("*.png"))

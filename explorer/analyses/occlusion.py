@@ -25,6 +25,12 @@ from explorer.core.projection import model_device, project
 from explorer.core.scan import CPU_PIXELS_PER_BATCH
 
 
+def default_square(size: int) -> tuple[int, int]:
+    """The grey square's side and stride for images of `size` pixels: a quarter and a sixteenth of the side (8 and
+    2 at 32 px, 56 and 14 at 224: 13 x 13 positions either way), as the window and the command line default."""
+    return max(1, size // 4), max(1, size // 16)
+
+
 @dataclass(frozen=True)
 class OcclusionRequest:
     """A `size` x `size` square of grey `fill` slid by `stride` over dataset image `image`; `feature` of `layer` summed."""

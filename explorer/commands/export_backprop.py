@@ -20,7 +20,9 @@ HELP = "one conv input element's delta counted term by term (the seed's rot180),
 def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
     sp = sub.add_parser("backprop", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     add_common(sp)
-    sp.add_argument("--layer", default="conv2", help="a conv layer of the model, by module name (default: %(default)s)")
+    sp.add_argument(
+        "--layer", default=None, help="a conv layer of the model, by module name (default: its second, SeedNet's conv2)"
+    )
     sp.add_argument("--image", default="0", help="dataset index of the image (default: %(default)s)")
     sp.add_argument("--channel", default="0", help="channel of the layer's input (default: %(default)s)")
     sp.add_argument("--position", default="0,0", help="ROW,COL in the layer's input map (default: %(default)s)")
@@ -46,6 +48,13 @@ def run(args: argparse.Namespace, load_from_args, open_data) -> int:
     from explorer.analyses.names import model_label
 
     model, _device = load_from_args(args)
+    if args.layer is None:
+        from explorer.core.delta_terms import conv_layers
+
+        convs = conv_layers(model)
+        if not convs:
+            raise AnalysisError(f"{args.model or 'seednet'}: has no Conv2d layer to count through")
+        args.layer = convs[min(1, len(convs) - 1)]
     ds = open_data(args.data, args.split, args.download, model)
     image = named_image(ds, args.image)
     request = BackpropRequest(args.layer, image, channel, row, col, out_channel)

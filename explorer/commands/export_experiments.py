@@ -34,19 +34,25 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
             sp.add_argument("--image", default="0", help="dataset index of the image (default: %(default)s)")
             sp.add_argument("--fill", type=float, default=0.5, help="grey of uncovered pixels, 0..1 (default: 0.5)")
         if kind == "occlusion":
-            sp.add_argument("--layer", default="conv2", help="a layer of the model (default: %(default)s)")
+            sp.add_argument("--layer", default=None, help="a layer of the model (default: its last)")
             sp.add_argument("--feature", default="0", help="the feature whose map is summed (default: %(default)s)")
             sp.add_argument(
-                "--size", type=int_in(1, 1024), default=8, help="side of the square in pixels (default: %(default)s)"
+                "--size",
+                type=int_in(1, 1024),
+                default=None,
+                help="side of the square in pixels (default: a quarter of the input's side, 8 at 32 px, 56 at 224)",
             )
             sp.add_argument(
-                "--stride", type=int_in(1, 1024), default=2, help="step between positions (default: %(default)s)"
+                "--stride",
+                type=int_in(1, 1024),
+                default=None,
+                help="step between positions (default: a sixteenth of the input's side, 2 at 32 px, 14 at 224)",
             )
             sp.add_argument(
                 "--class", dest="target", type=int_in(0, 99_999), default=None, help="class mapped (default: the true)"
             )
         if kind == "evolution":
-            sp.add_argument("--layer", default="conv2", help="a layer of the model (default: %(default)s)")
+            sp.add_argument("--layer", default=None, help="a layer of the model (default: its last)")
             sp.add_argument("--features", default="0:8", help="indices: N, A:B or N,M,... (default: %(default)s)")
             sp.add_argument(
                 "--images", default=None, help=f"the images searched (default: {SPREAD} spread evenly over the split)"
@@ -54,7 +60,9 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
             sp.add_argument("--snapshots", default=None, help="a snapshot file (default: the bundled model's)")
         if kind == "invariance":
             sp.add_argument("--transform", required=True, choices=TRANSFORMS)
-            sp.add_argument("--layers", default="conv1,conv2", help="comma-separated layers (default: %(default)s)")
+            sp.add_argument(
+                "--layers", default=None, help="comma-separated layers (default: the model's first and last)"
+            )
             sp.add_argument(
                 "--values",
                 default=None,
@@ -79,10 +87,16 @@ def build_request(args: argparse.Namespace, model, dataset):
     """The request the window would build for the same choices (names checked after the model is loaded)."""
     from explorer.analyses.evolution import EvolutionRequest
     from explorer.analyses.invariance import InvarianceRequest
-    from explorer.analyses.occlusion import OcclusionRequest
+    from explorer.analyses.occlusion import OcclusionRequest, default_square
     from explorer.core.graph import model_graph
+    from explorer.core.model_meta import model_info
 
     graph = model_graph(model)
+    names = [lay.name for lay in graph.layers]
+    if args.kind != "invariance" and args.layer is None:
+        args.layer = names[-1]
+    if args.kind == "invariance" and args.layers is None:
+        args.layers = ",".join(dict.fromkeys([names[0], names[-1]]))
     layers = [args.layer] if args.kind != "invariance" else [s.strip() for s in args.layers.split(",") if s.strip()]
     for layer in layers:
         try:
@@ -93,7 +107,9 @@ def build_request(args: argparse.Namespace, model, dataset):
         channels = graph.layer(args.layer).channels
         feature = parse_index(args.feature, channels, "--feature")
         image = named_image(dataset, args.image)
-        return OcclusionRequest(image, args.layer, feature, args.size, args.stride, args.fill, args.target)
+        square, stride = default_square(model_info(model).input_size)
+        size, stride = args.size or square, args.stride or stride
+        return OcclusionRequest(image, args.layer, feature, size, stride, args.fill, args.target)
     if args.kind == "evolution":
         channels = graph.layer(args.layer).channels
         features = parse_indices(args.features, channels, "--features")

@@ -373,3 +373,14 @@ def model_graph(model: nn.Module) -> ModelGraph:
 def layers(model: nn.Module) -> list[Layer]:
     """The selectable layers of `model` in order: rectified spatial outputs, with sizes and receptive fields."""
     return list(model_graph(model).layers)
+
+
+def require_layers(model: nn.Module, name: str) -> list[Layer]:
+    """`layers(model)`, or a ModelError naming `name` when it has none: nothing of it could be shown."""
+    found = layers(model)
+    if not found:
+        raise ModelError(
+            f"{name}: no layer the explorer can show (no elementwise activation with spatial maps, such as a ReLU "
+            "after a convolution); it shows convolutional networks, and a vision transformer's tokens are no maps"
+        )
+    return found

@@ -145,6 +145,9 @@ def load_for_window(args: argparse.Namespace, say: Callable[[str], None]) -> Loa
         mean=getattr(args, "mean", None), std=getattr(args, "std", None), weights=getattr(args, "weights", None),
         resize=getattr(args, "resize", None), classes=getattr(args, "classes", None),
     )  # fmt: skip
+    from explorer.core.graph import require_layers
+
+    require_layers(model, spec)
     name = model_info(model).name
     say("Starting: opening the window...")
     import explorer.gui.main_window  # noqa: F401  (pyqtgraph and the panes: imported here, built on the GUI thread)

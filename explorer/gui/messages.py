@@ -243,6 +243,9 @@ class ModelRequest(Job):
             self.spec, self.checkpoint, worker.device, num_classes=self.num_classes, input_size=self.input_size,
             mean=self.mean, std=self.std, weights=self.weights, resize=self.resize, classes=self.classes,
         )  # fmt: skip
+        from explorer.core.graph import require_layers
+
+        require_layers(model, str(self.spec))
         opened = OpenModel.of(model)
         worker.switch_to(model)
         return ModelLoaded(self.id, opened, ms_since(t0))

@@ -8,7 +8,7 @@ from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from explorer.analyses.colours import ACTIVATION_CMAP, PROBABILITY_CMAP, class_rgb8
-from explorer.analyses.occlusion import OcclusionFigure
+from explorer.analyses.occlusion import OcclusionFigure, default_square
 from explorer.gui.colour_bars import named, viridis
 from explorer.gui.panes.experiment_controls import ExperimentControls, heat_rgb, over_image
 from explorer.gui.panes.pixel_view import PixelView
@@ -70,9 +70,10 @@ class OcclusionPane(QWidget):
                 view.view_box.setRange(xRange=(0, w), yRange=(0, h), padding=0)
 
     def fit_to(self, size: int) -> None:
-        """Square and stride for images of `size` pixels: a quarter and a sixteenth of the side (8 and 2 at 32 px,
-        56 and 14 at 224: 13 x 13 positions either way); no intent emitted."""
-        for box, top, value in ((self.size_box, size, max(1, size // 4)), (self.stride_box, size, max(1, size // 16))):
+        """Square and stride for images of `size` pixels (explorer.analyses.occlusion.default_square); no intent
+        emitted."""
+        square, stride = default_square(size)
+        for box, top, value in ((self.size_box, size, square), (self.stride_box, size, stride)):
             box.blockSignals(True)
             box.setRange(1, top)
             box.setValue(value)
