@@ -20,10 +20,19 @@ from explorer.core.whole_numbers import whole_number
 EXIT_USAGE = 2
 
 
+class ParserExit(SystemExit):
+    """The command line's own exit (--help, a usage error): every other SystemExit during a command is foreign."""
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"error: {show(message)}\n")
-        raise SystemExit(EXIT_USAGE)
+        raise ParserExit(EXIT_USAGE)
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            sys.stderr.write(message)
+        raise ParserExit(status)
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -332,6 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except ParserExit:
+        raise
+    except SystemExit as exc:  # a model's own code (its forward, say) asked to end the process: not its to end
+        sys.stderr.write(
+            f"error: the model's code called sys.exit({exc.code!r}) while the command ran; the command stopped "
+            "there and wrote nothing\n"
+        )
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

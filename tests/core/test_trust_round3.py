@@ -200,6 +200,26 @@ def test_a_module_that_raises_a_base_exception_of_its_own_is_one_line(tmp_path, 
     assert out == ""
 
 
+@pytest.mark.parametrize("command", ["evaluate", "scan", "projections"])
+def test_a_forward_that_exits_cannot_end_the_command(command, data, tmp_path, capsys):
+    """sys.exit() in a model's forward (not at import): one line, exit 2, nothing written."""
+    path = tmp_path / "exits.py"
+    path.write_text(TINY + "\nclass Exits(Tiny):\n    def forward(self, x):\n        import sys\n        sys.exit(0)\n")
+    out = tmp_path / ("s.npz" if command == "scan" else "p.png")
+    argv = {"evaluate": ["evaluate"], "scan": ["scan", "--out", out],
+            "projections": ["export", "projections", "--image", "0", "--out", out]}[command]  # fmt: skip
+    code, _out, err = _run(capsys, *argv, "--model", f"{path}:Exits", "--input-size", "32", "--data", data)
+    assert code == 2
+    one_error_line(err, "sys.exit(0)", "wrote nothing")
+    assert not out.exists()
+
+
+def test_help_still_ends_the_command_as_argparse_does(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["scan", "--help"])
+    assert exit_.value.code == 0 and "usage" in capsys.readouterr().out
+
+
 def test_a_module_that_parses_argv_sees_only_its_own_name(tmp_path, capsys):
     path = tmp_path / "parses.py"
     path.write_text(
