@@ -129,6 +129,10 @@ def load_model(
         )
 
 
+MEAN_BOUND = (-100.0, 100.0)  # of the normalisation: pixels are in [0, 1]
+STD_BOUND = (1e-4, 1e4)
+
+
 def _load(spec_text, checkpoint, device, num_classes, input_size, mean, std, weights, resize, interpolation,
           classes, card: dict) -> nn.Module:  # fmt: skip
     """load_model once a card's settings are merged with the caller's."""
@@ -147,6 +151,12 @@ def _load(spec_text, checkpoint, device, num_classes, input_size, mean, std, wei
         check_finite("std", std)
         if any(float(s) <= 0 for s in std):
             raise ModelError(f"std {tuple(std)}: every value must be positive")
+        # Finite is not enough: a mean of 1e308 or a std of 1e-320 overflows the first layer to inf and NaN. Any
+        # real normalisation fits these bounds (pixels in [0, 1]; a 0-255 model's std is 1/255 of its own).
+        if any(not MEAN_BOUND[0] <= float(m) <= MEAN_BOUND[1] for m in mean):
+            raise ModelError(f"mean {tuple(mean)}: every value must be between {MEAN_BOUND[0]:g} and {MEAN_BOUND[1]:g}")
+        if any(not STD_BOUND[0] <= float(s) <= STD_BOUND[1] for s in std):
+            raise ModelError(f"std {tuple(std)}: every value must be between {STD_BOUND[0]:g} and {STD_BOUND[1]:g}")
         model = Normalized(model, [float(m) for m in mean], [float(s) for s in std])
         info = replace(info, mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std))  # type: ignore[arg-type]
     info = _with_preprocessing(info, input_size, resize, interpolation)

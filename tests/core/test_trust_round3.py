@@ -149,6 +149,25 @@ def test_non_finite_flags_are_refused(capsys, flag, value):
     one_error_line(err, "not a finite number")
 
 
+@pytest.mark.parametrize(
+    ("mean", "std", "says"),
+    [
+        ("1e308,0.5,0.5", "1,1,1", "mean (1e+308, 0.5, 0.5): every value must be between -100 and 100"),
+        ("0.5,0.5,0.5", "1e-320,1,1", "std (1e-320, 1.0, 1.0): every value must be between 0.0001 and 10000"),
+        ("0.5,0.5,0.5", "1,1e300,1", "must be between 0.0001 and 10000"),
+    ],
+)
+def test_finite_numbers_that_overflow_the_first_layer_are_refused(capsys, tmp_path, mean, std, says):
+    """Finite is not enough: a mean of 1e308 made every logit NaN and "10.00%" of accuracy."""
+    code, _, err = _run(capsys, "layers", f"--mean={mean}", f"--std={std}")
+    assert code == 2
+    one_error_line(err, says)
+    card = tmp_path / "c.toml"
+    card.write_text(f'model = "seednet"\nmean = [{mean}]\nstd = [{std}]\n')
+    with pytest.raises(ModelError, match="must be between"):
+        load_model(card)
+
+
 def test_non_finite_weights_are_refused_by_name(tmp_path):
     state = load_model().state_dict()
     state["conv2.bias"] = state["conv2.bias"].clone()
