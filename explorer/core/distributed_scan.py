@@ -67,6 +67,11 @@ def torchrun_env(environ: dict[str, str] | None = None) -> RankEnv | None:
         raise ExplorerError(
             f"RANK={env['RANK']!r} WORLD_SIZE={env['WORLD_SIZE']!r} LOCAL_RANK={env['LOCAL_RANK']!r}: not numbers"
         ) from None
+    if world > 1 and not (0 <= rank < world and local >= 0):
+        raise ExplorerError(
+            f"RANK={rank} WORLD_SIZE={world} LOCAL_RANK={local}: a rank must be 0 to WORLD_SIZE - 1 (and LOCAL_RANK "
+            "0 or more); start the ranks with torchrun, which numbers them"
+        )
     return RankEnv(rank, world, local) if world > 1 else None
 
 

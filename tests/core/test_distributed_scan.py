@@ -110,6 +110,9 @@ def test_torchrun_env():
     assert env is not None and (env.rank, env.world, env.local_rank, env.label) == (3, 8, 1, "rank 3/8")
     with pytest.raises(ExplorerError, match="not numbers"):
         torchrun_env({"RANK": "x", "WORLD_SIZE": "2", "LOCAL_RANK": "0"})
+    for rank, local in (("2", "0"), ("-1", "0"), ("9", "0"), ("1", "-1")):  # refused at once, not after a timeout
+        with pytest.raises(ExplorerError, match="a rank must be 0 to WORLD_SIZE - 1"):
+            torchrun_env({"RANK": rank, "WORLD_SIZE": "2", "LOCAL_RANK": local})
 
 
 def test_scan_file_records_model_and_data(model, dataset, tmp_path):
