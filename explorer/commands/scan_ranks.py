@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,8 +82,9 @@ def _run(ranks: Ranks, args, out: Path) -> int:
         if env.rank == 0:
             refuse_data_inputs(out, args.data, ds)
         meta = describe(model, ds, layers, args.k, model_info(model).name)
+        files = _files_fingerprint(ds)
     except Exception as exc:  # reported by rank 0, naming this rank
-        error = _reason(exc)
+        error, files = _reason(exc), None
     seen = ranks.all_gather((error, meta, _shaping_args(args)))
     why = first_failure([e for e, _, _ in seen], env.world)
     if why:
@@ -98,6 +100,13 @@ def _run(ranks: Ranks, args, out: Path) -> int:
     for r, (_, other, _) in enumerate(seen):
         if other != seen[0][1]:
             raise RankFailed(_differs(r, env.world, seen[0][1], other))
+    fingerprints = ranks.all_gather(files)
+    for r, other_files in enumerate(fingerprints):
+        if other_files != fingerprints[0]:
+            raise RankFailed(
+                f"rank {r}/{env.world}: its image files differ from rank 0's in name or size under the same folder "
+                "(every rank needs the same data: a copy on each node must be the same files)"
+            )
 
     def on_done(report: RankReport) -> None:
         rate = report.count / report.seconds if report.seconds > 0 else 0.0
@@ -121,6 +130,25 @@ def _run(ranks: Ranks, args, out: Path) -> int:
 
 # Arguments that may differ between ranks: where a rank waits, runs and (rank 0 alone) writes.
 _PER_RANK = ("rank_timeout", "device", "out", "download")
+
+
+def _files_fingerprint(ds) -> str | None:
+    """A digest of every image file's name (relative to the folder) and size: ranks on other nodes may mount the
+    folder elsewhere, but must see the same files; None for images that are not files."""
+    import hashlib
+
+    paths = getattr(ds, "paths", None)
+    if not paths:
+        return None
+    root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    digest = hashlib.sha256()
+    for p in paths:
+        try:
+            size = os.stat(p).st_size
+        except OSError:
+            size = -1
+        digest.update(f"{os.path.relpath(p, root)}\0{size}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 def _shaping_args(args) -> dict[str, object]:

@@ -119,3 +119,51 @@ def test_a_failing_rank_fails_the_job_and_keeps_the_old_file(folder, tmp_path, t
     assert len(errors) <= 1, errors  # one line from rank 0, not one per rank
     if mode == "raise":
         assert errors == [says]
+
+
+# Run by torchrun in place of `-m explorer`: on rank 1 one file of the same folder has another size, as on a node
+# whose copy of the folder differs (the path and the arguments are the same on both ranks).
+OTHER_COPY = """
+import os
+import sys
+
+from explorer.cli import main
+
+changed, *argv = sys.argv[1:]
+real_stat = os.stat
+
+
+def stat_of_another_copy(path, *args, **kwargs):
+    st = real_stat(path, *args, **kwargs)
+    if os.fspath(path) == changed:
+        return os.stat_result((*st[:6], st.st_size + 1, *st[7:10]))
+    return st
+
+
+if os.environ["RANK"] == "1":
+    os.stat = stat_of_another_copy
+sys.exit(main(argv))
+"""
+
+
+def test_ranks_whose_copies_of_the_folder_differ_fail_the_job(folder, tmp_path, tmp_path_factory):
+    script = tmp_path_factory.mktemp("copy") / "other_copy.py"
+    script.write_text(OTHER_COPY)
+    out = tmp_path / "out.npz"
+    run = torchrun([*_scan_args(folder), "--out", str(out)], program=[str(script), str(folder / "img017.png")])
+    assert run.returncode != 0
+    assert "error: rank 1/2: its image files differ from rank 0's" in run.stderr, run.stderr[-3000:]
+    assert not out.exists()
+
+
+def test_the_files_fingerprint_ignores_where_the_folder_is_mounted(folder, tmp_path):
+    import shutil
+
+    from explorer.commands.scan_ranks import _files_fingerprint
+    from explorer.core.datasets import open_folder
+
+    copy = tmp_path / "elsewhere" / "images"
+    shutil.copytree(folder, copy)
+    assert _files_fingerprint(open_folder(folder)) == _files_fingerprint(open_folder(copy))
+    (copy / "img003.png").write_bytes((copy / "img003.png").read_bytes() + b"\0")
+    assert _files_fingerprint(open_folder(folder)) != _files_fingerprint(open_folder(copy))
