@@ -333,3 +333,14 @@ def test_every_analyse_dock_is_usable_at_small_and_large_sizes(window, qtbot, si
     # optimizer, which imports torch._dynamo (about 2 s, no stop possible inside an import); closing
     # during it is the designed case of a request that ignores the stop, and is tested elsewhere.
     qtbot.waitUntil(lambda: window.controller.running is None, timeout=30000)
+
+
+def test_options_set_on_the_state_show_in_the_projection_controls(window, qtbot):
+    """The state is the one truth: options set elsewhere (a restore, another view) move the controls too."""
+    pane = window.views["projection"].pane
+    options = window.state.options
+    other = type(options)("guided" if options.method != "guided" else "gradient", options.unpool, options.keep,
+                          options.compare)  # fmt: skip
+    window.state.set_options(other)
+    assert pane.method.currentData() == other.method
+    assert pane.options() == other

@@ -29,6 +29,7 @@ class ProjectionView(View):
         self.pane.wheel_scrolled.connect(lambda steps: self.state.select(feature=max(0, self.state.feature + steps)))
         self.pane.export_requested.connect(self.export)
         self.state.shown_changed.connect(self._on_state_shown_changed)
+        self.state.options_changed.connect(self.pane.show_options)  # options set elsewhere (a restore, a plug-in)
         self.state.layer_changed.connect(self._show_layer)
         self.state.model_changed.connect(self._show_layer)
 
