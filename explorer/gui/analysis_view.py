@@ -46,6 +46,7 @@ class AnalysisView(View):
         # On screen: shown, and in front where it is a tab (a tab behind another is "visible" to Qt, but its dock says
         # when its tab is selected or unselected).
         self.on_screen = False
+        self._paused: int | None = None  # the id of the run stopped when the view went behind a tab
         self.state.selection_changed.connect(self.request)
         self.state.model_changed.connect(self._on_state_replaced)
         self.state.images_changed.connect(self._on_state_replaced)
@@ -141,6 +142,8 @@ class AnalysisView(View):
             self.controls.set_stale(stale)
 
     def on_failure(self, failure: Failure) -> None:
+        if failure.request_id == self._paused:
+            return  # stopped because it went behind a tab: the view says so already
         if self._asked is not None and failure.request_id == self._asked.id:
             self._asked = None  # nothing runs or is shown for it: Run asks for it again
         self.said(failure.message)
@@ -168,11 +171,12 @@ class AnalysisView(View):
     def _on_state_replaced(self, _value: object) -> None:
         """A new model or new images: nothing computed before stays shown; an open view computes again (the state's
         selection signal follows this one)."""
+        had = self._asked is not None or self.shown is not None
         self.host.cancel(AnalysisRequest, self)
         self._asked = self.shown = None
         self.clear()
         self.mark_stale(False)
-        self.said("the model or the images changed: run again for them" if not self.on_screen else "")
+        self.said("the model or the images changed: run again for them" if had and not self.on_screen else "")
 
     def clear(self) -> None:
         self.pane.clear()  # type: ignore[attr-defined]
@@ -181,6 +185,13 @@ class AnalysisView(View):
         self.on_screen = visible
         if visible:
             self.request()
+        elif self._asked is not None and (self.shown is None or self.shown.request_id != self._asked.id):
+            # Hidden behind another tab: its unfinished run would hold up the view now in front; it runs again
+            # when shown (the figure on screen, if any, is marked stale until then).
+            self.host.cancel(AnalysisRequest, self)
+            self._paused = self._asked.id
+            self._asked = None
+            self.said("paused while hidden: it runs again when shown")
 
 
 def export_action(name: str, title: str, order: int) -> ActionInfo:

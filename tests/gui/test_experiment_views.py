@@ -282,6 +282,49 @@ def test_a_hidden_view_marks_its_figure_stale_asks_nothing_and_catches_up_when_s
     assert view.shown.figure.request.image == window.state.image
 
 
+def test_a_view_sent_behind_a_tab_while_it_runs_stops_and_runs_again_when_shown(window, qtbot, monkeypatch):
+    """Its unfinished run would hold up the view in front of it on the one worker."""
+    import time
+
+    import explorer.analyses.occlusion as occlusion_analysis
+
+    real = occlusion_analysis.occlusion
+    slow = {"on": True}
+
+    def slow_occlusion(*args, progress=None, **kwargs):
+        while slow["on"]:  # a long run that reports its steps, as the real one does between batches
+            progress(0, 10)
+            time.sleep(0.02)
+        return real(*args, progress=progress, **kwargs)
+
+    view = open_view(window, qtbot, "occlusion")
+    monkeypatch.setattr(occlusion_analysis, "occlusion", slow_occlusion)
+    view.run()
+    qtbot.waitUntil(lambda: isinstance(window.controller.running, AnalysisRequest))
+    asked = window.controller.running
+    window.docks["projection"].raise_()
+    qtbot.waitUntil(lambda: not view.on_screen)
+    qtbot.waitUntil(lambda: window.controller.running is not asked, timeout=30000)
+    assert view._asked is None and "paused while hidden" in view.controls.message.text()
+    slow["on"] = False
+    before = view.shown
+    view.dock.raise_()
+    qtbot.waitUntil(lambda: view.shown is not before, timeout=60000)
+
+
+def test_a_hidden_view_that_never_ran_says_nothing_about_changed_images(window, qtbot):
+    """As after a restart with the tab restored behind another: nothing was computed, so nothing is out of date."""
+    view = window.views["occlusion"]
+    assert not view.on_screen and view.shown is None
+    window.state.set_images(window.state.source_images, window.state.source)
+    assert "changed" not in view.controls.message.text()
+    opened = open_view(window, qtbot, "occlusion")
+    window.docks["projection"].raise_()
+    qtbot.waitUntil(lambda: not opened.on_screen)
+    window.state.set_images(window.state.source_images, window.state.source)
+    assert "the model or the images changed" in view.controls.message.text()  # this time something was shown
+
+
 def test_run_always_runs_even_for_the_figure_shown(window, qtbot):
     view = open_view(window, qtbot, "occlusion")
     first = view.shown
