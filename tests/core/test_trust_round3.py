@@ -718,3 +718,15 @@ def test_fuzzed_model_files_load_or_give_one_line(tmp_path, picks):
     else:
         assert len(model_info(model).classes) >= 1
     assert sys.argv == argv  # the file never changes our command line
+
+
+def test_a_name_two_classes_share_maps_to_neither_and_numbered_folders_map_by_index():
+    from explorer.core.labels import class_map
+
+    imagenet_like = ["tench", "crane", "goldfish", "crane", "Great white shark"]
+    np.testing.assert_array_equal(
+        class_map(imagenet_like, ["crane", "goldfish", "great_white_shark", "zebra"]), [-1, 2, 4, -1]
+    )
+    np.testing.assert_array_equal(class_map(imagenet_like, ["0", "3", "4"]), [0, 3, 4])  # ImageNet-style indices
+    np.testing.assert_array_equal(class_map(imagenet_like, ["0", "7"]), [-1, -1])  # 7 is no class: no guessing
+    np.testing.assert_array_equal(class_map(imagenet_like, ["0", "tench"]), [-1, 0])  # names first
