@@ -10,10 +10,12 @@ it started the process, interpreter start-up included.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -21,10 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 
 T_PROCESS = time.time()  # as early as this module allows: the start-up clock
-STAMPS: dict[str, float] = {}
-_KEEP: list[
-    object
-] = []  # windows kept alive to the end: closing one with its worker busy aborts on a loaded machine  # moment name -> time.time(), for start-up's breakdown
+STAMPS: dict[str, float] = {}  # moment name -> time.time(), for start-up's breakdown
+_KEEP: list[object] = []  # windows kept alive to the end: closing one with its worker busy aborts on a loaded machine
 
 
 def _app_and_window(data: str, split: str, model_args: dict, device_name: str):
@@ -33,7 +33,10 @@ def _app_and_window(data: str, split: str, model_args: dict, device_name: str):
     import argparse
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("CNN_EXPLORER_SETTINGS", os.path.join(tempfile.mkdtemp(), "bench.ini"))
+    if "CNN_EXPLORER_SETTINGS" not in os.environ:  # the user's own settings stay as they are
+        folder = tempfile.mkdtemp(prefix="cnn-explorer-bench-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["CNN_EXPLORER_SETTINGS"] = os.path.join(folder, "bench.ini")
     from PySide6.QtWidgets import QApplication
 
     STAMPS["qt_imported"] = time.time()

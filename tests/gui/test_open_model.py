@@ -166,8 +166,9 @@ def test_analyse_views_drop_what_the_previous_model_computed(window, user_model,
     synthesis.pane.show_settings(replace(synthesis.settings, steps=4))
     synthesis.pane.settings_changed.emit(synthesis.pane.settings())  # as editing a setting says
     occlusion.open()
+    qtbot.waitUntil(lambda: occlusion.shown is not None, timeout=60_000)  # before a tab in front would pause it
     synthesis.open()
-    qtbot.waitUntil(lambda: occlusion.shown is not None and synthesis.shown is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: synthesis.shown is not None, timeout=60_000)
     assert occlusion.shown.figure.request.layer == "conv1" and synthesis.shown.layer == "conv1"
     at_change: list[tuple] = []  # connected after the views' own slots, so it sees what they left on show
     w.state.model_changed.connect(

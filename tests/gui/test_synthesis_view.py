@@ -226,7 +226,8 @@ def test_cancel_of_a_waiting_synthesis_says_so_and_the_feature_can_be_asked_agai
     finally:
         gate.set()
     occlusion = window.views["occlusion"]
-    qtbot.waitUntil(lambda: occlusion.shown is not None and window.controller.running is None)
+    # The occlusion paused when the synthesis tab went in front of it (it runs again when shown): the worker ends idle.
+    qtbot.waitUntil(lambda: window.controller.running is None and not occlusion.on_screen)
     assert not started  # it never ran
     feature = window.state.feature
     window.state.select(feature=feature + 1)
