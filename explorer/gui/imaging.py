@@ -129,7 +129,13 @@ def pair_mosaic(images: np.ndarray, projections: np.ndarray, cols: int = 4, pad:
     if not len(images):
         return mosaic(np.zeros((0, 1, 1, 3), np.float32), cols, pad)
     pairs = np.concatenate([image_to_rgb(images), np.moveaxis(normalise_projection(projections), -3, -1)], axis=2)
-    return mosaic(pairs, cols, pad, fill=1.0)
+    out = mosaic(pairs, cols, pad, fill=1.0)  # white lines between the pairs
+    rows, cols = grid_shape(len(pairs), cols)
+    h, w = pairs.shape[1:3]
+    first_empty = len(pairs) - (rows - 1) * cols  # of the last row: the cells no pair fills are background
+    if first_empty < cols:
+        out[(rows - 1) * (h + pad) - (pad if rows > 1 else 0) :, max(0, first_empty * (w + pad) - pad) :] = 0.0
+    return out
 
 
 PAD = 3  # pixels between the cells of a grid (pairs or features); one between a patch and its projection

@@ -204,6 +204,8 @@ def test_the_page_mosaic_puts_each_image_beside_its_projection(images):
     assert picture.shape == (2 * 34 - 2, 4 * 66 - 2, 3)
     np.testing.assert_allclose(picture[34:66, 0:32], image_to_rgb(images.image(4)))
     np.testing.assert_allclose(picture[34:66, 32:64], projection_to_rgb(p[4]), atol=1e-7)
+    assert (picture[:32, 64:66] == 1.0).all()  # white lines between pairs...
+    assert (picture[32:, 64:] == 0.0).all()  # ...but the cells no pair fills are background, not white blocks
 
 
 def test_the_browsers_predictions_wait_while_the_user_scrubs(make_window, qtbot):

@@ -33,6 +33,8 @@ class PredictionPane(QWidget):
         )  # ten class names, one above the other, never printed over each other (more: set_classes)
         self.plot.hideButtons()
         self.plot.setXRange(0, 1, padding=0.02)
+        # Three ticks: in a pane narrowed by long class names, pyqtgraph's 0.2 steps ran into "0.20.40.60.8".
+        self.plot.getAxis("bottom").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
         self.plot.getViewBox().invertY(True)
         # No axis label: at 1024x640 the dock had no room for it and cut it in half; the tooltip says it.
         self.plot.setToolTip("Each bar is the model's probability for that class (0 to 1) on the current image.")
