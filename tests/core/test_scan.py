@@ -214,3 +214,19 @@ def test_out_of_memory_halves_the_batch_then_uses_the_cpu(model, dataset, tmp_pa
     res2, hit = cached_scan(model, dataset, ["conv1"], 5, tmp_path, batch_size=4, notice=notices.append)
     assert not hit and notices[-1] == "out of GPU memory even at batch size 1: scanning on the CPU"
     np.testing.assert_array_equal(res2["conv1"].indices, res["conv1"].indices)
+
+
+def test_a_cpu_batch_holds_no_more_recorded_values_than_the_bound(model, dataset, monkeypatch):
+    """Photo-size models scan a few images a batch, as their recorded values allow (ResNet-50: two at 224 px)."""
+    import explorer.core.scan as scan
+    from explorer.core.graph import model_graph
+
+    whole = scan_top_k(model, dataset, ["conv1", "conv2"], 4)
+    per_image = scan._pass_bytes(model_graph(model), ["conv1", "conv2"])
+    monkeypatch.setattr(scan, "CPU_ACTIVATION_BYTES", 3 * per_image + 1)
+    steps: list[int] = []
+    bounded = scan_top_k(model, dataset, ["conv1", "conv2"], 4, progress=lambda done, total: steps.append(done))
+    assert steps[0] == 3 and all(b - a <= 3 for a, b in zip([0, *steps], steps, strict=False))
+    for layer in ("conv1", "conv2"):
+        np.testing.assert_array_equal(bounded[layer].indices, whole[layer].indices)
+        np.testing.assert_allclose(bounded[layer].values, whole[layer].values, rtol=1e-5)
