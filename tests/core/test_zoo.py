@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -155,13 +156,38 @@ def photos(size: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     return torch.stack([sky, blobs.clamp(0, 1), texture]).clamp(0, 1)
 
 
+REAL_PHOTO = Path(__file__).resolve().parents[1] / "data" / "grace_hopper.jpg"
+
+
+def real_photos(name: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A real photo (tests/data) prepared as the builder's weights prepare it, and its mirror image: [2, 3, S, S]."""
+    from PIL import Image
+
+    from explorer.core import load_model, preprocess
+
+    prepare = preprocess(load_model(f"torchvision:{name}", weights="random"))
+    x = prepare(Image.open(REAL_PHOTO)).to(dtype)
+    return torch.stack([x, x.flip(-1)])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet50", "vgg16"])
 def test_projections_at_224_px_on_photos_match_the_reference(name):
     model = build(name, torch.float64)
-    x = photos(224)[:2]
+    x = torch.cat([photos(224)[:1], real_photos(name)[:1]])
+    assert x.shape == (2, 3, 224, 224)
     names = [lay.name for lay in layers(model)]
     _assert_matches_reference(model, x, [names[-1]])
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:NOTE. The nodes obtained by tracing the model in eval mode:UserWarning")
+def test_inception_projections_at_299_px_on_a_photo_match_the_reference():
+    """(torchvision's feature extractor, the reference, notes that Inception's aux head traces only in training.)"""
+    model = build("inception_v3", torch.float64)
+    x = real_photos("inception_v3")[:1]
+    assert x.shape == (1, 3, 299, 299)
+    _assert_matches_reference(model, x, [lay.name for lay in layers(model)][-1:])
 
 
 @pytest.mark.slow
