@@ -137,7 +137,10 @@ def layer_and_logits(
     out = _logits_node(graph)
     needed = _ancestors(out)
     with torch.no_grad():
-        env = graph.run(x, [node], switches=False)
+        # Of the values below the layer, only those a node above it reads (a skip connection's) stay.
+        after = needed - _ancestors(node)
+        keep = frozenset(i for n in after for i in n.all_input_nodes)
+        env = graph.run(x, [node], switches=False, targets_only=True, keep=keep)
     a = env[node].detach()
     if grad:
         a.requires_grad_(True)
@@ -148,7 +151,7 @@ def layer_and_logits(
         env[original] = a.permute(*_inverse(dims))
     with torch.set_grad_enabled(grad):
         for n in graph.gm.graph.nodes:
-            if n in env or n not in needed or n.op == "output":
+            if n in env or n not in after or n.op == "output":
                 continue
             env[n] = _fetch(graph.gm, str(n.target)) if n.op == "get_attr" else graph.call(n, env)
     logits = env[out]

@@ -159,6 +159,7 @@ class ModelGraph:
             and isinstance(gm.get_submodule(str(n.all_input_nodes[0].target)), (nn.Conv2d, nn.BatchNorm2d))
         }
         self._plan = list(self._ops.items())
+        self._drops: dict[tuple[tuple[fx.Node, ...], frozenset[fx.Node]], dict[fx.Node, list[fx.Node]]] = {}
 
     def _shapes(self, model: nn.Module, size: int) -> dict[fx.Node, tuple[int, ...]]:
         param = next(iter(model.parameters()), None)
@@ -243,6 +244,8 @@ class ModelGraph:
         stop: Callable[[], None] | None = None,
         *,
         overwrite: bool | None = None,
+        targets_only: bool = False,
+        keep: frozenset[fx.Node] = frozenset(),
     ) -> dict[Any, Any]:
         """Values of every node needed for `targets` (all nodes when None); max-pools also keep their switches.
         `stop` is called before each node (it raises to stop the pass: a window's job stops between layers).
@@ -253,6 +256,9 @@ class ModelGraph:
         Every operation runs out of place (see the module's docstring), so a recorded value is never
         overwritten. A pool's switches are stored under the key (node, "switches"); `switches=False`
         skips them (a forward pass that only reads maps, as a scan does, costs less without them).
+        `targets_only`: the caller reads the targets' values and nothing else, so every other value is dropped
+        after its last reader (a scan's batch then holds a few maps at a time, not all of them); `keep` names
+        other values the caller reads.
         """
         needed = None if targets is None else _ancestors(targets)
         # Reading maps only (no switches, no autograd), or asked to, a ReLU may overwrite the fresh output of the
@@ -261,6 +267,7 @@ class ModelGraph:
         may = (not switches) if overwrite is None else overwrite
         scratch = may and not torch.is_grad_enabled() and not _INPLACE_OFF and targets is not None
         env: dict[Any, Any] = {}
+        last_reader = self._last_readers(tuple(targets), keep) if targets_only and targets is not None else {}
         for node, (op, fn, node_args, node_kwargs) in self._plan:
             if needed is not None and node not in needed:
                 continue
@@ -288,7 +295,26 @@ class ModelGraph:
                 env[node] = getattr(args[0], fn)(*args[1:], **kwargs)
             else:
                 env[node] = fn(*args, **kwargs)
+            for done in last_reader.get(node, ()):
+                env.pop(done, None)
         return env
+
+    def _last_readers(self, targets: tuple[fx.Node, ...], keep: frozenset[fx.Node]) -> dict[fx.Node, list[fx.Node]]:
+        """For a pass to `targets`: after each node, the values (not targets, not kept) that no later node reads."""
+        found = self._drops.get((targets, keep))
+        if found is None:
+            needed = _ancestors(list(targets))
+            last: dict[fx.Node, fx.Node] = {}
+            for node, _op in self._plan:
+                if node in needed:
+                    for source in node.all_input_nodes:
+                        last[source] = node
+            found = {}
+            for source, reader in last.items():
+                if source not in targets and source not in keep:
+                    found.setdefault(reader, []).append(source)
+            self._drops[(targets, keep)] = found
+        return found
 
     def call(self, node: fx.Node, env: dict) -> Any:
         """`node` computed (out of place) from the values of its inputs in `env`."""

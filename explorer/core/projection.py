@@ -253,7 +253,9 @@ def layer_outputs(model: nn.Module, images: torch.Tensor, layers: Sequence[str])
     was_training = model.training
     model.eval()
     try:
-        values = graph.run(images.to(device=param.device, dtype=param.dtype), list(nodes.values()), switches=False)
+        values = graph.run(
+            images.to(device=param.device, dtype=param.dtype), list(nodes.values()), switches=False, targets_only=True
+        )
     finally:
         model.train(was_training)
     return {name: values[node] for name, node in nodes.items()}

@@ -77,21 +77,23 @@ def _merge(best: tuple[torch.Tensor, torch.Tensor, torch.Tensor], a: torch.Tenso
 
 # 256 CIFAR-size images: the pixels of one CPU batch (SeedNet's scan batch, 5 images at 224 px).
 CPU_PIXELS_PER_BATCH = 256 * 32 * 32
-# What one CPU batch's forward pass may hold of recorded values (every node up to the layers scanned).
-CPU_ACTIVATION_BYTES = 384 * 2**20
+# What one CPU batch's forward pass may hold (see _pass_bytes).
+CPU_ACTIVATION_BYTES = 192 * 2**20
 
 
 def _pass_bytes(graph, layers: Sequence[str]) -> int:
-    """Bytes of the values a scan's forward pass records for one image (float32, every node below the layers)."""
+    """Bytes a scan's forward pass holds for one image (float32): the maps of the layers scanned, kept to the end
+    of the pass, and a few of the other values, each dropped after its last reader (ModelGraph.run's targets_only)."""
     from explorer.core.graph import _ancestors
 
-    needed = _ancestors([graph.by_name[graph.layer(name).node] for name in layers])
-    total = 0
-    for node in needed:
+    targets = [graph.by_name[graph.layer(name).node] for name in layers]
+    sizes = {}
+    for node in _ancestors(targets):
         shape = graph.shapes.get(node)
-        if shape is not None and len(shape) > 1:
-            total += int(np.prod(shape[1:])) * 4
-    return total
+        sizes[node] = int(np.prod(shape[1:])) * 4 if shape is not None and len(shape) > 1 else 0
+    kept = sum(sizes[t] for t in targets)
+    passing = max((v for n, v in sizes.items() if n not in targets), default=0)
+    return kept + 4 * passing
 
 
 @torch.no_grad()
@@ -136,8 +138,7 @@ def scan_top_k(
         # A batch's activations grow with the picture's area: at 224 px, 256 images would hold gigabytes
         # on the way up. On the CPU a few images a batch run as fast per image as many.
         batch_size = max(1, min(batch_size, CPU_PIXELS_PER_BATCH // (int(dataset.size) ** 2)))
-        # And by what a pass records: ResNet-50 at 224 px about 145 MB an image, so five a batch took a folder's
-        # scan to 1.7 GB, where two keep it under 1.2 GB (a fifth slower than five; one is half again slower).
+        # And by what a pass holds (VGG-16 at 224 px about 100 MB an image, ResNet-50's 49 layers 50 MB).
         batch_size = max(1, min(batch_size, CPU_ACTIVATION_BYTES // max(1, _pass_bytes(graph, layers))))
     if merge_aside is None:
         merge_aside = device.type == "cpu" and batch_size < 64

@@ -230,3 +230,19 @@ def test_a_cpu_batch_holds_no_more_recorded_values_than_the_bound(model, dataset
     for layer in ("conv1", "conv2"):
         np.testing.assert_array_equal(bounded[layer].indices, whole[layer].indices)
         np.testing.assert_allclose(bounded[layer].values, whole[layer].values, rtol=1e-5)
+
+
+def test_a_pass_for_its_targets_only_keeps_their_values_and_drops_the_rest(model, dataset):
+    from explorer.core.graph import model_graph
+
+    graph = model_graph(model)
+    x = dataset.tensor(list(range(4)))
+    targets = [graph.by_name[graph.layer(name).node] for name in ("conv1", "conv2")]
+    full = graph.run(x, targets, switches=False)
+    lean = graph.run(x, targets, switches=False, targets_only=True)
+    for t in targets:
+        torch.testing.assert_close(lean[t], full[t], rtol=0, atol=0)
+    assert set(lean) < set(full) and all(t in lean for t in targets)
+    kept = next(n for n in full if n not in targets and n.op == "call_module")
+    assert kept not in lean
+    assert kept in graph.run(x, targets, switches=False, targets_only=True, keep=frozenset({kept}))
