@@ -68,6 +68,24 @@ def _skip_unless_slow_asked(request) -> None:
         pytest.skip("the zoo's large builders run with -m slow")
 
 
+@pytest.mark.giant
+@pytest.mark.parametrize("name", GIANTS)
+def test_every_large_builder_opens_at_its_size_and_projects_its_last_layer(name, request):
+    """The builders the default run leaves out (up to 375 GFLOPs, 600 px, 7 GB): run by CI one at a time."""
+    expr = request.config.getoption("markexpr") or ""
+    if "giant" not in expr or "not giant" in expr:
+        pytest.skip("the zoo's large builders run with -m giant (CI runs them one at a time)")
+    model = build(name)
+    size = input_size(name)
+    found = layers(model)
+    assert found, f"{name}: no selectable layer"
+    torch.manual_seed(1)
+    projector = Projector(model, torch.rand(1, 3, size, size), found[-1].name)
+    strongest = int(projector.activations.sum((0, 2, 3)).argmax())  # feature 0 may be silent on this input
+    out = projector.project([strongest], method="deconvnet")
+    assert out.shape == (1, 1, 3, size, size) and torch.isfinite(out).all() and out.abs().sum() > 0
+
+
 def test_the_default_run_covers_every_family():
     assert set(DEFAULT) <= set(ZOO)
     families = {n.split("_")[0].rstrip("0123456789") for n in ZOO}
