@@ -9,6 +9,7 @@ forward pass takes its switches with it.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,15 +121,8 @@ def _functional_conv(gm: fx.GraphModule, node: fx.Node) -> tuple[int, int, int, 
     padding = values.get("padding", 0)
     if not (isinstance(weight, fx.Node) and weight.op == "get_attr") or isinstance(padding, str):
         return _GLOBAL
-    k = _fetch_attr(gm, str(weight.target)).shape[-2]
+    k = operator.attrgetter(str(weight.target))(gm).shape[-2]
     return (int(k), _pair(values.get("stride", 1))[0], _pair(padding)[0], _pair(values.get("dilation", 1))[0])
-
-
-def _fetch_attr(gm: fx.GraphModule, target: str) -> Any:
-    value: Any = gm
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def _whole_if_spatial(
@@ -216,12 +210,11 @@ _POSITION_KEEPING_MODULES: tuple[type[nn.Module], ...] = (
     nn.LocalResponseNorm,
     nn.Softmax2d,
 )
-_LAST_AXIS_MODULES: tuple[type[nn.Module], ...] = (nn.Linear, nn.LayerNorm)  # over the last axis (or axes)
 _POSITION_KEEPING_NAMES = frozenset(
     {
         # arithmetic and comparisons, as operators, torch functions and tensor methods
         "add", "sub", "mul", "truediv", "floordiv", "div", "true_divide", "neg", "pos", "abs", "pow", "mod",
-        "matmul_scalar", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "sign",
+        "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "sign",
         "clamp", "clip", "clamp_min", "clamp_max", "where", "maximum", "minimum", "lerp", "addcmul", "addcdiv",
         "lt", "le", "gt", "ge", "eq", "ne", "logical_and", "logical_or", "logical_not", "masked_fill",
         "sigmoid", "tanh", "erf", "sin", "cos", "nan_to_num", "round", "floor", "ceil", "trunc",
