@@ -38,6 +38,7 @@ STEPS = [  # (tool, its arguments), in order
     ("mypy", ""),
     ("lint-imports", ""),
     ("python", "-m pytest"),
+    ("python", "-m pytest -q -n 0 -m giant tests/core/test_zoo.py"),
     ("python", "../shared/checks/qt_thread_signals.py 5000"),
 ]
 
