@@ -7,7 +7,7 @@ cam` and `export sanity`) with the engine's saliency and RISE functions; the vie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -15,6 +15,7 @@ from torch import nn
 
 from explorer.analyses.cam import CamFigure, CamRequest
 from explorer.analyses.errors import AnalysisError
+from explorer.analyses.names import class_name
 from explorer.analyses.protocol import Progress, ShouldStop
 from explorer.analyses.sanity import SanityFigure, SanityRequest
 from explorer.analyses.selection import check_indices
@@ -23,6 +24,7 @@ from explorer.core.images import ImageSet
 from explorer.core.projection import model_device
 from explorer.core.rise_curves import DeletionInsertion, deletion_insertion
 from explorer.core.saliency import SALIENCY_METHODS, logit_attribution, saliency_maps
+from explorer.core.sanity_checks import RandomLabelCheck, random_label_check
 
 PICTURES = ("gradient", "guided", "deconvnet")  # the attributions drawn beside the CAM, as the engine's way down
 
@@ -123,15 +125,19 @@ class FaithfulnessRequest:
         x = images.tensor([index], model_device(model))
         target = int(sanity.result.targets[0])
         curves = {}
+        random_label = {}
         try:
             for i, method in enumerate(self.methods):
                 saliency = saliency_maps(model, x, target, method=method)[0]
                 curves[method] = deletion_insertion(model, x[0], saliency, target, steps=self.steps)
+                random_label[method] = random_label_check(model, x, method=method, seed=self.seed)
                 if progress is not None:
                     progress(steps[0] + i + 1, steps[0] + more)
         except OptionError as exc:
             raise AnalysisError(str(exc)) from None
-        return FaithfulnessFigure(self, sanity, curves)
+        drawn = next(iter(random_label.values()), None)
+        drawn_name = class_name(model, int(drawn.other[0])) if drawn is not None else ""
+        return FaithfulnessFigure(self, sanity, curves, random_label, drawn_name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +145,10 @@ class FaithfulnessFigure:
     request: FaithfulnessRequest
     sanity: SanityFigure  # the cascade: layers, rank correlations, SSIMs, the pictures at each step
     curves: dict[str, DeletionInsertion]  # method -> RISE's curves of its trained picture
+    # method -> the picture for the predicted class against one for a class drawn at random (Adebayo et al.'s
+    # random-label check, one image): a rank correlation near 1 says the picture hardly depends on the class.
+    random_label: dict[str, RandomLabelCheck] = field(default_factory=dict)
+    random_class: str = ""  # the name of the class drawn
 
     @property
     def title(self) -> str:

@@ -21,6 +21,7 @@ from explorer.analyses.sanity import SanityFigure
 from explorer.cli import main as cli_main
 from explorer.core.checkpoint import save_model
 from explorer.core.class_activation import cam, upsample_cam
+from explorer.core.model_meta import model_info
 from explorer.core.rise_curves import DeletionInsertion, deletion_insertion
 from explorer.core.saliency import logit_attribution, saliency_maps
 from explorer.core.sanity_checks import Sanity, sanity
@@ -307,7 +308,7 @@ def test_the_views_export_what_the_command_line_writes(
     assert path.read_bytes() == out.read_bytes()
 
 
-def test_the_curves_after_the_cascade_report_progress_and_stop_between_methods(model, images):
+def test_the_curves_after_the_cascade_report_progress_and_stop_between_methods(model, images, qtbot):
     """RISE's curves come after the cascade: each method's is a step of the progress, where a Cancel stops it."""
     request = FaithfulnessRequest(0, depth=2, steps=4)
     seen: list[tuple[int, int]] = []
@@ -315,6 +316,18 @@ def test_the_curves_after_the_cascade_report_progress_and_stop_between_methods(m
     cascade, methods = len(figure.sanity.result.layers), len(request.methods)
     assert seen == [(d, cascade + methods) for d in range(1, cascade + methods + 1)]
     assert set(figure.curves) == set(request.methods)
+    # The random-label check of the same image, by method: the engine's own, shown under the curves.
+    from explorer.core.sanity_checks import random_label_check
+
+    x = images.tensor([0])
+    for m in request.methods:
+        expected = random_label_check(model, x, method=m, seed=request.seed)
+        np.testing.assert_allclose(figure.random_label[m].spearman, expected.spearman)
+    assert figure.random_class == model_info(model).classes[int(expected.other[0])]
+    pane = SanityPane()
+    qtbot.addWidget(pane)
+    pane.show_figure(figure)
+    assert f"random label ({figure.random_class})" in pane.areas.text()
 
     class Cancelled(Exception):
         pass

@@ -7,6 +7,8 @@ The cascade's x-axis (`StepAxis`) shows the layer names where they fit and thinn
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
@@ -133,7 +135,7 @@ class SanityPane(QWidget):
         # Two methods a line, no wrapping: a wrapped label's height is not reserved, and it ran over the plots.
         lines = [" · ".join(areas[i : i + 2]) for i in range(0, len(areas), 2)]
         self.areas.setText("<br>".join(lines) + "<br><small>colours: both plots · RISE's areas: deletion (lower is "
-                           "better) / insertion (higher is better)</small>")  # fmt: skip
+                           "better) / insertion (higher is better)</small>" + random_label_line(f))  # fmt: skip
         self.pictures.set_image(strip(result.pictures, methods))
         self.pictures.set_title(f"{', '.join(ATTRIBUTION_NAMES[m] for m in methods)} (rows); trained, then each step")
 
@@ -169,3 +171,20 @@ class SanityPane(QWidget):
             QToolTip.hideText()
         else:
             QToolTip.showText(QCursor.pos(), self.step_text(step), self.cascade_plot)
+
+
+def random_label_line(f: FaithfulnessFigure) -> str:
+    """The random-label check in one line: each method's rank correlation of the predicted class's picture with
+    that of a class drawn at random (near 1: the picture hardly depends on the class)."""
+    if not f.random_label:
+        return ""
+    checks = [(m, c) for m, c in f.random_label.items() if len(c.spearman)]
+    if not checks:
+        return ""
+    values = [f"{ATTRIBUTION_NAMES[m]} {float(c.spearman[0]):.2f}" for m, c in checks]
+    drawn = html.escape(f.random_class or f"class {int(checks[0][1].other[0])}")
+    # Two methods a line, as the areas above: the label does not wrap, and a long line would widen the pane.
+    rows = [" · ".join(values[i : i + 2]) for i in range(0, len(values), 2)]
+    return (
+        f"<br><small>random label ({drawn}), ρ with the predicted class's picture:<br>" + "<br>".join(rows) + "</small>"
+    )
