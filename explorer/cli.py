@@ -64,7 +64,7 @@ def model_inputs(args: argparse.Namespace) -> dict[str, str]:
     classes = getattr(args, "classes", None)
     if spec.endswith(".toml"):
         inputs["--model"] = spec
-        from explorer.core.loading import read_card
+        from explorer.core.model_card import read_card
 
         card = read_card(spec)
         for key in ("checkpoint", "classes_file"):

@@ -23,7 +23,8 @@ from PIL import Image
 from explorer.cli import main
 from explorer.commands.export import build_parser
 from explorer.core.errors import ModelError
-from explorer.core.loading import load_model, read_card
+from explorer.core.loading import load_model
+from explorer.core.model_card import read_card
 from explorer.core.paths import OutputError, check_output
 
 TINY = """

@@ -24,3 +24,9 @@ class ModelError(ExplorerError):
 class OptionError(ExplorerError, ValueError):
     """A choice that does not fit this model or layer (a layer it lacks, a feature out of range, fill unpooling
     on overlapping pools): a ValueError to the API, one line to a person."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (an error line quotes a library's reason, never a traceback)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no details"

@@ -1,5 +1,5 @@
 """Opening any model: the bundled ones, torchvision and timm architectures, a user's class from a file or a
-module, a model card.
+module (explorer.core.user_module), a model card (explorer.core.model_card).
 
 A spec is `seednet`, `zfnet-cifar`, `torchvision:NAME`, `timm:NAME`, `FILE.py:CLASS`,
 `package.module:CLASS` or `CARD.toml` (a model card holding the same settings). Weights come from a
@@ -9,14 +9,8 @@ state dict, always read with `weights_only=True`. The model comes back in eval m
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
-import math
 import os
-import sys
-import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -25,26 +19,12 @@ import torch
 from torch import fx, nn
 
 from explorer.core.checkpoint import check_state
-from explorer.core.errors import ExplorerError, ModelError
+from explorer.core.errors import ModelError
+from explorer.core.model_card import check_finite, naming_card, read_card
 from explorer.core.model_meta import ModelInfo, default_classes, model_info
-from explorer.core.paths import file_kind, open_regular, show
+from explorer.core.paths import open_regular
+from explorer.core.user_module import user_class
 from explorer.core.zoo import BUNDLED_ARCHITECTURES, build_bundled
-
-_CARD_KEYS = {
-    "model",
-    "checkpoint",
-    "weights",
-    "num_classes",
-    "input_size",
-    "crop",
-    "resize",
-    "interpolation",
-    "mean",
-    "std",
-    "classes",
-    "classes_file",
-    "name",
-}
 
 
 def bundled_file(name: str) -> Path:
@@ -112,7 +92,7 @@ def load_model(
     card = read_card(card_path)
     given = {"checkpoint": checkpoint, "weights": weights, "num_classes": num_classes, "input_size": input_size,
              "resize": resize, "interpolation": interpolation, "mean": mean, "std": std, "classes": classes}  # fmt: skip
-    with _naming_card(card_path, card, given):
+    with naming_card(card_path, card, given):
         return _load(
             card["model"],
             checkpoint if checkpoint is not None else card.get("checkpoint"),
@@ -175,66 +155,6 @@ def _load(spec_text, checkpoint, device, num_classes, input_size, mean, std, wei
     return model
 
 
-# How a message about a setting begins, for each card key: a flag's spelling ("--weights X: ..."), the
-# value itself (a checkpoint path, a model spec), or the setting's name ("classes: ...", "mean (..): ...").
-_OVERRIDDEN_BY = {"crop": "input_size", "classes_file": "classes"}  # a card key: the argument that wins over it
-_CARD_FLAGS = {"weights": "--weights", "input_size": "input size", "resize": "resize", "interpolation": "interpolation"}
-
-
-def _message_starts(key: str, value: object) -> list[str]:
-    """The ways a message about card key `key` holding `value` (as load_model uses it) may begin."""
-    starts = []
-    if isinstance(value, (str, os.PathLike)):
-        text = os.fspath(value)
-        starts += [text, f"{key} {text!r}", f"{key} {text}"]
-        if key == "model" and ":" in text:
-            starts.append(text.rsplit(":", 1)[0])  # the file or module of FILE.py:CLASS
-    elif isinstance(value, list):
-        starts.append(f"{key} {tuple(value)}")
-    elif value is not None:
-        starts.append(f"{key} {value}")
-    if key in _CARD_FLAGS:
-        starts += [f"{_CARD_FLAGS[key]} {value}", f"{_CARD_FLAGS[key]} {value!r}"]
-    starts.append(key)
-    return starts
-
-
-@contextlib.contextmanager
-def _naming_card(path: str, card: dict, given: dict) -> Iterator[None]:
-    """Errors about a model opened from card `path` begin with the card: `CARD: KEY = VALUE: what is wrong`
-    when the error is about a value the card gave, `CARD: what is wrong` otherwise. An error about a setting
-    the caller gave (a flag, which wins over the card) is left as it is."""
-    try:
-        yield
-    except ExplorerError as exc:
-        message = str(exc)
-        if message.startswith(f"{show(path)}: "):
-            raise
-        mine = [k for k in card if k in _CARD_KEYS - {"name"} and given.get(_OVERRIDDEN_BY.get(k, k)) is None]
-        theirs = [k for k, v in given.items() if v is not None]
-        for key in theirs:
-            if any(message.startswith(f"{start}: ") for start in _message_starts(key, given[key])):
-                raise
-        raw = card.raw if isinstance(card, Card) else card
-        for key in sorted(mine, key=lambda k: k == "model"):  # the model last: a checkpoint error names both
-            for start in sorted(_message_starts(key, card[key]), key=len, reverse=True):
-                if message.startswith(f"{start}: "):
-                    rest = message[len(start) + 2 :]
-                    raise type(exc)(f"{show(path)}: {key} = {_toml(raw.get(key, card[key]))}: {rest}") from None
-        raise type(exc)(f"{show(path)}: {message}") from None
-
-
-def _toml(value: object) -> str:
-    """A card's value as it is written in the card."""
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _with_preprocessing(info: ModelInfo, crop: int | None, resize: int | None, interpolation: str | None) -> ModelInfo:
     """`info` with the input size (crop), resize and interpolation a user gave, each checked."""
     from explorer.core.preprocessing import INTERPOLATIONS
@@ -275,101 +195,6 @@ def _looks_like_checkpoint(text: str) -> bool:
     return not (text in BUNDLED_ARCHITECTURES or text.endswith(".toml") or ":" in text)
 
 
-class Card(dict):
-    """A model card's settings, the files it names resolved against the card's folder; `raw`: as written."""
-
-    def __init__(self, values: dict) -> None:
-        super().__init__(values)
-        self.raw = dict(values)
-
-
-def read_card(path: str) -> Card:
-    """A model card: TOML with `model` and optionally checkpoint (relative to the card), num_classes, input_size, mean, std, classes, name."""
-    try:
-        with open_regular(path, "a model card", ModelError) as fh:
-            card = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ModelError(f"{show(path)}: no such model card") from None
-    except RecursionError:  # tomllib parses nested arrays by recursion: [[[[...]]]] thousands deep
-        raise ModelError(f"{show(path)}: not a readable model card (its arrays are nested too deep)") from None
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(
-            f"{show(path)}: not a readable model card ({getattr(exc, 'strerror', None) or _first_line(exc)})"
-        ) from None
-    unknown = sorted(set(card) - _CARD_KEYS)
-    if unknown:
-        raise ModelError(f"{path}: unknown key {unknown[0]!r} (a card may hold {', '.join(sorted(_CARD_KEYS))})")
-    if not isinstance(card.get("model"), str):
-        raise ModelError(
-            f'{path}: the card needs a `model = "..."` line (seednet, torchvision:NAME, FILE.py:CLASS, ...)'
-        )
-    _check_card_types(path, card)
-    card = Card(card)
-    base = Path(path).parent
-    for key in ("checkpoint", "classes_file"):
-        if isinstance(card.get(key), str):
-            card[key] = os.fspath(base / card[key])
-    model = card["model"]
-    if ".py:" in model and not os.path.isabs(model.split(":")[0]):
-        card["model"] = os.fspath(base / model)
-    return card
-
-
-# What each card key must hold: a check and the words for the error line.
-_TEXT_KEYS = ("model", "checkpoint", "weights", "interpolation", "classes_file", "name")
-_SIZE_KEYS = ("input_size", "crop", "resize")
-
-
-def _check_card_types(path: str, card: dict) -> None:
-    """ModelError naming the card, the first key whose value has the wrong type or range, and what it must be."""
-    for key in _TEXT_KEYS:
-        if key in card and not isinstance(card[key], str):
-            raise ModelError(f"{path}: {key} = {card[key]!r} must be a string in quotes")
-    for key in (*_SIZE_KEYS, "num_classes"):
-        if key not in card:
-            continue
-        value = card[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ModelError(f"{path}: {key} = {value!r} must be a whole number")
-        low = 1 if key == "num_classes" else 8
-        if not low <= value <= (100_000 if key == "num_classes" else 1024):
-            limit = "between 1 and 100000" if key == "num_classes" else "between 8 and 1024 pixels"
-            raise ModelError(f"{path}: {key} = {value} must be {limit}")
-    for key in ("mean", "std"):
-        if key in card:
-            value = card[key]
-            if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
-                raise ModelError(f"{path}: {key} = {value!r} must be a list of three numbers [R, G, B]")
-            check_finite(f"{path}: {key}", value)
-    if ("mean" in card) != ("std" in card):
-        raise ModelError(f"{path}: {'mean' if 'mean' in card else 'std'} without {'std' if 'mean' in card else 'mean'}: "
-                         "a card gives both or neither")  # fmt: skip
-    if "std" in card and any(v <= 0 for v in card["std"]):
-        raise ModelError(f"{path}: std = {card['std']!r} must be positive numbers")
-    if "interpolation" in card:
-        from explorer.core.preprocessing import INTERPOLATIONS
-
-        if card["interpolation"] not in INTERPOLATIONS:
-            raise ModelError(
-                f"{path}: interpolation = {card['interpolation']!r} must be one of {', '.join(INTERPOLATIONS)}"
-            )
-    if "classes" in card:
-        value = card["classes"]
-        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
-            raise ModelError(f'{path}: classes = {value!r} must be a list of names in quotes, ["cat", "dog", ...]')
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_finite(what: str, values: Sequence[float]) -> None:
-    """ModelError naming `what` and the first value that is not a finite number (nan, inf)."""
-    for v in values:
-        if not math.isfinite(float(v)):
-            raise ModelError(f"{what} {tuple(values)}: {v} is not a finite number")
-
-
 def _build(
     spec: str, checkpoint: str | os.PathLike[str] | None, num_classes: int | None, weights: str | None = None
 ) -> tuple[nn.Module, ModelInfo]:
@@ -406,7 +231,7 @@ def _build(
             f"{spec}: not a model (use seednet, zfnet-cifar, torchvision:NAME, timm:NAME, FILE.py:CLASS, "
             "package.module:CLASS or CARD.toml)"
         )
-    model = _user_class(spec, num_classes)
+    model = user_class(spec, num_classes)
     wrapped_in = _load_state(model, Path(checkpoint), spec) if checkpoint is not None else None
     label = _checkpoint_label(checkpoint, wrapped_in) if checkpoint is not None else "random weights"
     info = model_info(model)
@@ -421,70 +246,6 @@ def _checkpoint_label(checkpoint: str | os.PathLike[str], wrapped_in: str | None
 
 def _opt(path: str | os.PathLike[str] | None) -> str | None:
     return None if path is None else os.fspath(path)
-
-
-def _user_class(spec: str, num_classes: int | None) -> nn.Module:
-    where, _, cls_name = spec.rpartition(":")
-    if where.endswith(".py"):
-        if not os.path.isfile(where):
-            if os.path.exists(where):
-                raise ModelError(f"{where}: is {file_kind(os.stat(where).st_mode)}, not a Python file")
-            raise ModelError(f"{where}: no such Python file")
-        mod_name = f"explorer_user_model_{abs(hash(os.path.abspath(where)))}"
-        try:
-            mod_spec = importlib.util.spec_from_file_location(mod_name, where)
-            assert mod_spec is not None and mod_spec.loader is not None
-            module = importlib.util.module_from_spec(mod_spec)
-            sys.modules[mod_name] = module
-            with _user_code(where, "the file"):
-                mod_spec.loader.exec_module(module)
-        except ModelError:
-            sys.modules.pop(mod_name, None)
-            raise
-        except Exception as exc:
-            sys.modules.pop(mod_name, None)
-            raise ModelError(f"{where}: the file fails to run ({type(exc).__name__}: {_first_line(exc)})") from None
-    else:
-        try:
-            with _user_code(where, "the module"):
-                module = importlib.import_module(where)
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise ModelError(f"{where}: cannot import the module ({type(exc).__name__}: {_first_line(exc)})") from None
-    cls = getattr(module, cls_name, None)
-    if cls is None:
-        raise ModelError(f"{where}: defines no {cls_name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ModelError(f"{where}: {cls_name!r} is not an nn.Module class")
-    try:
-        with _user_code(where, f"{cls_name}()"):
-            return cls(num_classes=num_classes) if num_classes is not None else cls()
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"{where}: {cls_name}() fails ({type(exc).__name__}: {_first_line(exc)})") from None
-
-
-@contextlib.contextmanager
-def _user_code(where: str, what: str) -> Iterator[None]:
-    """Run a user's module or class with an argv of its own, and its exit turned into a ModelError:
-    it must neither end our process nor read (and answer) our command line."""
-    argv = sys.argv
-    sys.argv = [where]
-    try:
-        yield
-    except SystemExit as exc:
-        raise ModelError(
-            f"{where}: {what} calls sys.exit({exc.code!r}) when run, so it cannot be opened as a model "
-            "(put script code under `if __name__ == '__main__':`)"
-        ) from None
-    except (Exception, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        raise ModelError(f"{where}: {what} raises {type(exc).__name__} ({_first_line(exc)})") from None
-    finally:
-        sys.argv = argv
 
 
 def _load_state(model: nn.Module, source: Path, what: str) -> str | None:
@@ -528,8 +289,6 @@ def _check_runs(model: nn.Module, info: ModelInfo) -> int:
     if out[1] < 1:
         raise ModelError(f"{info.name}: returns logits of no class (shape {out})")
     return int(out[1])
-    if not graph.layers:
-        raise ModelError(f"{info.name}: has no ReLU with spatial maps, so there are no features to explore")
 
 
 def _input_channels(model: nn.Module) -> int | None:
@@ -538,8 +297,3 @@ def _input_channels(model: nn.Module) -> int | None:
         if isinstance(m, nn.Conv2d):
             return m.in_channels
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else "no details"
