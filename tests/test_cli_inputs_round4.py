@@ -10,38 +10,20 @@ too wide are one `error:` line. Each failure is exit status 2, one line, no trac
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
+from trust_helpers import TINY, one_error_line, run_cli, time_limit
 
-from explorer.cli import main
 from explorer.commands.export import build_parser
 from explorer.core.errors import ModelError
 from explorer.core.loading import load_model
 from explorer.core.model_card import read_card
 from explorer.core.paths import OutputError, check_output
-
-TINY = """
-import torch
-from torch import nn
-
-class Tiny(nn.Module):
-    def __init__(self, num_classes=10):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.relu = nn.ReLU()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(4, num_classes)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
-"""
 
 # What each kind needs besides --model, --data and --out to get as far as writing (the tiny model's layers).
 NEEDS = {
@@ -104,43 +86,6 @@ def data(tmp_path) -> Path:
     return folder
 
 
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's own error line
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str, *needles: str) -> str:
-    """stderr's last line, checked to be the one `error:` line, holding every needle, with no traceback."""
-    assert "Traceback" not in err, err
-    lines = err.rstrip("\n").split("\n")
-    last = lines[-1]
-    assert last.startswith("error: "), err
-    assert sum(line.startswith("error") for line in lines) == 1, err
-    for needle in needles:
-        assert needle in last, last
-    return last
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Fail (not hang) when the block runs longer than `seconds`: a SIGALRM raises in the main thread."""
-
-    def expired(_signum, _frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _listing(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -157,7 +102,7 @@ def test_no_export_overwrites_a_file_it_reads(kind, target, cards, data, tmp_pat
     )
     before = {"data": _listing(data), "cards": _listing(cards)}
     argv = ["export", kind, "--model", cards / "png.toml", "--data", data, "--device", "cpu", *NEEDS.get(kind, [])]
-    code, stdout, err = _run(capsys, *argv, "--out", out)
+    code, stdout, err = run_cli(capsys, *argv, "--out", out)
     assert code == 2, (stdout, err)
     one_error_line(err, out.name, "refusing to overwrite")
     assert {"data": _listing(data), "cards": _listing(cards)} == before
@@ -172,7 +117,7 @@ def test_an_out_spelled_otherwise_onto_a_data_image_is_refused(kind, cards, data
     before = _listing(data)
     argv = ["export", kind, "--model", "good.toml", "--data", data, "--device", "cpu", *NEEDS.get(kind, [])]
     for out in (Path("..") / "data" / "img0.png", data / "linked.png"):
-        code, _, err = _run(capsys, *argv, "--out", out)
+        code, _, err = run_cli(capsys, *argv, "--out", out)
         assert code == 2
         one_error_line(err, "refusing to overwrite")
     assert _listing(data) == before
@@ -183,7 +128,7 @@ def test_evolution_refuses_to_overwrite_its_snapshots(ckpt_copy, data, tmp_path,
     shutil.copy(Path(__file__).resolve().parents[1] / "explorer" / "weights" / "seednet.snapshots.pt", snaps)
     before = snaps.read_bytes()
     argv = ["export", "evolution", "--checkpoint", ckpt_copy, "--data", data, "--snapshots", snaps]
-    code, _, err = _run(capsys, *argv, "--out", snaps)
+    code, _, err = run_cli(capsys, *argv, "--out", snaps)
     assert code == 2
     one_error_line(err, "--snapshots", "refusing to overwrite")
     assert snaps.read_bytes() == before
@@ -199,7 +144,7 @@ def ckpt_copy(tmp_path) -> Path:
 def test_the_same_kinds_still_write_a_new_file(cards, data, tmp_path, capsys):
     """The guard refuses what it must and no more: the same command with a new name writes it."""
     out = tmp_path / "cam.png"
-    code, stdout, err = _run(
+    code, stdout, err = run_cli(
         capsys, "export", "cam", "--model", cards / "good.toml", "--data", data, "--device", "cpu", "--out", out
     )
     assert code == 0, err
@@ -221,17 +166,17 @@ def test_projections_without_out_writes_projections_png_and_never_replaces_it(
     monkeypatch.chdir(tmp_path)
     argv = ["export", "projections", "--model", cards / "good.toml", "--data", data, "--device", "cpu"]
     argv += ["--layer", "relu", "--features", "0:2", "--image", "0"]
-    code, stdout, err = _run(capsys, *argv)
+    code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
     made = tmp_path / "projections.png"
     assert made.stat().st_size > 0 and "wrote projections.png" in stdout
     made.write_bytes(b"a figure the user kept")
-    code, _, err = _run(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == 2
     one_error_line(err, "projections.png", "exists already", "--out")
     assert made.read_bytes() == b"a figure the user kept"
     assert sorted(os.listdir(tmp_path)) == ["cards", "data", "projections.png"]  # no temporary file either
-    code, _, err = _run(capsys, *argv, "--out", "projections.png")  # named: replaced, as any --out
+    code, _, err = run_cli(capsys, *argv, "--out", "projections.png")  # named: replaced, as any --out
     assert code == 0, err
     assert made.read_bytes() != b"a figure the user kept"
 
@@ -243,7 +188,7 @@ def test_an_existing_default_is_refused_for_every_kind_before_any_work(
     monkeypatch.chdir(tmp_path)
     (tmp_path / f"{kind}.png").write_bytes(b"keep")
     argv = ["export", kind, "--model", cards / "good.toml", "--data", data, "--device", "cpu", *NEEDS.get(kind, [])]
-    code, _, err = _run(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == 2
     one_error_line(err, f"{kind}.png", "exists already")
     assert (tmp_path / f"{kind}.png").read_bytes() == b"keep"
@@ -259,12 +204,12 @@ def test_an_undecodable_image_named_by_image_is_an_error(kind, broken, cards, da
     bad.write_bytes(bad.read_bytes()[:60] if broken == "truncated" else b"hello, not a picture\n")
     out = tmp_path / "fig.png"
     argv = ["export", kind, "--model", cards / "good.toml", "--data", data, "--device", "cpu", *NEEDS.get(kind, [])]
-    code, stdout, err = _run(capsys, *argv, "--image", "1", "--out", out)
+    code, stdout, err = run_cli(capsys, *argv, "--image", "1", "--out", out)
     assert code == 2, (stdout, err)
     one_error_line(err, "--image 1", "img1.png", "cannot be read")
     assert not out.exists() and "wrote" not in stdout
     if kind == "sanity":  # one bad image in a range is enough
-        code, _, err = _run(capsys, *argv, "--image", "0:3", "--out", out)
+        code, _, err = run_cli(capsys, *argv, "--image", "0:3", "--out", out)
         assert code == 2
         one_error_line(err, "img1.png")
         assert not out.exists()
@@ -295,7 +240,7 @@ def test_a_fifo_or_folder_where_a_file_is_read_is_named_at_once(what, where, com
         card.write_text(f'model = "{model}"\ncheckpoint = "tiny.pt"\ninput_size = 32\n{line}\n')
     argv = ["layers"] if command == "layers" else ["export", "maps", "--data", data, "--out", tmp_path / "m.png"]
     with time_limit(20):
-        code, _, err = _run(capsys, *argv, "--model", card, "--device", "cpu", *extra)
+        code, _, err = run_cli(capsys, *argv, "--model", card, "--device", "cpu", *extra)
     assert code == 2
     kind = "a FIFO (named pipe)" if what == "fifo" else "a folder"
     line = one_error_line(err, special.name, f"is {kind}")
@@ -322,7 +267,7 @@ def test_a_card_nested_thousands_deep_is_one_line_naming_it(depth, command, data
     with pytest.raises(ModelError, match=r"deep\.toml: .*nested too deep"):
         load_model(card)
     argv = ["layers"] if command == "layers" else ["export", "cam", "--data", data, "--out", tmp_path / "c.png"]
-    code, _, err = _run(capsys, *argv, "--model", card)
+    code, _, err = run_cli(capsys, *argv, "--model", card)
     assert code == 2
     one_error_line(err, f"{card}: ", "nested too deep")
     assert not (tmp_path / "c.png").exists()
@@ -349,7 +294,7 @@ def test_a_card_value_that_is_wrong_is_named_with_its_card_and_key(lines, key, s
     model = "seednet" if "weights" in lines or "mean" in lines else "tiny.py:Tiny"
     checkpoint = "" if model == "seednet" or "checkpoint" in lines else 'checkpoint = "tiny.pt"\n'
     card.write_text(f'model = "{model}"\n{checkpoint}{lines}\n')
-    code, _, err = _run(capsys, "layers", "--model", card, "--device", "cpu")
+    code, _, err = run_cli(capsys, "layers", "--model", card, "--device", "cpu")
     assert code == 2
     line = one_error_line(err, key, says)
     assert line.startswith(f"error: {card}: "), line
@@ -359,19 +304,19 @@ def test_a_card_value_that_is_wrong_is_named_with_its_card_and_key(lines, key, s
 def test_a_bad_weight_set_in_a_card_names_the_card_not_a_flag(tmp_path, capsys):
     card = tmp_path / "w.toml"
     card.write_text('model = "torchvision:resnet18"\nweights = "IMAGENET1K_V9"\n')
-    code, _, err = _run(capsys, "layers", "--model", card)
+    code, _, err = run_cli(capsys, "layers", "--model", card)
     assert code == 2
     line = one_error_line(err, 'weights = "IMAGENET1K_V9"', "not a weight set of torchvision:resnet18")
     assert line.startswith(f"error: {card}: ") and "--weights" not in line
     # The same value given as the flag is named as the flag: it wins over the card.
-    code, _, err = _run(capsys, "layers", "--model", card, "--weights", "IMAGENET1K_V8")
+    code, _, err = run_cli(capsys, "layers", "--model", card, "--weights", "IMAGENET1K_V8")
     assert code == 2
     assert one_error_line(err, "not a weight set").startswith("error: --weights IMAGENET1K_V8: ")
 
 
 def test_a_class_file_given_as_a_flag_is_named_as_itself(cards, capsys):
     (cards / "two.txt").write_text("a\nb\n")
-    code, _, err = _run(capsys, "layers", "--model", cards / "good.toml", "--classes", cards / "two.txt")
+    code, _, err = run_cli(capsys, "layers", "--model", cards / "good.toml", "--classes", cards / "two.txt")
     assert code == 2
     assert one_error_line(err, "2 class names").startswith(f"error: {cards / 'two.txt'}: ")
 
@@ -392,7 +337,7 @@ def test_an_out_too_long_for_the_file_system_is_one_line(command, shape, tmp_pat
     else:
         out = tmp_path.joinpath(*["b" * 200] * 25, f"x{suffix}")
         needle = "bytes allowed"
-    code, _, err = _run(capsys, *command, "--data", "probes", "--device", "cpu", "--out", out)
+    code, _, err = run_cli(capsys, *command, "--data", "probes", "--device", "cpu", "--out", out)
     assert code == 2
     one_error_line(err, "--out", needle)
     assert os.listdir(tmp_path) == []
@@ -411,7 +356,7 @@ def test_check_output_names_the_long_folder(tmp_path):
 @pytest.mark.parametrize("seed", ["99999999999999999999", str(2**63), "-1"])
 def test_a_sanity_seed_out_of_range_is_one_line(seed, tmp_path, capsys):
     out = tmp_path / "s.png"
-    code, _, err = _run(capsys, "export", "sanity", "--data", "probes", f"--seed={seed}", "--out", out)
+    code, _, err = run_cli(capsys, "export", "sanity", "--data", "probes", f"--seed={seed}", "--out", out)
     assert code == 2
     one_error_line(err, "--seed", "between 0 and 9223372036854775807")
     assert not out.exists()
@@ -420,7 +365,7 @@ def test_a_sanity_seed_out_of_range_is_one_line(seed, tmp_path, capsys):
 def test_the_largest_seed_runs(tmp_path, capsys):
     out = tmp_path / "s.png"
     argv = ["export", "sanity", "--data", "probes", "--device", "cpu", "--methods", "gradient", "--depth", "1"]
-    code, _, err = _run(capsys, *argv, "--seed", str(2**63 - 1), "--out", out)
+    code, _, err = run_cli(capsys, *argv, "--seed", str(2**63 - 1), "--out", out)
     assert code == 0, err
     assert out.stat().st_size > 0
 
@@ -430,15 +375,15 @@ def test_a_sanity_run_of_too_many_images_is_refused_with_its_limit(cards, tmp_pa
         _png(tmp_path / "many" / f"{i:02d}.png", i)
     out = tmp_path / "s.png"
     argv = ["export", "sanity", "--model", cards / "good.toml", "--data", tmp_path / "many", "--device", "cpu"]
-    code, _, err = _run(capsys, *argv, "--image", "0:70", "--out", out)
+    code, _, err = run_cli(capsys, *argv, "--image", "0:70", "--out", out)
     assert code == 2
     one_error_line(err, "--image 0:70", "70 images", "at most 64")
     assert not out.exists()
-    code, _, err = _run(capsys, *argv, "--image", "0:70:2", "--methods", "gradient", "--depth", "1", "--out", out)
+    code, _, err = run_cli(capsys, *argv, "--image", "0:70:2", "--methods", "gradient", "--depth", "1", "--out", out)
     assert code == 0, err  # 35 images: within the bound
     # Photo-size images weigh more: at 224x224 pixels the bound is 16 images.
     photo = ["--model", "torchvision:resnet18", "--weights", "random", "--data", tmp_path / "many", "--device", "cpu"]
-    code, _, err = _run(capsys, "export", "sanity", *photo, "--image", "0:17", "--out", tmp_path / "p.png")
+    code, _, err = run_cli(capsys, "export", "sanity", *photo, "--image", "0:17", "--out", tmp_path / "p.png")
     assert code == 2
     one_error_line(err, "17 images of 224x224 pixels", "at most 16")
     assert not (tmp_path / "p.png").exists()
@@ -461,7 +406,7 @@ def test_experiment_defaults_fit_the_model_not_seednet(kind, photos, tmp_path, c
     """--layer conv2 and an 8-pixel square were SeedNet's: a ResNet's layers and a square for its input size."""
     out = tmp_path / f"{kind}.png"
     extra = ["--transform", "rotate", "--values=-10,0,10"] if kind == "invariance" else []
-    code, stdout, err = _run(
+    code, stdout, err = run_cli(
         capsys, "export", kind, "--model", "torchvision:resnet18", "--weights", "random", "--input-size", "64",
         "--data", photos, "--image", "0", "--out", out, *extra,
     )  # fmt: skip
@@ -506,7 +451,7 @@ def test_a_model_with_no_layer_to_show_is_one_line_for_every_command(argv, data,
     path.write_text(NO_MAPS)
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     with_data = [] if argv[0] == "layers" else ["--data", str(data)]
-    code, _stdout, err = _run(capsys, *argv, "--model", f"{path}:Flat", "--input-size", "32", *with_data)
+    code, _stdout, err = run_cli(capsys, *argv, "--model", f"{path}:Flat", "--input-size", "32", *with_data)
     assert code == 2
     one_error_line(err, "flat.py:Flat", "no layer the explorer can show")
     assert not list(tmp_path.glob("*.npz")) and not list(tmp_path.glob("*.png"))

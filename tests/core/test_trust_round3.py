@@ -18,28 +18,13 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
-from trust_helpers import one_error_line, png
+from trust_helpers import TINY, one_error_line, png, run_cli
 
 from explorer.cli import main
 from explorer.core import load_model, model_info
 from explorer.core.errors import CheckpointError, ModelError
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = """
-import torch
-from torch import nn
-
-class Tiny(nn.Module):
-    def __init__(self, num_classes=10):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.relu = nn.ReLU()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(4, num_classes)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
-"""
 
 
 @pytest.fixture
@@ -64,15 +49,6 @@ def data(tmp_path) -> Path:
     return folder
 
 
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's own error line
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # --- every file a command reads is an input, the card's own included --------------------------------
 
 
@@ -83,7 +59,7 @@ def test_output_onto_a_file_the_card_names_is_refused(cards, data, capsys, targe
         'model = "tiny.py:Tiny"\ncheckpoint = "tiny.pt"\ninput_size = 32\nclasses_file = "names.txt"\n'
     )
     before = (cards / target).read_bytes()
-    code, _, err = _run(capsys, "scan", "--model", cards / "good.toml", "--data", data, "--out", cards / target)
+    code, _, err = run_cli(capsys, "scan", "--model", cards / "good.toml", "--data", data, "--out", cards / target)
     assert code == 2
     one_error_line(err, target, "refusing to overwrite")
     assert (cards / target).read_bytes() == before
@@ -98,7 +74,7 @@ def test_every_export_checks_its_inputs(cards, data, capsys, kind):
     extra = {"backprop": ["--layer", "conv"], "occlusion": ["--layer", "relu"], "maximize": ["--layer", "relu"]}.get(
         kind, []
     )
-    code, _, err = _run(capsys, "export", kind, "--model", cards / "png.toml", "--data", data, *extra, "--out", out)
+    code, _, err = run_cli(capsys, "export", kind, "--model", cards / "png.toml", "--data", data, *extra, "--out", out)
     assert code == 2
     one_error_line(err, "tiny.png", "refusing to overwrite")
     assert out.read_bytes() == before
@@ -131,7 +107,7 @@ def test_card_fields_of_the_wrong_type_are_one_line(tmp_path, capsys, line, says
     with pytest.raises(ModelError, match=r"bad\.toml|interpolation") as err:
         load_model(card)
     assert says in str(err.value) and "\n" not in str(err.value)
-    code, _, err_text = _run(capsys, "layers", "--model", card)
+    code, _, err_text = run_cli(capsys, "layers", "--model", card)
     assert code == 2
     one_error_line(err_text, says)
     assert "warning" not in err_text
@@ -144,7 +120,7 @@ def test_card_fields_of_the_wrong_type_are_one_line(tmp_path, capsys, line, says
 @pytest.mark.parametrize("value", ["nan,0.5,0.5", "0.5,inf,0.5", "-inf,1,1"])
 def test_non_finite_flags_are_refused(capsys, flag, value):
     other = "--std" if flag == "--mean" else "--mean"
-    code, _, err = _run(capsys, "layers", f"{flag}={value}", other, "0.5,0.5,0.5")
+    code, _, err = run_cli(capsys, "layers", f"{flag}={value}", other, "0.5,0.5,0.5")
     assert code == 2
     one_error_line(err, "not a finite number")
 
@@ -159,7 +135,7 @@ def test_non_finite_flags_are_refused(capsys, flag, value):
 )
 def test_finite_numbers_that_overflow_the_first_layer_are_refused(capsys, tmp_path, mean, std, says):
     """Finite is not enough: a mean of 1e308 made every logit NaN and "10.00%" of accuracy."""
-    code, _, err = _run(capsys, "layers", f"--mean={mean}", f"--std={std}")
+    code, _, err = run_cli(capsys, "layers", f"--mean={mean}", f"--std={std}")
     assert code == 2
     one_error_line(err, says)
     card = tmp_path / "c.toml"
@@ -179,7 +155,7 @@ def test_non_finite_weights_are_refused_by_name(tmp_path):
 
 
 def test_non_finite_experiment_values_are_refused(capsys, data):
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "export", "invariance", "--data", data, "--layers", "conv1", "--transform", "rotate",
         "--values=0,nan", "--out", data / "x.png",
     )  # fmt: skip
@@ -196,7 +172,7 @@ def test_non_finite_experiment_values_are_refused(capsys, data):
 def test_a_module_that_exits_cannot_end_the_command(tmp_path, capsys, code_line):
     path = tmp_path / "quits.py"
     path.write_text(TINY + "\n" + code_line + "\n")
-    code, out, err = _run(capsys, "layers", "--model", f"{path}:Tiny")
+    code, out, err = run_cli(capsys, "layers", "--model", f"{path}:Tiny")
     assert code == 2
     one_error_line(err, "quits.py", "sys.exit")
     assert out == ""
@@ -213,7 +189,7 @@ def test_a_module_that_raises_a_base_exception_of_its_own_is_one_line(tmp_path, 
         else f"class Builds(Tiny):\n    def __init__(self):\n        {raise_it}\n"
     )
     path.write_text(body)
-    code, out, err = _run(capsys, "layers", "--model", f"{path}:{'Tiny' if where == 'import' else 'Builds'}")
+    code, out, err = run_cli(capsys, "layers", "--model", f"{path}:{'Tiny' if where == 'import' else 'Builds'}")
     assert code == 2
     one_error_line(err, "odd.py", "Odd", f"at {where}")
     assert out == ""
@@ -227,7 +203,7 @@ def test_a_forward_that_exits_cannot_end_the_command(command, data, tmp_path, ca
     out = tmp_path / ("s.npz" if command == "scan" else "p.png")
     argv = {"evaluate": ["evaluate"], "scan": ["scan", "--out", out],
             "projections": ["export", "projections", "--image", "0", "--out", out]}[command]  # fmt: skip
-    code, _out, err = _run(capsys, *argv, "--model", f"{path}:Exits", "--input-size", "32", "--data", data)
+    code, _out, err = run_cli(capsys, *argv, "--model", f"{path}:Exits", "--input-size", "32", "--data", data)
     assert code == 2
     one_error_line(err, "sys.exit(0)", "wrote nothing")
     assert not out.exists()
@@ -244,7 +220,7 @@ def test_a_module_that_parses_argv_sees_only_its_own_name(tmp_path, capsys):
     path.write_text(
         TINY + "\nimport argparse, sys\nSEEN = list(sys.argv)\nargparse.ArgumentParser(prog='theirs').parse_args()\n"
     )
-    code, _out, err = _run(capsys, "layers", "--model", f"{path}:Tiny", "--device", "cpu")
+    code, _out, err = run_cli(capsys, "layers", "--model", f"{path}:Tiny", "--device", "cpu")
     assert code == 0, err
     assert "theirs" not in err and "usage" not in err
     assert sys.modules[next(m for m in sys.modules if m.startswith("explorer_user_model_"))]
@@ -317,7 +293,7 @@ def test_models_the_explorer_cannot_show_get_one_line(cls, says, capsys):
     spec = f"{__name__}:{cls}"
     with pytest.raises(ModelError, match=says.replace("(", r"\(").replace(")", r"\)")):
         load_model(spec, input_size=16)
-    code, _, err = _run(capsys, "layers", "--model", spec, "--input-size", "16")
+    code, _, err = run_cli(capsys, "layers", "--model", spec, "--input-size", "16")
     assert code == 2
     one_error_line(err, says)
 
@@ -335,7 +311,7 @@ def test_folder_labels_are_matched_to_the_model_classes_by_name(tmp_path, capsys
     model = load_model()
     assert ds.classes == ("cat", "dog", "ship")
     assert model_labels(model, ds).tolist() == [3, 5, 8]
-    code, out, err = _run(capsys, "evaluate", "--data", tmp_path / "d", "--device", "cpu")
+    code, out, err = run_cli(capsys, "evaluate", "--data", tmp_path / "d", "--device", "cpu")
     assert code == 0, err
     assert "of 3 images" in out
 
@@ -343,7 +319,7 @@ def test_folder_labels_are_matched_to_the_model_classes_by_name(tmp_path, capsys
 def test_folder_classes_the_model_lacks_give_no_accuracy(tmp_path, capsys):
     for name in ("cat", "teapot"):
         png(tmp_path / "d" / name / "a.png")
-    code, out, err = _run(capsys, "evaluate", "--data", tmp_path / "d", "--device", "cpu")
+    code, out, err = run_cli(capsys, "evaluate", "--data", tmp_path / "d", "--device", "cpu")
     assert code == 2 and "accuracy on" not in out
     one_error_line(err, "teapot", "not classes of")
 
@@ -482,21 +458,23 @@ def test_ranks_started_with_different_arguments_fail_naming_it(tmp_path, flag, v
 
 
 def test_an_output_name_longer_than_the_file_system_allows(tmp_path, capsys):
-    code, _, err = _run(capsys, "scan", "--data", "probes", "--out", tmp_path / ("x" * 300 + ".npz"))
+    code, _, err = run_cli(capsys, "scan", "--data", "probes", "--out", tmp_path / ("x" * 300 + ".npz"))
     assert code == 2
     one_error_line(err, "longer than the 255 bytes")
 
 
 def test_an_output_name_just_short_enough_is_written(tmp_path, capsys):
     name = "y" * (255 - len(".npz")) + ".npz"
-    code, _out, err = _run(capsys, "scan", "--data", "probes", "--device", "cpu", "-k", "2", "--out", tmp_path / name)
+    code, _out, err = run_cli(
+        capsys, "scan", "--data", "probes", "--device", "cpu", "-k", "2", "--out", tmp_path / name
+    )
     assert code == 0, err
     assert (tmp_path / name).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary file left
 
 
 def test_evolution_of_a_model_without_snapshots_says_so(capsys, tmp_path):
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "export", "evolution", "--model", "torchvision:resnet18", "--weights", "random",
         "--data", "probes", "--layer", "layer1.0.relu", "--out", tmp_path / "e.png",
     )  # fmt: skip
@@ -557,7 +535,7 @@ def test_fuzzed_cards_load_or_give_one_line(tmp_path, body):
 )
 def test_options_that_do_not_fit_the_model_are_one_line(tmp_path, capsys, argv, says):
     kind, *rest = argv
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "export", kind, "--model", "torchvision:resnet18", "--weights", "random", "--data", "probes",
         "--device", "cpu", *rest, "--out", tmp_path / "f.png",
     )  # fmt: skip
