@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import threading
 import time
 import warnings
@@ -28,7 +27,7 @@ from PIL import Image
 from explorer.core.conversion import SIZE, SMALL_JPEG_BYTES, convert_image, decode_cifar_jpeg
 from explorer.core.conversion import to_rgb as to_rgb
 from explorer.core.errors import DataError
-from explorer.core.paths import file_kind
+from explorer.core.paths import open_regular
 from explorer.core.pixel_cache import PixelCache
 from explorer.core.preprocessing import Preprocessing
 
@@ -47,7 +46,7 @@ def read_image(path: str | os.PathLike[str], prepare: Preprocessing | None = Non
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its pixel limit; refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with _open_regular(name) as fh:
+            with open_regular(name, "an image file", DataError) as fh:
                 if prepare is None or prepare.is_cifar_rule:
                     head = fh.read(SMALL_JPEG_BYTES + 1)
                     small = decode_cifar_jpeg(head) if len(head) <= SMALL_JPEG_BYTES else None
@@ -79,26 +78,6 @@ def _prepared(img: Image.Image, prepare: Preprocessing | None) -> np.ndarray:
         # short side stays at least the resize, so the crop is still made by resizing down.
         img.draft(img.mode, (prepare.resize, prepare.resize))
     return prepare.pixels(img)
-
-
-def _open_regular(name: str):
-    """The file opened for reading, or DataError when it is not a regular file (a FIFO, device or folder).
-
-    Opened without blocking and checked on the open descriptor, so a FIFO never hangs the reader
-    and nothing can be swapped in between the check and the read.
-    """
-    try:
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except IsADirectoryError:
-        raise DataError(f"{name}: is a folder, not an image file") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise DataError(f"{name}: is {file_kind(mode)}, not an image file")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 class ImageSet:
