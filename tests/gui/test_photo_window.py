@@ -359,15 +359,20 @@ def test_a_switch_and_straight_back_while_the_browser_predicts(make_window, cifa
     assert "% right" not in pane.count.text()
 
 
-def test_an_unreadable_file_gets_a_flat_projection_in_feature_across_images(make_window, qtbot, tmp_path):
-    """Its picture is black; the projection of nothing is drawn flat (0), not as colours of the black image."""
+def _photos_and_a_broken_file(tmp_path, n: int):
+    """A folder of `n` small random photos and `broken.jpg`, which is no image."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(3):
+    rng = np.random.default_rng(n)
+    for i in range(n):
         Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / f"ok{i}.png")
     (folder / "broken.jpg").write_bytes(b"not an image")
-    w = make_window(source=str(folder))
+    return folder
+
+
+def test_an_unreadable_file_gets_a_flat_projection_in_feature_across_images(make_window, qtbot, tmp_path):
+    """Its picture is black; the projection of nothing is drawn flat (0), not as colours of the black image."""
+    w = make_window(source=str(_photos_and_a_broken_file(tmp_path, 3)))
     across = w.views["feature_across_images"]
     qtbot.waitUntil(lambda: across.shown is not None and len(across.shown.page) == 4, timeout=30000)
     broken = next(i for i, path in enumerate(w.state.images.paths) if path.endswith("broken.jpg"))
@@ -386,13 +391,7 @@ def test_prediction_batches_hold_as_many_pixels_as_64_cifar_images():
 
 def test_an_unreadable_file_has_no_maps_and_no_projection_only_the_reason(make_window, qtbot, tmp_path):
     """Its black stand-in must not be drawn as though the model had seen a picture."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(2)
-    for i in range(2):
-        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / f"ok{i}.png")
-    (folder / "broken.jpg").write_bytes(b"not an image")
-    w = make_window(source=str(folder))
+    w = make_window(source=str(_photos_and_a_broken_file(tmp_path, 2)))
     s = w.state
     qtbot.waitUntil(lambda: s.images is not None and s.shown is not None, timeout=30000)
     broken = next(i for i, path in enumerate(s.images.paths) if path.endswith("broken.jpg"))
